@@ -1,0 +1,39 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "T5",
+    products: [
+        .library(name: "T5", targets: ["T5"]),
+        .executable(name: "t5", targets: ["t5"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C interop: OpenBLAS's CBLAS interface (Debian: libopenblas-dev).
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
+        // SentencePiece (Debian: libsentencepiece-dev) behind an extern "C" shim.
+        .target(
+            name: "CSentencePiece",
+            path: "Sources/CSentencePiece",
+            cxxSettings: [.unsafeFlags(["-std=c++17"])],
+            linkerSettings: [.linkedLibrary("sentencepiece"), .linkedLibrary("stdc++")]
+        ),
+        .target(
+            name: "T5",
+            dependencies: ["CBLAS", "CSentencePiece"],
+            path: "Sources/T5"
+        ),
+        .executableTarget(
+            name: "t5",
+            dependencies: ["T5", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/t5"
+        ),
+        .testTarget(
+            name: "T5Tests",
+            dependencies: ["T5"],
+            path: "Tests/T5Tests"
+        ),
+    ]
+)
