@@ -1,0 +1,2 @@
+#include "CSentencePiece.h"
+extern "C" int csp_placeholder(void) { return 0; }
