@@ -1,0 +1,112 @@
+/// Teacher-forced log-probabilities of a target given an input.
+public struct ScoredTarget: Sendable, Equatable, Codable {
+    /// Target ids including the appended eos.
+    public var ids: [Int]
+    /// log p(ids[t] | input, ids[..<t]) for each position.
+    public var logprobs: [Float]
+    /// Sum of `logprobs`.
+    public var total: Float
+}
+
+/// A token produced while streaming a single input.
+public struct StreamedToken: Sendable, Equatable {
+    public var id: Int
+    /// The text this token adds to the decoded output so far (may be empty, e.g. for eos).
+    public var text: String
+}
+
+extension T5Model {
+    /// Tokenizes `text` (with `</s>`) and enforces `maxInputTokens`.
+    public func inputIDs(_ text: String, maxInputTokens: Int? = nil) throws(T5Error) -> [Int] {
+        let ids = tokenizer.encode(text)
+        if let limit = maxInputTokens, ids.count > limit { throw .inputTooLong(tokens: ids.count, limit: limit) }
+        return ids
+    }
+
+    /// Generates for each text; results are in input order, `numReturnSequences` per input.
+    public func generate(_ texts: [String], options: GenerationOptions = .init()) throws(T5Error) -> [[GeneratedSequence]] {
+        var ids = [[Int]]()
+        for text in texts { ids.append(try inputIDs(text, maxInputTokens: options.maxInputTokens)) }
+        return try generate(ids: ids, options: options)
+    }
+
+    /// Generates for one text.
+    public func generate(_ text: String, options: GenerationOptions = .init()) throws(T5Error) -> [GeneratedSequence] {
+        try generate([text], options: options)[0]
+    }
+
+    /// Generates from token ids (each input should end with eos, as the tokenizer produces).
+    /// All inputs run as one padded batch; each input's result equals what it would get alone.
+    public func generate(ids inputs: [[Int]], options: GenerationOptions = .init()) throws(T5Error) -> [[GeneratedSequence]] {
+        try options.validate()
+        try checkIDs(inputs)
+        guard !inputs.isEmpty else { return [] }
+        let decode = { (ids: [Int], score: Float) in GeneratedSequence(ids: ids, text: tokenizer.decode(ids), score: score) }
+        if options.numBeams > 1 {
+            let results = BeamSearch(model: self, options: options).run(encoded: encode(inputs))
+            return results.map { $0.map(decode) }
+        }
+        // Sampling several sequences per input: repeat each input, as transformers expands input_ids.
+        let copies = options.sample ? options.numReturnSequences : 1
+        let expanded = inputs.flatMap { Array(repeating: $0, count: copies) }
+        let results = TokenSearch(model: self, options: options).run(encoded: encode(expanded)).map(decode)
+        return stride(from: 0, to: results.count, by: copies).map { Array(results[$0..<($0 + copies)]) }
+    }
+
+    /// Streams the greedy or sampled output of one input token by token.
+    public func stream(_ text: String, options: GenerationOptions = .init()) -> AsyncThrowingStream<StreamedToken, Error> {
+        AsyncThrowingStream { continuation in
+            let task = Task {
+                do {
+                    var opts = options
+                    opts.numReturnSequences = 1
+                    if opts.numBeams > 1 { throw T5Error.invalidOption(name: "--beams", reason: "streaming supports greedy search and sampling only") }
+                    try opts.validate()
+                    let ids = try inputIDs(text, maxInputTokens: opts.maxInputTokens)
+                    var generated = [Int]()
+                    var emitted = ""
+                    _ = TokenSearch(model: self, options: opts).run(encoded: encode([ids])) { _, token in
+                        generated.append(token)
+                        let decoded = tokenizer.decode(generated)
+                        let piece = decoded.hasPrefix(emitted) ? String(decoded.dropFirst(emitted.count)) : decoded
+                        emitted = decoded
+                        continuation.yield(StreamedToken(id: token, text: piece))
+                    }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
+    /// Teacher-forced scoring: log p(target | input) per target token, `</s>` appended to the target.
+    public func score(input: String, target: String, maxInputTokens: Int? = nil) throws(T5Error) -> ScoredTarget {
+        try score(inputIDs: inputIDs(input, maxInputTokens: maxInputTokens), targetIDs: tokenizer.encode(target))
+    }
+
+    /// Teacher-forced scoring from ids: the decoder reads `[start] + target[..<last]` in one pass and each
+    /// position's log-softmax is read at the next target id (labels shifted right, as transformers does).
+    public func score(inputIDs: [Int], targetIDs: [Int]) throws(T5Error) -> ScoredTarget {
+        try checkIDs([inputIDs, targetIDs])
+        guard !targetIDs.isEmpty else { return ScoredTarget(ids: [], logprobs: [], total: 0) }
+        let v = config.vocabSize
+        let state = DecoderState(model: self, encoded: encode([inputIDs]), rowInput: [0], capacity: targetIDs.count)
+        state.forward(tokens: [config.decoderStartTokenID] + targetIDs.dropLast())
+        var logprobs = [Float]()
+        for (t, id) in targetIDs.enumerated() {
+            let row = state.logits.pointer + t * v
+            logprobs.append(row[id] - Softmax.logSumExp(row, v))
+        }
+        return ScoredTarget(ids: targetIDs, logprobs: logprobs, total: logprobs.reduce(0, +))
+    }
+
+    private func checkIDs(_ sequences: [[Int]]) throws(T5Error) {
+        for ids in sequences {
+            if let bad = ids.first(where: { $0 < 0 || $0 >= config.vocabSize }) {
+                throw .invalidOption(name: "token id", reason: "\(bad) is outside the vocabulary 0..<\(config.vocabSize)")
+            }
+        }
+    }
+}

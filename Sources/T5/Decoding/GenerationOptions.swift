@@ -1,0 +1,71 @@
+/// When beam search stops, as transformers' `early_stopping` decides it.
+public enum EarlyStopping: String, Sendable, Codable {
+    /// `early_stopping=False` (the default): stop when the best running beam, at its current length, can no
+    /// longer beat the worst finished hypothesis.
+    case heuristic = "false"
+    /// `early_stopping=True`: stop as soon as `num_beams` hypotheses are finished.
+    case always = "true"
+    /// `early_stopping="never"`: stop only when no running beam can improve, assuming (for a positive length
+    /// penalty) it could grow to the maximum length: canonical beam search.
+    case never
+}
+
+/// Everything that steers `generate`. Defaults are transformers' `GenerationConfig` defaults, except
+/// `maxNewTokens`, which transformers leaves to `max_length = 20`.
+public struct GenerationOptions: Sendable, Equatable {
+    public var maxNewTokens = 64
+    public var minNewTokens = 0
+    public var numBeams = 1
+    public var numReturnSequences = 1
+    public var lengthPenalty: Float = 1
+    public var earlyStopping = EarlyStopping.heuristic
+    /// Sample instead of taking the argmax (multinomial sampling, `do_sample=True`).
+    public var sample = false
+    public var temperature: Float = 1
+    /// 0 disables top-k filtering; transformers' default is 50.
+    public var topK = 50
+    public var topP: Float = 1
+    public var seed: UInt64 = 0
+    public var repetitionPenalty: Float = 1
+    public var noRepeatNgramSize = 0
+    /// Inputs longer than this many tokens (with `</s>`) are refused; nil = no limit.
+    public var maxInputTokens: Int?
+
+    public init() {}
+
+    /// Checks every value's range; the CLI calls this too, so both report the same words.
+    public func validate() throws(T5Error) {
+        func fail(_ name: String, _ reason: String) -> T5Error { .invalidOption(name: name, reason: reason) }
+        if maxNewTokens < 1 { throw fail("--max-new-tokens", "must be at least 1, got \(maxNewTokens)") }
+        if minNewTokens < 0 { throw fail("--min-new-tokens", "must be 0 or more, got \(minNewTokens)") }
+        if minNewTokens > maxNewTokens { throw fail("--min-new-tokens", "\(minNewTokens) exceeds --max-new-tokens \(maxNewTokens)") }
+        if numBeams < 1 { throw fail("--beams", "must be at least 1, got \(numBeams)") }
+        if numReturnSequences < 1 { throw fail("--num-return-sequences", "must be at least 1, got \(numReturnSequences)") }
+        if numBeams > 1 && numReturnSequences > numBeams {
+            throw fail("--num-return-sequences", "\(numReturnSequences) exceeds --beams \(numBeams)")
+        }
+        if numBeams == 1 && !sample && numReturnSequences > 1 {
+            throw fail("--num-return-sequences", "greedy search returns one sequence; use --beams or --sample")
+        }
+        if sample && numBeams > 1 { throw fail("--sample", "cannot be combined with --beams > 1") }
+        if !lengthPenalty.isFinite { throw fail("--length-penalty", "must be a finite number") }
+        if !(temperature > 0) || !temperature.isFinite { throw fail("--temperature", "must be a positive number, got \(temperature)") }
+        if topK < 0 { throw fail("--top-k", "must be 0 (off) or more, got \(topK)") }
+        if !(topP > 0 && topP <= 1) { throw fail("--top-p", "must be in (0, 1], got \(topP)") }
+        if !(repetitionPenalty > 0) || !repetitionPenalty.isFinite { throw fail("--repetition-penalty", "must be a positive number, got \(repetitionPenalty)") }
+        if noRepeatNgramSize < 0 { throw fail("--no-repeat-ngram-size", "must be 0 (off) or more, got \(noRepeatNgramSize)") }
+        if let m = maxInputTokens, m < 1 { throw fail("--max-input-tokens", "must be at least 1, got \(m)") }
+    }
+}
+
+/// One generated sequence.
+public struct GeneratedSequence: Sendable, Equatable, Codable {
+    /// Generated ids without the decoder start token, ending with eos (1) when one was generated.
+    public var ids: [Int]
+    /// Decoded text (special tokens skipped).
+    public var text: String
+    /// Beam search: transformers' `sequences_scores` (sum of log-probs / length^length_penalty).
+    /// Greedy and sampling: the sum of the log-probs of the chosen tokens under the processed distribution,
+    /// as `compute_transition_scores(..., normalize_logits=True)` gives them.
+    public var score: Float
+}

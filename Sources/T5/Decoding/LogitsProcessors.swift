@@ -1,0 +1,38 @@
+/// The logits processors of transformers' `_get_logits_processor`, applied in its order to one row:
+/// repetition penalty → no-repeat-ngram → min-new-tokens, then for sampling temperature → top-k → top-p.
+///
+/// Greedy and sampling apply them to raw logits; beam search applies them to log-probs, as transformers does.
+struct LogitsProcessors {
+    let options: GenerationOptions
+    let eosID: Int
+
+    /// Processes `scores` (V) of a row whose decoder sequence so far is `history` (starting with the decoder
+    /// start token) after `generated` new tokens.
+    func apply(_ scores: UnsafeMutablePointer<Float>, vocabulary v: Int, history: [Int], generated: Int) {
+        if options.repetitionPenalty != 1 {
+            // RepetitionPenaltyLogitsProcessor: every token of the decoder input (the start token included)
+            // is penalized once: negative scores multiplied, positive ones divided.
+            let p = options.repetitionPenalty
+            var seen = Set<Int>()
+            for id in history where id < v && seen.insert(id).inserted {
+                let s = scores[id]
+                scores[id] = s < 0 ? s * p : s / p
+            }
+        }
+        let n = options.noRepeatNgramSize
+        let count = history.count
+        if n > 0 && count >= n {
+            // NoRepeatNGramLogitsProcessor: ban every token that would complete an n-gram already present
+            // (the start token counts as part of the history).
+            let prefix = history.suffix(n - 1)
+            for start in 0...(count - n) where history[start..<(start + n - 1)].elementsEqual(prefix) {
+                let banned = history[start + n - 1]
+                if banned < v { scores[banned] = -.infinity }
+            }
+        }
+        if generated < options.minNewTokens && eosID < v {
+            // MinNewTokensLengthLogitsProcessor.
+            scores[eosID] = -.infinity
+        }
+    }
+}

@@ -1,0 +1,52 @@
+/// Greedy search and multinomial sampling over a batch (transformers' `_sample`): one row per input, each
+/// step picks the argmax (or a draw) of the processed logits; a finished row is fed padding until the whole
+/// batch is done, which leaves the other rows' results unchanged.
+struct TokenSearch {
+    let model: T5Model
+    let options: GenerationOptions
+
+    /// Returns, per input, the generated ids (ending with eos when generated) and the sum of their log-probs
+    /// under the processed distribution. `onToken(row, id)` is called as each token is chosen.
+    func run(encoded: EncoderOutput, onToken: ((Int, Int) -> Void)? = nil) -> [(ids: [Int], score: Float)] {
+        let c = model.config, v = c.vocabSize, b = encoded.batch
+        let state = DecoderState(model: model, encoded: encoded, rowInput: Array(0..<b), capacity: options.maxNewTokens)
+        let processors = LogitsProcessors(options: options, eosID: c.eosTokenID)
+        var sampler = options.sample ? Sampler(options: options, seed: options.seed) : nil
+        var histories = [[Int]](repeating: [c.decoderStartTokenID], count: b)
+        var generated = [[Int]](repeating: [], count: b)
+        var scores = [Float](repeating: 0, count: b)
+        var finished = [Bool](repeating: false, count: b)
+        var next = [Int](repeating: c.decoderStartTokenID, count: b)
+
+        for step in 0..<options.maxNewTokens {
+            state.forward(tokens: next)
+            for r in 0..<b {
+                if finished[r] { next[r] = c.padTokenID; continue }
+                let row = state.logits.pointer + r * v
+                processors.apply(row, vocabulary: v, history: histories[r], generated: step)
+                sampler?.warp(row, v)
+                let token = sampler?.draw(row, v) ?? argmax(row, v)
+                scores[r] += row[token] - Softmax.logSumExp(row, v)
+                histories[r].append(token)
+                generated[r].append(token)
+                onToken?(r, token)
+                next[r] = token
+                if token == c.eosTokenID { finished[r] = true }
+            }
+            if !finished.contains(false) { break }
+        }
+        return (0..<b).map { (generated[$0], scores[$0]) }
+    }
+}
+
+/// Index of the largest score; the first one on ties, like torch.argmax.
+@inline(__always)
+func argmax(_ x: UnsafePointer<Float>, _ n: Int) -> Int {
+    var best = 0
+    var value = x[0]
+    for i in 1..<n where x[i] > value {
+        value = x[i]
+        best = i
+    }
+    return best
+}

@@ -1,0 +1,70 @@
+import Foundation
+
+/// T5's relative position bias (T5Attention.compute_bias in transformers).
+///
+/// A score between query position i and key position j gets `table[bucket(j − i), head]`, where the
+/// bucket is exact for small distances and logarithmic up to `maxDistance`. The table lives in block 0 of a
+/// stack and every block of that stack reuses the same bias. Encoder buckets are bidirectional; decoder
+/// buckets are causal (only j ≤ i occurs).
+///
+/// Because every distance at or beyond `maxDistance` falls in the last bucket (proved below), the bias is
+/// a function of the clamped distance only: it is expanded once per model into `values`, indexed by
+/// `(head, clamp(j − i, −maxDistance, maxDistance) + maxDistance)`, and attention reads it with one add.
+struct RelativePositionBias: Sendable {
+    let heads: Int
+    /// Distances are clamped to ±maxDistance (at least the bucket count, so the exact region always fits).
+    let maxDistance: Int
+    /// (H, 2·maxDistance + 1)
+    let values: Tensor
+
+    var width: Int { 2 * maxDistance + 1 }
+
+    /// Expands the learned `table` (numBuckets, H) into per-distance biases.
+    init(table: UnsafePointer<Float>, heads: Int, numBuckets: Int, maxDistance: Int, bidirectional: Bool) {
+        let clamp = max(maxDistance, numBuckets)
+        self.heads = heads
+        self.maxDistance = clamp
+        let width = 2 * clamp + 1
+        let values = Tensor(zeros: [heads, width])
+        for d in -clamp...clamp {
+            let b = Self.bucket(relativePosition: d, bidirectional: bidirectional, numBuckets: numBuckets, maxDistance: maxDistance)
+            for h in 0..<heads { values.pointer[h * width + d + clamp] = table[b * heads + h] }
+        }
+        self.values = values
+    }
+
+    /// The bucket of `relativePosition = key − query`, computed as transformers'
+    /// `T5Attention._relative_position_bucket` does, including its float32 logarithm and truncation:
+    ///
+    ///     max_exact + int(log(n / max_exact) / log(max_distance / max_exact) · (num_buckets − max_exact))
+    ///
+    /// For n ≥ max_distance the quotient of logs is ≥ 1 (up to one rounding), so the value is
+    /// ≥ num_buckets − 1 and clamps to the last bucket: distances beyond max_distance share it.
+    static func bucket(relativePosition: Int, bidirectional: Bool, numBuckets: Int, maxDistance: Int) -> Int {
+        var buckets = numBuckets
+        var result = 0
+        var n: Int
+        if bidirectional {
+            buckets /= 2
+            if relativePosition > 0 { result += buckets }
+            n = abs(relativePosition)
+        } else {
+            n = -min(relativePosition, 0)
+        }
+        let maxExact = buckets / 2
+        if n < maxExact { return result + n }
+        // torch computes log(float32(n) / max_exact) in float32, divides by the Python double
+        // log(max_distance / max_exact) cast to float32, multiplies by (num_buckets − max_exact) and truncates.
+        let ratio = Float(n) / Float(maxExact)
+        let denominator = Float(Foundation.log(Double(maxDistance) / Double(maxExact)))
+        let scaled = Foundation.logf(ratio) / denominator * Float(buckets - maxExact)
+        let large = min(maxExact + Int(scaled), buckets - 1)
+        return result + large
+    }
+
+    /// Head `h`'s biases, centred: `center(h)[d]` is the bias of distance d for |d| ≤ maxDistance.
+    @inline(__always)
+    func center(_ h: Int) -> UnsafePointer<Float> {
+        UnsafePointer(values.pointer + h * width + maxDistance)
+    }
+}

@@ -1,0 +1,50 @@
+import Foundation
+
+/// Numerically stable softmax and log-softmax over rows.
+enum Softmax {
+    /// x[0..<n] ← softmax(x[0..<n]) in place: exp(x − max) / Σ exp(x − max).
+    @inline(__always)
+    static func forwardInPlace(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
+        let m = Vector.max(x, n)
+        var acc = Vector.V()
+        var i = 0
+        while i + Vector.width <= n {
+            let e = Vector.exp(Vector.load(x + i) - m)
+            Vector.store(e, x + i)
+            acc += e
+            i += Vector.width
+        }
+        var sum = acc.sum()
+        while i < n {
+            let e = Foundation.exp(x[i] - m)
+            x[i] = e
+            sum += e
+            i += 1
+        }
+        Vector.scale(x, by: 1 / sum, n)
+    }
+
+    /// log Σ exp(x): the normalizer of log-softmax, log p_i = x_i − logSumExp(x).
+    /// Accumulated in Double so that a 32k-way sum does not lose the small terms.
+    static func logSumExp(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+        let m = Vector.max(x, n)
+        if m == -.infinity { return m }
+        var sum = 0.0
+        var acc = Vector.V()
+        var i = 0
+        while i + Vector.width <= n {
+            acc += Vector.exp(Vector.load(x + i) - m)
+            i += Vector.width
+            if i % 1024 == 0 { sum += Double(acc.sum()); acc = Vector.V() }
+        }
+        sum += Double(acc.sum())
+        while i < n { sum += Double(Foundation.exp(x[i] - m)); i += 1 }
+        return m + Float(Foundation.log(sum))
+    }
+
+    /// y ← log_softmax(x) for one row; `y` may alias `x`.
+    static func logSoftmax(_ x: UnsafePointer<Float>, _ n: Int, into y: UnsafeMutablePointer<Float>) {
+        let lse = logSumExp(x, n)
+        for i in 0..<n { y[i] = x[i] - lse }
+    }
+}

@@ -1,0 +1,112 @@
+/// SIMD primitives over contiguous fp32 spans, used by the norm, softmax, activation and attention kernels.
+///
+/// Each walks 16 lanes at a time (`SIMD16<Float>`, one AVX-512 register or two AVX2 ones) and finishes the
+/// tail with scalars. Pointers are unaligned-safe.
+enum Vector {
+    typealias V = SIMD16<Float>
+    static let width = V.scalarCount
+
+    @inline(__always)
+    static func load(_ p: UnsafePointer<Float>) -> V {
+        UnsafeRawPointer(p).loadUnaligned(as: V.self)
+    }
+
+    @inline(__always)
+    static func store(_ v: V, _ p: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self)
+    }
+
+    /// Σ x[i]·y[i].
+    @inline(__always)
+    static func dot(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ n: Int) -> Float {
+        var acc = V()
+        var i = 0
+        while i + width <= n {
+            acc = acc.addingProduct(load(x + i), load(y + i))
+            i += width
+        }
+        var s = acc.sum()
+        while i < n { s += x[i] * y[i]; i += 1 }
+        return s
+    }
+
+    /// Σ x[i]².
+    @inline(__always)
+    static func sumOfSquares(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+        dot(x, x, n)
+    }
+
+    /// max x[i] (−∞ for an empty span).
+    @inline(__always)
+    static func max(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+        var m = -Float.infinity
+        var i = 0
+        if n >= width {
+            var acc = V(repeating: -.infinity)
+            while i + width <= n {
+                acc = pointwiseMax(acc, load(x + i))
+                i += width
+            }
+            m = acc.max()
+        }
+        while i < n { m = Swift.max(m, x[i]); i += 1 }
+        return m
+    }
+
+    /// x[i] *= s.
+    @inline(__always)
+    static func scale(_ x: UnsafeMutablePointer<Float>, by s: Float, _ n: Int) {
+        var i = 0
+        while i + width <= n {
+            store(load(x + i) * s, x + i)
+            i += width
+        }
+        while i < n { x[i] *= s; i += 1 }
+    }
+
+    /// y[i] += x[i].
+    @inline(__always)
+    static func add(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, _ n: Int) {
+        var i = 0
+        while i + width <= n {
+            store(load(y + i) + load(x + i), y + i)
+            i += width
+        }
+        while i < n { y[i] += x[i]; i += 1 }
+    }
+
+    /// x[i] *= y[i].
+    @inline(__always)
+    static func multiply(_ x: UnsafeMutablePointer<Float>, by y: UnsafePointer<Float>, _ n: Int) {
+        var i = 0
+        while i + width <= n {
+            store(load(x + i) * load(y + i), x + i)
+            i += width
+        }
+        while i < n { x[i] *= y[i]; i += 1 }
+    }
+
+    /// e^x for 16 lanes, accurate to about 2 ulp over the range softmax uses (x ≤ 0); inputs below −87.3
+    /// flush to 0, as expf does; inputs are clamped at 88. Cody–Waite range reduction x = n·ln2 + r, then a degree-6 polynomial for e^r.
+    @inline(__always)
+    static func exp(_ x: V) -> V {
+        let lo = V(repeating: -87.33654), hi = V(repeating: 88.0)
+        let xc = x.clamped(lowerBound: lo, upperBound: hi)
+        let n = (xc * 1.442695040888963).rounded(.toNearestOrEven)
+        var r = xc.addingProduct(n, V(repeating: -0.693145751953125))
+        r = r.addingProduct(n, V(repeating: -1.428606765330187e-06))
+        var p = V(repeating: 1.0 / 720)
+        p = V(repeating: 1.0 / 120).addingProduct(p, r)
+        p = V(repeating: 1.0 / 24).addingProduct(p, r)
+        p = V(repeating: 1.0 / 6).addingProduct(p, r)
+        p = V(repeating: 0.5).addingProduct(p, r)
+        p = V(repeating: 1).addingProduct(p, r)
+        p = V(repeating: 1).addingProduct(p, r)
+        // 2^n by building the exponent bits directly.
+        let bits = (SIMD16<Int32>(n) &+ 127) &<< 23
+        let scale = unsafeBitCast(bits, to: V.self)
+        var result = p * scale
+        result.replace(with: V(), where: x .< lo)
+        return result
+    }
+}

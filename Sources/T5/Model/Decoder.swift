@@ -1,0 +1,176 @@
+/// Per-request decoder state: the self-attention KV cache, the cross-attention keys and values (computed
+/// once per input), and every scratch buffer a step needs, allocated once so that generating a token
+/// allocates nothing.
+///
+/// Rows are the sequences being decoded (N = inputs × beams); row r reads input `rowInput[r]` of the
+/// encoder output. `forward` appends T tokens to every row: T = 1 while generating, T = the whole target
+/// when scoring with teacher forcing.
+final class DecoderState {
+    let model: T5Model
+    let rows: Int
+    /// Maximum number of decoder positions the cache holds.
+    let capacity: Int
+    /// Decoder positions already in the cache.
+    private(set) var length = 0
+    /// The encoder input each row attends to.
+    let rowInput: [Int]
+    let sourceLengths: [Int]
+    let sourceLength: Int
+
+    private var selfKeys: [Tensor]    // per block (N, capacity, H·K)
+    private var selfValues: [Tensor]
+    private var spareKeys: [Tensor]   // the same, for reordering beams without allocating
+    private var spareValues: [Tensor]
+    private let crossKeys: [Tensor]   // per block (B, S, H·K)
+    private let crossValues: [Tensor]
+
+    // Scratch sized for `tokenCapacity` = N·T tokens per call; grown (rarely) by `reserve`.
+    private var tokenCapacity = 0
+    private var x = Tensor(zeros: [0]), h = Tensor(zeros: [0])
+    private var q = Tensor(zeros: [0]), k = Tensor(zeros: [0]), v = Tensor(zeros: [0]), attn = Tensor(zeros: [0])
+    private var ff = Tensor(zeros: [0]), ffLinear = Tensor(zeros: [0])
+    private var scores = Tensor(zeros: [0])
+    private var tokenIDs = [Int32]()
+    /// (N·T, V) logits of the last `forward`.
+    private(set) var logits = Tensor(zeros: [0])
+
+    init(model: T5Model, encoded: EncoderOutput, rowInput: [Int], capacity: Int) {
+        let c = model.config
+        self.model = model
+        self.rows = rowInput.count
+        self.capacity = max(1, capacity)
+        self.rowInput = rowInput
+        sourceLengths = encoded.lengths
+        sourceLength = encoded.sourceLength
+        let hk = model.innerDim
+        let cacheShape = [rows, self.capacity, hk]
+        selfKeys = model.weights.decoderBlocks.map { _ in Tensor(zeros: cacheShape) }
+        selfValues = model.weights.decoderBlocks.map { _ in Tensor(zeros: cacheShape) }
+        spareKeys = []
+        spareValues = []
+
+        // Cross-attention keys and values depend only on the encoder output: project them once per input.
+        let sourceRows = encoded.batch * encoded.sourceLength
+        var keys = [Tensor](), values = [Tensor]()
+        for block in model.weights.decoderBlocks {
+            guard let cross = block.crossAttention else { continue }
+            let ck = Tensor(zeros: [encoded.batch, encoded.sourceLength, hk])
+            let cv = Tensor(zeros: [encoded.batch, encoded.sourceLength, hk])
+            GEMM.linear(encoded.hidden.pointer, rows: sourceRows, inFeatures: c.dModel, weight: cross.k.pointer, outFeatures: hk, into: ck.pointer)
+            GEMM.linear(encoded.hidden.pointer, rows: sourceRows, inFeatures: c.dModel, weight: cross.v.pointer, outFeatures: hk, into: cv.pointer)
+            keys.append(ck)
+            values.append(cv)
+        }
+        crossKeys = keys
+        crossValues = values
+        reserve(tokensPerRow: 1)
+    }
+
+    /// Makes the scratch buffers hold `rows · tokensPerRow` tokens.
+    private func reserve(tokensPerRow t: Int) {
+        let n = rows * t
+        guard n > tokenCapacity else { return }
+        let c = model.config, hk = model.innerDim
+        tokenCapacity = n
+        x = Tensor(zeros: [n, c.dModel]); h = Tensor(zeros: [n, c.dModel])
+        q = Tensor(zeros: [n, hk]); k = Tensor(zeros: [n, hk]); v = Tensor(zeros: [n, hk]); attn = Tensor(zeros: [n, hk])
+        ff = Tensor(zeros: [n, c.dFF]); ffLinear = Tensor(zeros: c.isGatedActivation ? [n, c.dFF] : [0])
+        scores = Tensor(zeros: [t * max(capacity, sourceLength)])
+        tokenIDs = [Int32](repeating: 0, count: n)
+        logits = Tensor(zeros: [n, c.vocabSize])
+    }
+
+    /// Appends `tokens` (N, T) row-major to every row, at positions `length ..< length + T`, and computes
+    /// the logits of each (N·T, V) into `logits`. Returns T.
+    @discardableResult
+    func forward(tokens: [Int]) -> Int {
+        precondition(tokens.count % rows == 0, "tokens must be (rows, T)")
+        let t = tokens.count / rows
+        precondition(length + t <= capacity, "decoder cache holds \(capacity) positions")
+        reserve(tokensPerRow: t)
+        let c = model.config, w = model.weights
+        let d = c.dModel, hk = model.innerDim, dk = c.dKV, n = rows * t
+        for i in 0..<n { tokenIDs[i] = Int32(tokens[i]) }
+        tokenIDs.withUnsafeBufferPointer { ids in
+            Embedding.forward(ids: ids.baseAddress.unsafelyUnwrapped, count: n, table: w.shared.pointer, dim: d, into: x.pointer)
+        }
+        let bias = model.decoderBias
+
+        for (layer, block) in w.decoderBlocks.enumerated() {
+            // Causal self-attention over the cache plus the new tokens (T5LayerSelfAttention).
+            RMSNorm.forward(x.pointer, weight: block.selfAttentionNorm.pointer, epsilon: c.layerNormEpsilon, rows: n, dim: d, into: h.pointer)
+            GEMM.linear(h.pointer, rows: n, inFeatures: d, weight: block.selfAttention.q.pointer, outFeatures: hk, into: q.pointer)
+            GEMM.linear(h.pointer, rows: n, inFeatures: d, weight: block.selfAttention.k.pointer, outFeatures: hk, into: k.pointer)
+            GEMM.linear(h.pointer, rows: n, inFeatures: d, weight: block.selfAttention.v.pointer, outFeatures: hk, into: v.pointer)
+            let cacheK = selfKeys[layer].pointer, cacheV = selfValues[layer].pointer
+            for r in 0..<rows {
+                let dst = (r * capacity + length) * hk
+                (cacheK + dst).update(from: k.pointer + r * t * hk, count: t * hk)
+                (cacheV + dst).update(from: v.pointer + r * t * hk, count: t * hk)
+                for head in 0..<c.numHeads {
+                    Attention.forward(
+                        q: q.pointer + r * t * hk + head * dk, ldq: hk,
+                        keys: cacheK + r * capacity * hk + head * dk, ldk: hk,
+                        values: cacheV + r * capacity * hk + head * dk, ldv: hk,
+                        queries: t, keyLength: length + t, headDim: dk,
+                        firstPosition: length, causal: true,
+                        bias: .relative(bias.center(head), maxDistance: bias.maxDistance),
+                        scores: scores.pointer, out: attn.pointer + r * t * hk + head * dk, ldo: hk)
+                }
+            }
+            GEMM.linear(attn.pointer, rows: n, inFeatures: hk, weight: block.selfAttention.o.pointer, outFeatures: d, into: x.pointer, accumulate: true)
+
+            // Cross-attention over the encoder output of the row's input (T5LayerCrossAttention, no bias).
+            if let cross = block.crossAttention, let norm = block.crossAttentionNorm {
+                RMSNorm.forward(x.pointer, weight: norm.pointer, epsilon: c.layerNormEpsilon, rows: n, dim: d, into: h.pointer)
+                GEMM.linear(h.pointer, rows: n, inFeatures: d, weight: cross.q.pointer, outFeatures: hk, into: q.pointer)
+                let ck = crossKeys[layer].pointer, cv = crossValues[layer].pointer
+                for r in 0..<rows {
+                    let input = rowInput[r]
+                    for head in 0..<c.numHeads {
+                        let src = input * sourceLength * hk + head * dk
+                        Attention.forward(
+                            q: q.pointer + r * t * hk + head * dk, ldq: hk,
+                            keys: ck + src, ldk: hk, values: cv + src, ldv: hk,
+                            queries: t, keyLength: sourceLengths[input], headDim: dk,
+                            firstPosition: 0, causal: false, bias: .none,
+                            scores: scores.pointer, out: attn.pointer + r * t * hk + head * dk, ldo: hk)
+                    }
+                }
+                GEMM.linear(attn.pointer, rows: n, inFeatures: hk, weight: cross.o.pointer, outFeatures: d, into: x.pointer, accumulate: true)
+            }
+
+            RMSNorm.forward(x.pointer, weight: block.feedForwardNorm.pointer, epsilon: c.layerNormEpsilon, rows: n, dim: d, into: h.pointer)
+            model.feedForward(block.feedForward, normed: h.pointer, rows: n, hidden: ff.pointer, linear: ffLinear.pointer, residual: x.pointer)
+        }
+        RMSNorm.forward(x.pointer, weight: w.decoderFinalNorm.pointer, epsilon: c.layerNormEpsilon, rows: n, dim: d, into: h.pointer)
+        if c.rescalesDecoderOutput {
+            // Original T5 ties the LM head to the embedding and rescales by d_model^-0.5 first
+            // (T5ForConditionalGeneration.forward: `sequence_output * (self.model_dim**-0.5)`).
+            Vector.scale(h.pointer, by: Float(1 / Double(d).squareRoot()), n * d)
+        }
+        GEMM.linear(h.pointer, rows: n, inFeatures: d, weight: w.lmHead.pointer, outFeatures: c.vocabSize, into: logits.pointer)
+        length += t
+        return t
+    }
+
+    /// Beam search bookkeeping: row r continues the sequence that was in row `sources[r]`, so its cache
+    /// becomes a copy of that row's (beam_idx reordering of the cache in transformers).
+    func reorder(_ sources: [Int]) {
+        precondition(sources.count == rows)
+        if sources.enumerated().allSatisfy({ $0.offset == $0.element }) { return }
+        let hk = model.innerDim
+        if spareKeys.isEmpty {
+            spareKeys = selfKeys.map { Tensor(zeros: $0.shape) }
+            spareValues = selfValues.map { Tensor(zeros: $0.shape) }
+        }
+        for layer in selfKeys.indices {
+            for (r, s) in sources.enumerated() {
+                (spareKeys[layer].pointer + r * capacity * hk).update(from: selfKeys[layer].pointer + s * capacity * hk, count: length * hk)
+                (spareValues[layer].pointer + r * capacity * hk).update(from: selfValues[layer].pointer + s * capacity * hk, count: length * hk)
+            }
+        }
+        swap(&selfKeys, &spareKeys)
+        swap(&selfValues, &spareValues)
+    }
+}

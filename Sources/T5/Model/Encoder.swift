@@ -1,0 +1,91 @@
+/// The encoder's output for a padded batch: final hidden states and each input's true length.
+public struct EncoderOutput: Sendable {
+    /// (B, S, D), rows past an input's length are padding.
+    public let hidden: Tensor
+    public let lengths: [Int]
+    public var batch: Int { lengths.count }
+    public var sourceLength: Int { hidden.shape[1] }
+}
+
+extension T5Model {
+    /// Runs the encoder over a batch of token-id sequences of any lengths (T5Stack with is_decoder = False).
+    ///
+    /// Each block: x += SelfAttention(RMSNorm(x)); x += FeedForward(RMSNorm(x)); then a final RMSNorm.
+    /// The relative position bias of block 0 is shared by every block. Padding never reaches a real
+    /// position: each input attends only to its own length, which is transformers' attention mask.
+    public func encode(_ inputs: [[Int]]) -> EncoderOutput {
+        let c = config
+        let b = inputs.count, s = max(1, inputs.map(\.count).max() ?? 1)
+        let d = c.dModel, hk = innerDim, f = c.dFF, rows = b * s
+        let lengths = inputs.map(\.count)
+
+        let x = Tensor(zeros: [b, s, d])       // (B, S, D) residual stream
+        let h = Tensor(zeros: [rows, d])       // (B·S, D) normed
+        let q = Tensor(zeros: [rows, hk])      // (B·S, H·K)
+        let k = Tensor(zeros: [rows, hk])
+        let v = Tensor(zeros: [rows, hk])
+        let attn = Tensor(zeros: [rows, hk])
+        let ff = Tensor(zeros: [rows, f])      // (B·S, F)
+        let ffLinear = Tensor(zeros: c.isGatedActivation ? [rows, f] : [0])
+        let scores = Tensor(zeros: [s * s])
+
+        Embedding.forward(ids: inputs, table: weights.shared.pointer, dim: d, length: s, into: x.pointer)
+
+        for block in weights.encoderBlocks {
+            RMSNorm.forward(x.pointer, weight: block.selfAttentionNorm.pointer, epsilon: c.layerNormEpsilon, rows: rows, dim: d, into: h.pointer)
+            selfAttention(
+                block.selfAttention, normed: h.pointer, rows: rows, q: q.pointer, k: k.pointer, v: v.pointer,
+                perSequence: { i in (i * s, lengths[i]) }, sequences: b, bias: encoderBias,
+                scores: scores.pointer, out: attn.pointer)
+            GEMM.linear(attn.pointer, rows: rows, inFeatures: hk, weight: block.selfAttention.o.pointer, outFeatures: d, into: x.pointer, accumulate: true)
+            RMSNorm.forward(x.pointer, weight: block.feedForwardNorm.pointer, epsilon: c.layerNormEpsilon, rows: rows, dim: d, into: h.pointer)
+            feedForward(block.feedForward, normed: h.pointer, rows: rows, hidden: ff.pointer, linear: ffLinear.pointer, residual: x.pointer)
+        }
+        RMSNorm.forward(x.pointer, weight: weights.encoderFinalNorm.pointer, epsilon: c.layerNormEpsilon, rows: rows, dim: d, into: x.pointer)
+        return EncoderOutput(hidden: x, lengths: lengths)
+    }
+
+    /// Bidirectional self-attention of the encoder: q, k, v projections over all rows in three GEMMs, then
+    /// attention per sequence and head. `perSequence(i)` gives sequence i's first row and true length.
+    func selfAttention(
+        _ w: AttentionWeights, normed h: UnsafePointer<Float>, rows: Int,
+        q: UnsafeMutablePointer<Float>, k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
+        perSequence: (Int) -> (first: Int, length: Int), sequences: Int, bias: RelativePositionBias,
+        scores: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>
+    ) {
+        let d = config.dModel, hk = innerDim, dk = config.dKV
+        GEMM.linear(h, rows: rows, inFeatures: d, weight: w.q.pointer, outFeatures: hk, into: q)
+        GEMM.linear(h, rows: rows, inFeatures: d, weight: w.k.pointer, outFeatures: hk, into: k)
+        GEMM.linear(h, rows: rows, inFeatures: d, weight: w.v.pointer, outFeatures: hk, into: v)
+        for i in 0..<sequences {
+            let (first, length) = perSequence(i)
+            guard length > 0 else { continue }
+            for head in 0..<config.numHeads {
+                let offset = first * hk + head * dk
+                Attention.forward(
+                    q: q + offset, ldq: hk, keys: k + offset, ldk: hk, values: v + offset, ldv: hk,
+                    queries: length, keyLength: length, headDim: dk,
+                    firstPosition: 0, causal: false,
+                    bias: .relative(bias.center(head), maxDistance: bias.maxDistance),
+                    scores: scores, out: out + offset, ldo: hk)
+            }
+        }
+    }
+
+    /// x += FeedForward(h): `wo · act(wi · h)`, or `wo · (act(wi_0 · h) ⊙ (wi_1 · h))` when gated.
+    func feedForward(
+        _ w: FeedForwardWeights, normed h: UnsafePointer<Float>, rows: Int,
+        hidden: UnsafeMutablePointer<Float>, linear: UnsafeMutablePointer<Float>,
+        residual x: UnsafeMutablePointer<Float>
+    ) {
+        let d = config.dModel, f = config.dFF
+        GEMM.linear(h, rows: rows, inFeatures: d, weight: w.wi.pointer, outFeatures: f, into: hidden)
+        if let wi1 = w.wiLinear {
+            GEMM.linear(h, rows: rows, inFeatures: d, weight: wi1.pointer, outFeatures: f, into: linear)
+            Activations.gatedForward(config.activation, gate: hidden, linear: linear, rows * f)
+        } else {
+            Activations.forward(config.activation, hidden, rows * f)
+        }
+        GEMM.linear(hidden, rows: rows, inFeatures: f, weight: w.wo.pointer, outFeatures: d, into: x, accumulate: true)
+    }
+}

@@ -1,0 +1,97 @@
+import ArgumentParser
+import Foundation
+import T5
+
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure encoder, decode and first-token speed and peak memory on synthetic inputs.",
+        discussion: """
+            Inputs are 32 random tokens (128 for the encoder row); every decode produces exactly 64 new tokens \
+            (eos suppressed). Each row runs once to warm up, then --runs times; medians are reported with min-max.
+            """)
+
+    @OptionGroup var modelOptions: ModelOptions
+    @Option(help: "Timed runs per row (after one warm-up).") var runs = 5
+    @Option(help: "BLAS threads (default: OpenBLAS's own choice).") var threads: Int?
+    @Flag(help: "Print one JSON object whose keys name the rows.") var json = false
+
+    func validate() throws {
+        if runs < 1 { throw ValidationError("--runs must be at least 1") }
+        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    struct Stat: Encodable {
+        let median: Double
+        let min: Double
+        let max: Double
+    }
+
+    func run() async throws {
+        if let threads { T5Runtime.setThreads(threads) }
+        let start = Date()
+        let model = try modelOptions.load()
+        let loadMS = Date().timeIntervalSince(start) * 1000
+        var rng = SystemRandomNumberGenerator()
+        let firstOrdinary = 3, lastOrdinary = model.tokenizer.sentencePieceSize - 1
+        func randomInput(_ n: Int) -> [Int] {
+            (0..<(n - 1)).map { _ in Int.random(in: firstOrdinary...lastOrdinary, using: &rng) } + [1]
+        }
+        func measure(_ body: () throws -> Void) rethrows -> Stat {
+            try body()
+            var times = [Double]()
+            for _ in 0..<runs {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                try body()
+                times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+            }
+            times.sort()
+            return Stat(median: times[times.count / 2], min: times[0], max: times[times.count - 1])
+        }
+        func exactly(_ n: Int, beams: Int = 1) -> GenerationOptions {
+            var o = GenerationOptions()
+            o.maxNewTokens = n
+            o.minNewTokens = n
+            o.numBeams = beams
+            return o
+        }
+        let input32 = randomInput(32), input128 = randomInput(128)
+        let batch16 = (0..<16).map { _ in randomInput(32) }
+
+        let encoder = measure { _ = model.encode([input128]) }
+        let ttft = try measure { _ = try model.generate(ids: [input32], options: exactly(1)) }
+        let greedy64 = try measure { _ = try model.generate(ids: [input32], options: exactly(64)) }
+        let steadyMS = (greedy64.median - ttft.median) / 63
+        let beam4 = try measure { _ = try model.generate(ids: [input32], options: exactly(64, beams: 4)) }
+        let greedy16 = try measure { _ = try model.generate(ids: batch16, options: exactly(64)) }
+        let peakMB = Double(peakResidentBytes()) / 1e6
+
+        let rows: [(String, String, Double, Stat?)] = [
+            ("load_ms", "load, ms", loadMS, nil),
+            ("encoder_b1_ms", "encoder 1 x 128 tokens, ms", encoder.median, encoder),
+            ("encoder_tokens_per_s", "encoder tokens/s", 128 / encoder.median * 1000, nil),
+            ("ttft_ms", "time to first token (32-token input), ms", ttft.median, ttft),
+            ("greedy_b1_ms_per_token", "steady greedy decode, batch 1, ms/token", steadyMS, nil),
+            ("greedy_b1_tokens_per_s", "greedy batch 1, new tokens/s (64 tokens)", 64 / greedy64.median * 1000, greedy64),
+            ("beam4_b1_tokens_per_s", "beam 4, batch 1, new tokens/s", 64 / beam4.median * 1000, beam4),
+            ("greedy_b16_tokens_per_s", "greedy batch 16, total new tokens/s", 16 * 64 / greedy16.median * 1000, greedy16),
+            ("peak_rss_mb", "peak RSS, MB", peakMB, nil),
+        ]
+        if json {
+            var object = [String: Double]()
+            for (key, _, value, _) in rows { object[key] = (value * 1000).rounded() / 1000 }
+            printJSON(object)
+        } else {
+            for (_, label, value, stat) in rows {
+                let range = stat.map { String(format: "  (runs: median %.2f ms, min %.2f, max %.2f)", $0.median, $0.min, $0.max) } ?? ""
+                print(label.padding(toLength: 44, withPad: " ", startingAt: 0) + String(format: " %10.2f", value) + range)
+            }
+        }
+    }
+}
+
+/// Peak resident set size of this process, from getrusage (kilobytes on Linux).
+func peakResidentBytes() -> Int {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF, &usage)
+    return Int(usage.ru_maxrss) * 1024
+}

@@ -1,0 +1,44 @@
+import ArgumentParser
+import Foundation
+import T5
+
+struct Info: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Describe a model: variant, shapes, parameters, dtypes and files.")
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    func run() async throws {
+        let directory = try modelOptions.directory()
+        let model = try modelOptions.load()
+        let c = model.config
+        let archive = try SafeTensorsArchive(directory: directory)
+        let variant = c.isGatedActivation
+            ? "T5 v1.1 style (gated-\(c.activation.rawValue) feed-forward)"
+            : "original T5 style (\(c.activation.rawValue) feed-forward)"
+        print("model:        \(directory.path)")
+        print("variant:      \(variant)")
+        print("lm head:      \(model.hasSeparateLMHead ? "separate lm_head.weight" : "tied to shared embedding")"
+              + (c.rescalesDecoderOutput ? ", decoder output scaled by d_model^-0.5" : ", no rescale"))
+        print("d_model \(c.dModel), d_kv \(c.dKV), heads \(c.numHeads), d_ff \(c.dFF)")
+        print("layers:       encoder \(c.numLayers), decoder \(c.numDecoderLayers)")
+        print("vocab:        \(c.vocabSize) (tokenizer \(model.tokenizer.size): \(model.tokenizer.sentencePieceSize) pieces + 100 sentinels)")
+        print("position:     \(c.relativeAttentionNumBuckets) buckets, max distance \(c.relativeAttentionMaxDistance)")
+        print("parameters:   \(model.parameterCount.formatted())")
+        var dtypes = [String: Int]()
+        for key in archive.keys { if let info = archive.info(key) { dtypes[info.dtype, default: 0] += 1 } }
+        print("dtypes:       " + dtypes.sorted { $0.key < $1.key }.map { "\($0.key) × \($0.value)" }.joined(separator: ", "))
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        for file in files.sorted() {
+            let attributes = try? FileManager.default.attributesOfItem(atPath: directory.appendingPathComponent(file).path)
+            let size = (attributes?[.size] as? NSNumber)?.intValue ?? 0
+            print("file:         \(file)  \(formatBytes(size))")
+        }
+    }
+}
+
+func formatBytes(_ n: Int) -> String {
+    if n >= 1 << 30 { return String(format: "%.2f GiB", Double(n) / Double(1 << 30)) }
+    if n >= 1 << 20 { return String(format: "%.1f MiB", Double(n) / Double(1 << 20)) }
+    if n >= 1 << 10 { return String(format: "%.1f KiB", Double(n) / Double(1 << 10)) }
+    return "\(n) B"
+}

@@ -1,0 +1,90 @@
+import ArgumentParser
+import Foundation
+import T5
+
+/// `--model DIR`, shared by every subcommand; without it the bundled default model is used.
+struct ModelOptions: ParsableArguments {
+    @Option(name: .long, help: "Model directory (config.json, model.safetensors, spiece.model). Default: the bundled model.")
+    var model: String?
+
+    /// The directory to load: --model, else $T5_MODEL, else the bundled `models/default` found next to
+    /// the executable's build folder or the current directory.
+    func directory() throws(T5Error) -> URL {
+        if let model { return URL(fileURLWithPath: model) }
+        if let env = ProcessInfo.processInfo.environment["T5_MODEL"], !env.isEmpty { return URL(fileURLWithPath: env) }
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        var candidates = [URL]()
+        var dir = executable.deletingLastPathComponent()
+        for _ in 0..<4 {
+            candidates.append(dir.appendingPathComponent("models/default"))
+            dir = dir.deletingLastPathComponent()
+        }
+        candidates.append(URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent("models/default"))
+        for candidate in candidates where FileManager.default.fileExists(atPath: candidate.appendingPathComponent("config.json").path) {
+            return candidate
+        }
+        throw .missingFile(path: "models/default (no --model given and no bundled model found; pass --model DIR)")
+    }
+
+    func load() throws(T5Error) -> T5Model {
+        try T5Model(directory: directory())
+    }
+}
+
+/// Decoding flags shared by `generate` (and later by evaluation commands).
+struct DecodingOptions: ParsableArguments {
+    @Option(help: "Beam width (1 = greedy search).") var beams = 1
+    @Option(help: "Sequences to return per input (at most --beams; with --sample, independent samples).") var numReturnSequences = 1
+    @Option(help: "Beam scores are sum(log p) / length^X.") var lengthPenalty: Float = 1
+    @Flag(help: "Stop beam search as soon as --beams hypotheses are finished.") var earlyStopping = false
+    @Flag(help: "Canonical beam search: only stop when no beam can improve (transformers' early_stopping=\"never\").") var neverStopEarly = false
+    @Option(help: "Maximum number of tokens to generate.") var maxNewTokens = 64
+    @Option(help: "Minimum number of tokens before eos is allowed.") var minNewTokens = 0
+    @Flag(help: "Sample instead of searching.") var sample = false
+    @Option(help: "Sampling temperature.") var temperature: Float = 1
+    @Option(help: "Sample among the K most likely tokens (0 = off).") var topK = 50
+    @Option(help: "Sample from the smallest set of tokens whose probability reaches P, in (0, 1].") var topP: Float = 1
+    @Option(help: "Random seed for --sample.") var seed: UInt64 = 0
+    @Option(help: "Penalize tokens already generated (>1 discourages repeats).") var repetitionPenalty: Float = 1
+    @Option(help: "Never repeat an n-gram of this size (0 = off).") var noRepeatNgramSize = 0
+    @Option(help: "Refuse inputs longer than N tokens (default: no limit; a warning past 512).") var maxInputTokens: Int?
+
+    var generationOptions: GenerationOptions {
+        var o = GenerationOptions()
+        o.numBeams = beams
+        o.numReturnSequences = numReturnSequences
+        o.lengthPenalty = lengthPenalty
+        o.earlyStopping = neverStopEarly ? .never : (earlyStopping ? .always : .heuristic)
+        o.maxNewTokens = maxNewTokens
+        o.minNewTokens = minNewTokens
+        o.sample = sample
+        o.temperature = temperature
+        o.topK = topK
+        o.topP = topP
+        o.seed = seed
+        o.repetitionPenalty = repetitionPenalty
+        o.noRepeatNgramSize = noRepeatNgramSize
+        o.maxInputTokens = maxInputTokens
+        return o
+    }
+
+    func validate() throws {
+        if earlyStopping && neverStopEarly {
+            throw ValidationError("--early-stopping and --never-stop-early contradict each other")
+        }
+        do {
+            try generationOptions.validate()
+        } catch {
+            throw ValidationError(error.description)
+        }
+    }
+}
+
+/// Prints one JSON value per line, keys sorted, for scripts.
+func printJSON<T: Encodable>(_ value: T) {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    if let data = try? encoder.encode(value), let line = String(data: data, encoding: .utf8) {
+        print(line)
+    }
+}

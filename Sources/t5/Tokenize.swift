@@ -1,0 +1,30 @@
+import ArgumentParser
+import T5
+
+struct Tokenize: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show the token ids and pieces of each text (with the appended </s>).")
+
+    @OptionGroup var modelOptions: ModelOptions
+    @Flag(help: "Print one {\"text\", \"ids\", \"pieces\"} JSON object per text.") var json = false
+    @Argument(help: "Texts to tokenize.") var texts: [String]
+
+    struct Record: Encodable {
+        let text: String
+        let ids: [Int]
+        let pieces: [String]
+    }
+
+    func run() async throws {
+        let directory = try modelOptions.directory()
+        let tokenizer = try T5Tokenizer(modelFile: directory.appendingPathComponent("spiece.model"))
+        for text in texts {
+            let ids = tokenizer.encode(text)
+            let pieces = tokenizer.pieces(ids)
+            if json {
+                printJSON(Record(text: text, ids: ids, pieces: pieces))
+            } else {
+                print(zip(ids, pieces).map { "\($0):\($1)" }.joined(separator: " "))
+            }
+        }
+    }
+}
