@@ -1,2 +1,120 @@
+// extern "C" shim over sentencepiece::SentencePieceProcessor. See CSentencePiece.h
+// for the rules of the boundary: status codes, caller frees, no exceptions escape.
 #include "CSentencePiece.h"
-extern "C" int csp_placeholder(void) { return 0; }
+
+#include <sentencepiece_processor.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <new>
+#include <string>
+#include <vector>
+
+struct csp_processor {
+    sentencepiece::SentencePieceProcessor processor;
+};
+
+namespace {
+
+// Copies `message` into a malloc'd C string for the caller (who frees it with
+// csp_free). If even that allocation fails, the caller gets no message.
+void set_error(char **error_message, const std::string &message) {
+    if (error_message == nullptr) return;
+    char *copy = static_cast<char *>(std::malloc(message.size() + 1));
+    if (copy == nullptr) return;
+    std::memcpy(copy, message.data(), message.size());
+    copy[message.size()] = '\0';
+    *error_message = copy;
+}
+
+int from_status(const sentencepiece::util::Status &status, char **error_message) {
+    if (status.ok()) return CSP_OK;
+    std::string message = status.error_message();
+    if (message.empty()) message = status.ToString();
+    set_error(error_message, message);
+    return static_cast<int>(status.code());
+}
+
+int from_exception(char **error_message) {
+    try {
+        throw;
+    } catch (const std::bad_alloc &) {
+        set_error(error_message, "out of memory");
+    } catch (const std::exception &error) {
+        set_error(error_message, std::string("exception: ") + error.what());
+    } catch (...) {
+        set_error(error_message, "unknown C++ exception");
+    }
+    return CSP_EXCEPTION;
+}
+
+}  // namespace
+
+extern "C" int csp_processor_load(const void *serialized, size_t length,
+                                  csp_processor **out, char **error_message) {
+    if (out == nullptr || (serialized == nullptr && length > 0)) {
+        set_error(error_message, "invalid argument");
+        return CSP_INVALID_ARGUMENT;
+    }
+    *out = nullptr;
+    try {
+        auto *handle = new csp_processor();
+        const char *bytes = static_cast<const char *>(serialized);
+        const auto status = handle->processor.LoadFromSerializedProto(
+            absl::string_view(bytes == nullptr ? "" : bytes, length));
+        const int code = from_status(status, error_message);
+        if (code != CSP_OK) {
+            delete handle;
+            return code;
+        }
+        *out = handle;
+        return CSP_OK;
+    } catch (...) {
+        return from_exception(error_message);
+    }
+}
+
+extern "C" void csp_processor_free(csp_processor *processor) {
+    try {
+        delete processor;
+    } catch (...) {
+        // A destructor that throws would be a library bug; never let it cross into Swift.
+    }
+}
+
+extern "C" int csp_processor_piece_size(const csp_processor *processor, int32_t *size) {
+    if (processor == nullptr || size == nullptr) return CSP_INVALID_ARGUMENT;
+    try {
+        *size = static_cast<int32_t>(processor->processor.GetPieceSize());
+        return CSP_OK;
+    } catch (...) {
+        return from_exception(nullptr);
+    }
+}
+
+extern "C" int csp_processor_encode(const csp_processor *processor,
+                                    const char *text, size_t length,
+                                    int32_t *ids, size_t capacity, size_t *count,
+                                    char **error_message) {
+    if (processor == nullptr || count == nullptr || (text == nullptr && length > 0) ||
+        (ids == nullptr && capacity > 0)) {
+        set_error(error_message, "invalid argument");
+        return CSP_INVALID_ARGUMENT;
+    }
+    try {
+        std::vector<int> result;
+        const auto status = processor->processor.Encode(
+            absl::string_view(text == nullptr ? "" : text, length), &result);
+        const int code = from_status(status, error_message);
+        if (code != CSP_OK) return code;
+        *count = result.size();
+        if (result.size() > capacity) return CSP_BUFFER_TOO_SMALL;
+        for (size_t i = 0; i < result.size(); ++i) ids[i] = static_cast<int32_t>(result[i]);
+        return CSP_OK;
+    } catch (...) {
+        return from_exception(error_message);
+    }
+}
+
+extern "C" void csp_free(void *pointer) { std::free(pointer); }
