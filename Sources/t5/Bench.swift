@@ -92,6 +92,6 @@ struct Bench: AsyncParsableCommand {
 /// Peak resident set size of this process, from getrusage (kilobytes on Linux).
 func peakResidentBytes() -> Int {
     var usage = rusage()
-    getrusage(RUSAGE_SELF, &usage)
+    getrusage(RUSAGE_SELF.rawValue, &usage)
     return Int(usage.ru_maxrss) * 1024
 }

@@ -151,7 +151,10 @@ import Testing
         let dir = try scratchModel()
         let url = dir.appendingPathComponent("config.json")
         var config = try #require(JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+        // transformers lets a saved dense_act_fn / is_gated_act override feed_forward_proj; drop them.
         config["feed_forward_proj"] = "gated-swishy"
+        config.removeValue(forKey: "dense_act_fn")
+        config.removeValue(forKey: "is_gated_act")
         try JSONSerialization.data(withJSONObject: config).write(to: url)
         try expectFailure(["generate", "--model", dir.path, "hello"], "swishy")
     }

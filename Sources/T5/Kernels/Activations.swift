@@ -17,7 +17,10 @@ enum Activations {
         case .gelu, .geluPython:
             // GELUActivation: 0.5·x·(1 + erf(x/√2)), the exact GELU.
             for i in 0..<n { let v = x[i]; x[i] = 0.5 * v * (1 + erff(v * 0.70710678118654752)) }
-        case .geluNew, .geluPytorchTanh, .geluAccurate:
+        case .gelu10:
+            // ClippedGELUActivation(-10, 10): the exact GELU clipped to [-10, 10].
+            for i in 0..<n { let v = x[i]; x[i] = min(max(0.5 * v * (1 + erff(v * 0.70710678118654752)), -10), 10) }
+        case .geluNew, .geluPytorchTanh, .geluPythonTanh, .geluAccurate:
             // NewGELUActivation: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
             map(x, n, vector: { v in V(repeating: 0.5) * v * (1 + tanhV(0.7978845608028654 * (v + 0.044715 * v * v * v))) },
                 scalar: { v in 0.5 * v * (1 + tanhf(0.7978845608028654 * (v + 0.044715 * v * v * v))) })
@@ -37,6 +40,16 @@ enum Activations {
         case .mish:
             // MishActivation: x·tanh(softplus(x)).
             for i in 0..<n { let v = x[i]; x[i] = v * tanhf(log1pf(expf(v))) }
+        case .hardswish:
+            // nn.Hardswish: x·relu6(x + 3)/6.
+            map(x, n, vector: { v in v * (v + 3).clamped(lowerBound: V(), upperBound: V(repeating: 6)) / 6 },
+                scalar: { v in v * min(max(v + 3, 0), 6) / 6 })
+        case .laplace:
+            // LaplaceActivation: 0.5·(1 + erf((x − μ) / (σ·√2))) with μ = 0.707107, σ = 0.282095.
+            for i in 0..<n { x[i] = 0.5 * (1 + erff((x[i] - 0.707107) / (0.282095 * 1.4142135623730951))) }
+        case .sqrtsoftplus:
+            // SqrtSoftplusActivation: √softplus(x).
+            for i in 0..<n { x[i] = log1pf(expf(x[i])).squareRoot() }
         case .linear:
             break
         }
