@@ -5,12 +5,11 @@
 /// `T5Tokenizer` can check they are the ones SentencePiece loaded.
 ///
 /// Field numbers are those of sentencepiece_model.proto:
-/// `ModelProto { repeated SentencePiece pieces = 1; TrainerSpec trainer_spec = 2;
-/// NormalizerSpec normalizer_spec = 3; SelfTestData self_test_data = 4; NormalizerSpec denormalizer_spec = 5; }`,
+/// `ModelProto { repeated SentencePiece pieces = 1; NormalizerSpec normalizer_spec = 3; ... }`,
 /// `SentencePiece { string piece = 1; float score = 2; Type type = 3; }`,
-/// `NormalizerSpec { string name = 1; bytes precompiled_charsmap = 2; bool add_dummy_prefix = 3;
-/// bool remove_extra_whitespaces = 4; bool escape_whitespaces = 5; ... }`,
-/// `TrainerSpec { ModelType model_type = 3; ... bool byte_fallback = 35; }`.
+/// `NormalizerSpec { string name = 1; bytes precompiled_charsmap = 2; ... }`.
+/// Other fields are skipped (the whitespace options of the normalizer spec, for instance, do not
+/// matter: transformers' T5Tokenizer ignores them).
 struct SentencePieceModel {
     /// `SentencePiece.Type`.
     enum PieceType: UInt64 {
