@@ -9,7 +9,6 @@
 #include <exception>
 #include <new>
 #include <string>
-#include <vector>
 
 struct csp_processor {
     sentencepiece::SentencePieceProcessor processor;
@@ -93,27 +92,33 @@ extern "C" int csp_processor_piece_size(const csp_processor *processor, int32_t 
     }
 }
 
-extern "C" int csp_processor_encode(const csp_processor *processor,
-                                    const char *text, size_t length,
-                                    int32_t *ids, size_t capacity, size_t *count,
-                                    char **error_message) {
-    if (processor == nullptr || count == nullptr || (text == nullptr && length > 0) ||
-        (ids == nullptr && capacity > 0)) {
-        set_error(error_message, "invalid argument");
+extern "C" int csp_processor_piece(const csp_processor *processor, int32_t id,
+                                   const char **text, size_t *length, float *score, int32_t *kind) {
+    if (processor == nullptr || text == nullptr || length == nullptr || score == nullptr ||
+        kind == nullptr) {
         return CSP_INVALID_ARGUMENT;
     }
     try {
-        std::vector<int> result;
-        const auto status = processor->processor.Encode(
-            absl::string_view(text == nullptr ? "" : text, length), &result);
-        const int code = from_status(status, error_message);
-        if (code != CSP_OK) return code;
-        *count = result.size();
-        if (result.size() > capacity) return CSP_BUFFER_TOO_SMALL;
-        for (size_t i = 0; i < result.size(); ++i) ids[i] = static_cast<int32_t>(result[i]);
+        const auto &sp = processor->processor;
+        if (id < 0 || id >= sp.GetPieceSize()) return CSP_INVALID_ARGUMENT;
+        const std::string &piece = sp.IdToPiece(id);
+        *text = piece.data();
+        *length = piece.size();
+        *score = sp.GetScore(id);
+        if (sp.IsUnknown(id)) {
+            *kind = CSP_PIECE_UNKNOWN;
+        } else if (sp.IsControl(id)) {
+            *kind = CSP_PIECE_CONTROL;
+        } else if (sp.IsUnused(id)) {
+            *kind = CSP_PIECE_UNUSED;
+        } else if (sp.IsByte(id)) {
+            *kind = CSP_PIECE_BYTE;
+        } else {
+            *kind = CSP_PIECE_NORMAL;
+        }
         return CSP_OK;
     } catch (...) {
-        return from_exception(error_message);
+        return from_exception(nullptr);
     }
 }
 

@@ -1,4 +1,3 @@
-import CSentencePiece
 import Foundation
 import Testing
 @testable import T5
@@ -108,20 +107,6 @@ import Testing
         // Special ids as transformers assigns them.
         let eos = try Self.reference().encode.first { !$0.ids.isEmpty }
         #expect(eos?.ids.last == T5Tokenizer.eosID && eos?.pieces.last == "</s>")
-    }
-
-    /// The number of pieces agrees with SentencePiece itself loading the untouched file.
-    @Test func pieceCountMatchesSentencePiece() throws {
-        let tokenizer = try Self.tokenizer()
-        let bytes = try Data(contentsOf: Self.modelFile)
-        var handle: OpaquePointer?
-        var message: UnsafeMutablePointer<CChar>?
-        let status = bytes.withUnsafeBytes { csp_processor_load($0.baseAddress, $0.count, &handle, &message) }
-        defer { csp_processor_free(handle); csp_free(message) }
-        #expect(status == CSP_OK)
-        var count: Int32 = 0
-        #expect(csp_processor_piece_size(handle, &count) == CSP_OK)
-        #expect(tokenizer.sentencePieceSize == Int(count))
     }
 
     @Test func missingFileIsReported() {

@@ -1,5 +1,6 @@
 // A small C interface over sentencepiece::SentencePieceProcessor (Debian's
-// libsentencepiece-dev), so Swift can use it without C++ interop.
+// libsentencepiece-dev), so Swift can use it without C++ interop: it loads and
+// validates a model and exposes its vocabulary (pieces, scores, kinds).
 //
 // Rules of this boundary:
 // - Every function returns a status code (CSP_OK on success). Nothing throws
@@ -7,7 +8,7 @@
 // - On failure, if `error_message` is not NULL, *error_message receives a
 //   NUL-terminated message allocated by the shim; the caller frees it with
 //   csp_free. On success *error_message is left untouched.
-// - Inputs are (pointer, length) pairs: text may contain NUL bytes.
+// - Strings cross as (pointer, length) pairs.
 #ifndef CSENTENCEPIECE_H
 #define CSENTENCEPIECE_H
 
@@ -21,12 +22,10 @@ extern "C" {
 /// Status codes. Values 1...16 are sentencepiece::util::StatusCode values
 /// passed through unchanged (3 = invalid argument, 5 = not found, 13 = internal, ...).
 #define CSP_OK 0
-/// The output buffer is too small; *count holds the number of ids needed.
-#define CSP_BUFFER_TOO_SMALL 100
 /// A C++ exception (for example std::bad_alloc) was caught in the shim.
-#define CSP_EXCEPTION 101
-/// A NULL pointer or otherwise invalid argument was passed to the shim.
-#define CSP_INVALID_ARGUMENT 102
+#define CSP_EXCEPTION 100
+/// A NULL pointer, an id out of range or another invalid argument.
+#define CSP_INVALID_ARGUMENT 101
 
 /// Opaque handle to a loaded SentencePiece model.
 typedef struct csp_processor csp_processor;
@@ -42,15 +41,19 @@ void csp_processor_free(csp_processor *processor);
 /// Number of pieces in the loaded model.
 int csp_processor_piece_size(const csp_processor *processor, int32_t *size);
 
-/// Encodes `length` bytes of UTF-8 `text` into piece ids (the model's own
-/// normalization applies). Writes at most `capacity` ids to `ids` and their
-/// number to *count; if `capacity` is too small, returns CSP_BUFFER_TOO_SMALL
-/// with the needed number in *count and writes nothing. Thread-safe: encoding
-/// only reads the processor.
-int csp_processor_encode(const csp_processor *processor,
-                         const char *text, size_t length,
-                         int32_t *ids, size_t capacity, size_t *count,
-                         char **error_message);
+/// Piece kinds reported by csp_processor_piece (SentencePiece's Is* predicates;
+/// SentencePiece's API has no predicate for user-defined pieces, which report NORMAL).
+#define CSP_PIECE_NORMAL 1
+#define CSP_PIECE_UNKNOWN 2
+#define CSP_PIECE_CONTROL 3
+#define CSP_PIECE_UNUSED 5
+#define CSP_PIECE_BYTE 6
+
+/// The piece with id `id` (0 <= id < piece size): its UTF-8 bytes, score and kind.
+/// *text points into the processor and stays valid until csp_processor_free; it is not
+/// NUL-terminated and must not be freed.
+int csp_processor_piece(const csp_processor *processor, int32_t id,
+                        const char **text, size_t *length, float *score, int32_t *kind);
 
 /// Frees memory allocated by the shim (error messages).
 void csp_free(void *pointer);

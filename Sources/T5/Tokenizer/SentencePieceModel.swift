@@ -1,14 +1,15 @@
-/// The parts of a SentencePiece `ModelProto` (`spiece.model`) the T5 tokenizer needs, read
-/// straight from the protobuf wire format (Debian's libsentencepiece-dev ships no generated
-/// proto headers, and Swift has no protobuf here).
+/// What the T5 tokenizer needs from a SentencePiece `ModelProto` (`spiece.model`) that
+/// SentencePiece's C++ API does not expose: `normalizer_spec.precompiled_charsmap` and which
+/// pieces are USER_DEFINED. Read straight from the protobuf wire format, since Debian's
+/// libsentencepiece-dev ships no generated proto headers. The pieces are also read, so that
+/// `T5Tokenizer` can check they are the ones SentencePiece loaded.
 ///
 /// Field numbers are those of sentencepiece_model.proto:
-/// `ModelProto { repeated SentencePiece pieces = 1; TrainerSpec trainer_spec = 2;
-/// NormalizerSpec normalizer_spec = 3; SelfTestData self_test_data = 4; NormalizerSpec denormalizer_spec = 5; }`,
+/// `ModelProto { repeated SentencePiece pieces = 1; NormalizerSpec normalizer_spec = 3; ... }`,
 /// `SentencePiece { string piece = 1; float score = 2; Type type = 3; }`,
-/// `NormalizerSpec { string name = 1; bytes precompiled_charsmap = 2; bool add_dummy_prefix = 3;
-/// bool remove_extra_whitespaces = 4; bool escape_whitespaces = 5; ... }`,
-/// `TrainerSpec { ModelType model_type = 3; ... bool byte_fallback = 35; }`.
+/// `NormalizerSpec { string name = 1; bytes precompiled_charsmap = 2; ... }`.
+/// Other fields are skipped (the whitespace options of the normalizer spec, for instance, do not
+/// matter: transformers' T5Tokenizer ignores them).
 struct SentencePieceModel {
     /// `SentencePiece.Type`.
     enum PieceType: UInt64 {
@@ -31,8 +32,6 @@ struct SentencePieceModel {
     private(set) var pieces: [Piece] = []
     /// `normalizer_spec.precompiled_charsmap`; empty when the model has none (identity normalization).
     private(set) var precompiledCharsmap: [UInt8] = []
-    /// The raw bytes of every `trainer_spec` occurrence, concatenated (protobuf merges them).
-    private(set) var trainerSpec: [UInt8] = []
 
     init(bytes: [UInt8]) throws(FormatError) {
         var reader = ProtoReader(bytes[...])
@@ -41,8 +40,6 @@ struct SentencePieceModel {
             switch (field, wireType) {
             case (1, .lengthDelimited):
                 pieces.append(try Self.parsePiece(try reader.readLengthDelimited(), index: pieces.count))
-            case (2, .lengthDelimited):
-                trainerSpec += try reader.readLengthDelimited()
             case (3, .lengthDelimited):
                 var spec = ProtoReader(try reader.readLengthDelimited())
                 while !spec.isAtEnd {
@@ -168,42 +165,6 @@ struct ProtoReader {
         case .startGroup, .endGroup:
             // SentencePiece models never contain groups; treat them as corruption.
             throw SentencePieceModel.FormatError(reason: "unexpected protobuf group")
-        }
-    }
-}
-
-/// Appends protobuf wire format.
-struct ProtoWriter {
-    private(set) var bytes: [UInt8] = []
-
-    mutating func writeVarint(_ value: UInt64) {
-        var value = value
-        while value >= 0x80 {
-            bytes.append(UInt8(value & 0x7F) | 0x80)
-            value >>= 7
-        }
-        bytes.append(UInt8(value))
-    }
-
-    mutating func writeKey(_ field: UInt64, _ wireType: ProtoWireType) {
-        writeVarint(field << 3 | wireType.rawValue)
-    }
-
-    mutating func writeVarintField(_ field: UInt64, _ value: UInt64) {
-        writeKey(field, .varint)
-        writeVarint(value)
-    }
-
-    mutating func writeBytesField<C: Collection>(_ field: UInt64, _ value: C) where C.Element == UInt8 {
-        writeKey(field, .lengthDelimited)
-        writeVarint(UInt64(value.count))
-        bytes.append(contentsOf: value)
-    }
-
-    mutating func writeFixed32Field(_ field: UInt64, _ value: UInt32) {
-        writeKey(field, .fixed32)
-        for shift in stride(from: 0, to: 32, by: 8) {
-            bytes.append(UInt8(truncatingIfNeeded: value >> UInt32(shift)))
         }
     }
 }

@@ -9,26 +9,26 @@ import Foundation
 /// `<extra_id_N>` with id `size - 1 - N`. `encode` appends `</s>`.
 ///
 /// transformers 5 does not run SentencePiece: it converts `spiece.model` into a `tokenizers`
-/// pipeline (transformers/models/t5/tokenization_t5.py, convert_slow_tokenizer.py `T5Converter`),
-/// and that pipeline differs from `SentencePieceProcessor.Encode` in several places. This type
-/// reproduces the pipeline step by step and uses SentencePiece only for what both share, the
-/// unigram Viterbi search over the pieces:
+/// pipeline (transformers/models/t5/tokenization_t5.py `T5Tokenizer.__init__`,
+/// convert_slow_tokenizer.py `T5Converter.convert_from_spm`), and that pipeline differs from
+/// `SentencePieceProcessor::Encode` in several places. SentencePiece loads and validates the
+/// model and supplies the vocabulary; this type reproduces the pipeline step by step:
 /// 1. Added tokens are cut out of the raw text first (`<pad>`, `</s>`, `<unk>`, every
 ///    `<extra_id_N>`, other control and user-defined pieces; leftmost-longest match, no
 ///    stripping, not normalized). A sentinel written in the text is one id, and the text on each
 ///    side is tokenized on its own, each word with its own "▁" (`"a<extra_id_0>b"` gives
-///    `▁a <extra_id_0> ▁b`; spaces next to a sentinel disappear with the word split).
+///    `▁a <extra_id_0> ▁b`); spaces next to a sentinel disappear with the word split.
 /// 2. Each remaining chunk is normalized by the charsmap the `tokenizers` way
 ///    (`PrecompiledNormalizer`), which differs from SentencePiece's normalizer for some
 ///    combining sequences.
 /// 3. `WhitespaceSplit`: the normalized chunk is split on Unicode White_Space (Rust
-///    `char::is_whitespace`), which includes U+0085, left alone by SentencePiece.
+///    `char::is_whitespace`), which includes U+0085, left alone by SentencePiece. Runs of
+///    whitespace, leading and trailing whitespace vanish; whitespace-only text gives no ids.
 /// 4. `Metaspace(replacement="▁", prepend_scheme="always", split=True)`: each word gets a
 ///    leading "▁" and is cut before every further "▁".
-/// 5. `Unigram(vocab, unk_id=2, byte_fallback=False)` on each piece, where the vocab holds every
-///    piece of `spiece.model` with its score (control and unknown pieces included, score 0), plus
-///    the 100 sentinels with score 0; consecutive unknowns fuse into one `<unk>`. SentencePiece
-///    runs this search on a rewritten copy of the model (see `viterbiModel`).
+/// 5. `Unigram(vocab, unk_id=2, byte_fallback=False)` on each piece (`Unigram`), where the
+///    vocab holds every piece of `spiece.model` with its score (control and unknown pieces
+///    included) plus the 100 sentinels with score 0; consecutive unknowns fuse into one `<unk>`.
 /// 6. `TemplateProcessing(single=["$A", "</s>"])` appends `</s>`.
 public struct T5Tokenizer: Sendable {
     /// `<pad>`, also the decoder start token.
@@ -137,9 +137,8 @@ public struct T5Tokenizer: Sendable {
 }
 
 extension T5Tokenizer {
-    /// Owns the SentencePiece handle and the tables derived from the model. Immutable after
-    /// init; SentencePiece's `Encode` is const and thread-safe, hence `@unchecked Sendable`.
-    final class Storage: @unchecked Sendable {
+    /// The tables derived from the model; immutable, so safely shared between threads.
+    final class Storage: Sendable {
         /// "▁" (U+2581), SentencePiece's and Metaspace's word-boundary mark.
         static let metaspace: Unicode.Scalar = "\u{2581}"
 
@@ -147,12 +146,10 @@ extension T5Tokenizer {
         let pieces: [String]
         /// Tokens cut out of the raw text before normalization.
         let addedTokens: AddedTokenMatcher
-        /// Ids skipped by `decode` below `sentencePieceSize` (control pieces and `<unk>`).
+        /// Ids skipped by `decode` below `sentencePieceSize` (`<pad>`, `</s>`, `<unk>`, control pieces).
         private let specialPieceIDs: Set<Int>
         private let normalizer: PrecompiledNormalizer?
-        /// Maps the ids of the rewritten model SentencePiece searches to tokenizer ids.
-        private let viterbiToID: [Int]
-        private let handle: OpaquePointer
+        private let unigram: Unigram
 
         init(modelFile: URL) throws(T5Error) {
             let path = modelFile.path
@@ -163,31 +160,56 @@ extension T5Tokenizer {
             if isDirectory.boolValue {
                 throw .unreadableFile(path: path, reason: "is a directory")
             }
-            let data: Data
+            let bytes: [UInt8]
             do {
-                data = try Data(contentsOf: modelFile)
+                bytes = Array(try Data(contentsOf: modelFile))
             } catch {
                 throw .unreadableFile(path: path, reason: error.localizedDescription)
             }
 
+            // SentencePiece loads and validates the model and is the source of the vocabulary;
+            // the wire reader adds the charsmap and the user-defined flag it does not expose.
+            let processor: SentencePieceProcessor
+            do {
+                processor = try SentencePieceProcessor(serializedModel: bytes)
+            } catch {
+                throw .tokenizer(path: path, reason: "SentencePiece cannot load the model: \(error.reason)")
+            }
             let model: SentencePieceModel
             do {
-                model = try SentencePieceModel(bytes: Array(data))
+                model = try SentencePieceModel(bytes: bytes)
             } catch {
                 throw .tokenizer(path: path, reason: "not a SentencePiece model: \(error.reason)")
             }
-            // T5Tokenizer hard-codes unk_id=2 and looks "<pad>"/"</s>" up by name; the static
-            // padID/eosID/unkID of this type are only right for models laid out that way.
+            guard model.pieces.count == processor.pieceCount else {
+                throw .tokenizer(path: path, reason: "SentencePiece reports \(processor.pieceCount) pieces, the file holds \(model.pieces.count)")
+            }
+            for (id, piece) in model.pieces.enumerated() {
+                let loaded = processor.piece(id)
+                let sameKind = switch piece.type {
+                case .normal, .userDefined: loaded?.kind == CSP_PIECE_NORMAL
+                case .unknown: loaded?.kind == CSP_PIECE_UNKNOWN
+                case .control: loaded?.kind == CSP_PIECE_CONTROL
+                case .unused: loaded?.kind == CSP_PIECE_UNUSED
+                case .byte: loaded?.kind == CSP_PIECE_BYTE
+                }
+                guard let loaded, loaded.text.elementsEqual(piece.text.utf8),
+                      loaded.score.bitPattern == piece.score.bitPattern, sameKind else {
+                    throw .tokenizer(path: path, reason: "piece \(id) differs between SentencePiece and the file")
+                }
+            }
+
+            // T5Tokenizer hard-codes unk_id=2 and finds "<pad>" and "</s>" by name; the static
+            // padID/eosID/unkID are only right for models laid out that way.
             guard model.pieces.count >= 3,
                   model.pieces[0].text == "<pad>",
                   model.pieces[1].text == "</s>",
-                  model.pieces[2].text == "<unk>", model.pieces[2].type == .unknown,
-                  model.pieces.dropFirst(3).allSatisfy({ $0.type != .unknown })
+                  model.pieces[2].text == "<unk>", model.pieces[2].type == .unknown
             else {
-                throw .tokenizer(path: path, reason: "expected T5's layout: <pad>, </s>, <unk> (the only unknown piece) at ids 0, 1, 2")
+                throw .tokenizer(path: path, reason: "expected T5's layout: <pad>, </s>, <unk> at ids 0, 1, 2")
             }
-            if model.pieces.contains(where: { $0.text.hasPrefix("<extra_id_") }) {
-                throw .tokenizer(path: path, reason: "spiece.model already contains <extra_id_N> pieces")
+            if let clash = model.pieces.first(where: { $0.text.hasPrefix("<extra_id_") }) {
+                throw .tokenizer(path: path, reason: "spiece.model already contains \(clash.text); T5 adds the sentinels itself")
             }
             do {
                 normalizer = model.precompiledCharsmap.isEmpty
@@ -198,45 +220,35 @@ extension T5Tokenizer {
 
             pieces = model.pieces.map(\.text)
             let size = model.pieces.count + T5Tokenizer.sentinelCount
+            func sentinel(_ id: Int) -> String { "<extra_id_\(size - 1 - id)>" }
 
-            // Added tokens, as SentencePieceExtractor.extract + T5Tokenizer.__init__ make them:
-            // control pieces (special), user-defined pieces (not special), the unk token
-            // (special), and the sentinels (special, ids counting down from size - 1).
+            // transformers' Unigram vocabulary (T5Converter.convert_from_spm): every piece with
+            // its score whatever its type, then <extra_id_99>...<extra_id_0> with score 0. All of
+            // them can match inside a word: "＜/s＞" normalizes to "</s>" and becomes id 1.
+            var vocabulary = model.pieces.map { (text: $0.text, score: Double($0.score)) }
+            for id in model.pieces.count..<size {
+                vocabulary.append((sentinel(id), 0))
+            }
+            unigram = Unigram(vocabulary: vocabulary, unknownID: T5Tokenizer.unkID)
+
+            // Added tokens, as SentencePieceExtractor.extract and T5Tokenizer.__init__ make them:
+            // the named pad/eos/unk tokens and every control piece (special), user-defined
+            // pieces (not special: matched in the text, kept by decode) and the sentinels (special).
             var added: [(String, Int)] = []
-            var special: Set<Int> = [T5Tokenizer.unkID]
+            var special: Set<Int> = []
             for (id, piece) in model.pieces.enumerated() {
-                switch piece.type {
-                case .control:
+                if id <= T5Tokenizer.unkID || piece.type == .control {
                     added.append((piece.text, id))
                     special.insert(id)
-                case .userDefined, .unknown:
+                } else if piece.type == .userDefined {
                     added.append((piece.text, id))
-                case .normal, .unused, .byte:
-                    break
                 }
             }
-            for n in 0..<T5Tokenizer.sentinelCount {
-                added.append(("<extra_id_\(n)>", size - 1 - n))
+            for id in model.pieces.count..<size {
+                added.append((sentinel(id), id))
             }
             addedTokens = AddedTokenMatcher(added)
             specialPieceIDs = special
-
-            let (viterbiModel, viterbiToID) = Self.viterbiModel(model)
-            self.viterbiToID = viterbiToID
-            var loaded: OpaquePointer?
-            var message: UnsafeMutablePointer<CChar>?
-            let status = viterbiModel.withUnsafeBytes { buffer in
-                csp_processor_load(buffer.baseAddress, buffer.count, &loaded, &message)
-            }
-            let reason = Self.take(message)
-            guard status == CSP_OK, let loaded else {
-                throw .tokenizer(path: path, reason: "SentencePiece cannot load the model: \(reason ?? "status \(status)")")
-            }
-            handle = loaded
-        }
-
-        deinit {
-            csp_processor_free(handle)
         }
 
         func isSpecial(_ id: Int) -> Bool {
@@ -257,49 +269,12 @@ extension T5Tokenizer {
                 }
                 for scalar in word {
                     if scalar == Self.metaspace, !piece.isEmpty {
-                        viterbi(String(piece), into: &ids)
+                        unigram.encode(Array(String(piece).utf8), into: &ids)
                         piece = String.UnicodeScalarView()
                     }
                     piece.append(scalar)
                 }
-                viterbi(String(piece), into: &ids)
-            }
-        }
-
-        /// The unigram search of `tokenizers`' `Unigram::encode` on one pre-token, run by
-        /// SentencePiece. `fuse_unk`: a run of `<unk>` becomes one (this also joins a literal
-        /// "<unk>" piece, which the rewritten model keeps under another id, with its neighbours).
-        private func viterbi(_ piece: String, into ids: inout [Int]) {
-            var utf8 = Array(piece.utf8)
-            // Every id covers at least one byte, so `utf8.count` ids always fit.
-            var found = [Int32](repeating: 0, count: max(utf8.count, 1))
-            var count = 0
-            var message: UnsafeMutablePointer<CChar>?
-            let status = utf8.withUnsafeMutableBufferPointer { text in
-                found.withUnsafeMutableBufferPointer { out in
-                    text.baseAddress.map { base in
-                        base.withMemoryRebound(to: CChar.self, capacity: text.count) { chars in
-                            csp_processor_encode(handle, chars, text.count, out.baseAddress, out.count, &count, &message)
-                        }
-                    } ?? CSP_OK
-                }
-            }
-            let reason = Self.take(message)
-            guard status == CSP_OK else {
-                // Cannot happen once the model loaded (the input is valid UTF-8 and the buffer
-                // large enough); degrade to <unk> rather than crash a release build.
-                assertionFailure("SentencePiece Encode failed: \(reason ?? "status \(status)")")
-                ids.append(T5Tokenizer.unkID)
-                return
-            }
-            var previousWasUnknown = false
-            for raw in found.prefix(count) {
-                let id = viterbiToID.indices.contains(Int(raw)) ? viterbiToID[Int(raw)] : T5Tokenizer.unkID
-                let isUnknown = id == T5Tokenizer.unkID
-                if !(isUnknown && previousWasUnknown) {
-                    ids.append(id)
-                }
-                previousWasUnknown = isUnknown
+                unigram.encode(Array(String(piece).utf8), into: &ids)
             }
         }
 
@@ -311,75 +286,6 @@ extension T5Tokenizer {
             default:
                 return false
             }
-        }
-
-        /// A copy of the model on which SentencePiece's `Encode` runs exactly `tokenizers`'
-        /// `Unigram` search over transformers' vocabulary, with the tokenizer id of each of its
-        /// pieces.
-        ///
-        /// transformers' Unigram vocab is every piece with its score, whatever its type, plus
-        /// `<extra_id_99>`...`<extra_id_0>` with score 0 (`T5Converter.convert_from_spm`), and any
-        /// of them may match inside a word, e.g. "＜/s＞" normalizes to "</s>" and becomes id 1.
-        /// SentencePiece never matches control, unknown or unused pieces, and scores
-        /// user-defined ones differently. So the copy makes every piece NORMAL, renames the
-        /// UNKNOWN piece (it must stay, to give unknown characters an id) and appends a NORMAL
-        /// twin of it plus the sentinels. It also makes the model unigram without byte
-        /// fallback (transformers uses `Unigram(byte_fallback=False)` whatever the model says),
-        /// and replaces the normalizer by identity without dummy prefix or whitespace handling,
-        /// because steps 2-4 already did that work; self-test data is dropped as it would no
-        /// longer hold.
-        static func viterbiModel(_ model: SentencePieceModel) -> (bytes: [UInt8], toID: [Int]) {
-            var writer = ProtoWriter()
-            var toID: [Int] = []
-            var existing = Set(model.pieces.map(\.text))
-            func writePiece(_ text: String, _ score: Float, _ type: SentencePieceModel.PieceType, id: Int) {
-                var piece = ProtoWriter()
-                piece.writeBytesField(1, text.utf8)
-                piece.writeFixed32Field(2, score.bitPattern)
-                piece.writeVarintField(3, type.rawValue)
-                writer.writeBytesField(1, piece.bytes)
-                toID.append(id)
-            }
-            var unknownName = "\u{2047}unk\u{2047}"
-            while existing.contains(unknownName) {
-                unknownName += "\u{2047}"
-            }
-            existing.insert(unknownName)
-            for (id, piece) in model.pieces.enumerated() {
-                if piece.type == .unknown {
-                    writePiece(unknownName, piece.score, .unknown, id: id)
-                } else {
-                    writePiece(piece.text, piece.score, .normal, id: id)
-                }
-            }
-            let size = model.pieces.count + T5Tokenizer.sentinelCount
-            for n in stride(from: T5Tokenizer.sentinelCount - 1, through: 0, by: -1) {
-                writePiece("<extra_id_\(n)>", 0, .normal, id: size - 1 - n)
-            }
-            for (id, piece) in model.pieces.enumerated() where piece.type == .unknown {
-                writePiece(piece.text, piece.score, .normal, id: id)
-            }
-
-            // trainer_spec: the original fields, then overrides (the last value of a field wins).
-            var trainer = ProtoWriter()
-            trainer.writeVarintField(3, 1)   // model_type = UNIGRAM
-            trainer.writeVarintField(35, 0)  // byte_fallback = false
-            writer.writeBytesField(2, model.trainerSpec + trainer.bytes)
-
-            var normalizer = ProtoWriter()
-            normalizer.writeBytesField(1, "identity".utf8)  // name
-            normalizer.writeVarintField(3, 0)  // add_dummy_prefix = false
-            normalizer.writeVarintField(4, 0)  // remove_extra_whitespaces = false
-            normalizer.writeVarintField(5, 0)  // escape_whitespaces = false
-            writer.writeBytesField(3, normalizer.bytes)
-            return (writer.bytes, toID)
-        }
-
-        /// Takes ownership of a message allocated by the shim.
-        private static func take(_ message: UnsafeMutablePointer<CChar>?) -> String? {
-            guard let message else { return nil }
-            defer { csp_free(message) }
-            return String(cString: message)
         }
     }
 
