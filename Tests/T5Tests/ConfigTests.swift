@@ -218,6 +218,8 @@ private let flanStyle = """
         #expect(text.contains(#""new_key": "\u00e9","#))
         #expect(text.contains(#""summarization": {"#))
         #expect(text.hasSuffix("}\n"))
+        let special = String(decoding: flan.jsonData(updating: ["x": .number(-.infinity)]), as: UTF8.self)
+        #expect(special.hasSuffix("\"x\": {\n    \"__float__\": \"-Infinity\"\n  }\n}\n"))
         let back = try parse(text).get()
         #expect(back.numLayers == 2 && back.numDecoderLayers == 8 && back.dropoutRate == 0)
     }

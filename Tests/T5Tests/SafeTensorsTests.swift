@@ -443,8 +443,7 @@ private func safetensorsBytes(headerBytes h: [UInt8], _ data: [UInt8], declaredL
         }
         for h in all {
             let got = decoded[Int(h)].bitPattern
-            #expect(got == HalfConversion.floatBits(fromHalf: h))  // SIMD body agrees with the scalar tail
-            if h & 0x7C00 == 0x7C00 && h & 0x03FF != 0 {
+                        if h & 0x7C00 == 0x7C00 && h & 0x03FF != 0 {
                 // NaN: numpy keeps sign and payload (shifted), and so do we.
                 #expect(got == (UInt32(h & 0x8000) << 16) | 0x7F80_0000 | (UInt32(h & 0x03FF) << 13))
             } else {
@@ -467,7 +466,7 @@ private func safetensorsBytes(headerBytes h: [UInt8], _ data: [UInt8], declaredL
     }
     #endif
 
-    @Test func decodesBFloat16WithTheSIMDBodyAndTail() {
+    @Test func decodesBFloat16() {
         let input: [UInt16] = (0..<37).map { UInt16(truncatingIfNeeded: $0 &* 1_777 &+ 0x3F00) }
         var out = [Float](repeating: 0, count: input.count)
         input.withUnsafeBytes { src in
