@@ -1,66 +1,42 @@
 /// Conversions between fp32 and the 16-bit float formats of checkpoints, done on bits so they are
-/// exact, portable (Swift's `Float16` is missing on macOS/x86_64) and vectorizable.
+/// exact and portable (Swift's `Float16` is missing on macOS/x86_64).
 ///
 /// Decoding is exact for every input, NaN payloads included (they are kept, shifted, as numpy
-/// does). Encoding rounds to nearest, ties to even, and canonicalizes NaN the way PyTorch's
-/// `.half()` / `.bfloat16()` do, since those produce the files transformers saves.
+/// does). The decoding loops are branch-free scalar code on purpose: LLVM vectorizes them
+/// (about 0.3 ns per fp16 value), while the same steps written with Swift's `SIMD8` types and
+/// `replace(with:where:)` measured ten times slower. Encoding rounds to nearest, ties to even,
+/// and canonicalizes NaN the way PyTorch's `.half()` / `.bfloat16()` do, since those produce
+/// the files transformers saves.
 enum HalfConversion {
-    /// fp16 bits → fp32 bits (Fabian Giesen's exact branch-free method, scalar form).
+    /// fp16 bits → fp32 bits (Fabian Giesen's exact method, with selects instead of branches).
     @inline(__always)
     static func floatBits(fromHalf h: UInt16) -> UInt32 {
         let shiftedExponent: UInt32 = 0x7C00 << 13
-        var o = UInt32(h & 0x7FFF) << 13
-        let exponent = o & shiftedExponent
-        o &+= (127 - 15) << 23
-        if exponent == shiftedExponent {
-            o &+= (128 - 16) << 23  // Inf/NaN: exponent all ones
-        } else if exponent == 0 {
-            // Zero or subnormal: let the FPU renormalize (exact, the result is representable).
-            o &+= 1 << 23
-            o = (Float(bitPattern: o) - Float(bitPattern: 113 << 23)).bitPattern
-        }
+        let magnitude = UInt32(h & 0x7FFF) << 13
+        let exponent = magnitude & shiftedExponent
+        var o = magnitude &+ ((127 - 15) << 23)
+        // Inf/NaN: the exponent must become all ones.
+        o &+= exponent == shiftedExponent ? ((128 - 16) << 23) : 0
+        // Zero or subnormal: let the FPU renormalize (exact, the result is representable).
+        let renormalized = (Float(bitPattern: o &+ (1 << 23)) - Float(bitPattern: 113 << 23)).bitPattern
+        o = exponent == 0 ? renormalized : o
         return o | UInt32(h & 0x8000) << 16
     }
 
     /// Converts `count` little-endian fp16 values at `source` (any alignment) to fp32.
     static func decodeHalf(_ source: UnsafeRawPointer, into destination: UnsafeMutablePointer<Float>, count: Int) {
-        let shiftedExponent = SIMD8<UInt32>(repeating: 0x7C00 << 13)
-        let magic = SIMD8<Float>(repeating: Float(bitPattern: 113 << 23))
-        let out = UnsafeMutableRawPointer(destination)
-        var i = 0
-        while i + 8 <= count {
-            let h = SIMD8<UInt32>(truncatingIfNeeded: source.loadUnaligned(fromByteOffset: 2 * i, as: SIMD8<UInt16>.self))
-            var o = (h & 0x7FFF) &<< 13
-            let exponent = o & shiftedExponent
-            o &+= (127 - 15) << 23
-            o.replace(with: o &+ ((128 - 16) << 23), where: exponent .== shiftedExponent)
-            let renormalized = unsafeBitCast(o &+ (1 << 23), to: SIMD8<Float>.self) - magic
-            o.replace(with: unsafeBitCast(renormalized, to: SIMD8<UInt32>.self), where: exponent .== 0)
-            o |= (h & 0x8000) &<< 16
-            out.storeBytes(of: o, toByteOffset: 4 * i, as: SIMD8<UInt32>.self)
-            i += 8
-        }
-        while i < count {
-            let h = source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)
-            destination[i] = Float(bitPattern: floatBits(fromHalf: UInt16(littleEndian: h)))
-            i += 1
+        for i in 0..<count {
+            let h = UInt16(littleEndian: source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
+            destination[i] = Float(bitPattern: floatBits(fromHalf: h))
         }
     }
 
     /// Converts `count` little-endian bf16 values at `source` (any alignment) to fp32:
     /// bf16 is the top half of an fp32, so this is a shift.
     static func decodeBFloat16(_ source: UnsafeRawPointer, into destination: UnsafeMutablePointer<Float>, count: Int) {
-        let out = UnsafeMutableRawPointer(destination)
-        var i = 0
-        while i + 8 <= count {
-            let h = SIMD8<UInt32>(truncatingIfNeeded: source.loadUnaligned(fromByteOffset: 2 * i, as: SIMD8<UInt16>.self))
-            out.storeBytes(of: h &<< 16, toByteOffset: 4 * i, as: SIMD8<UInt32>.self)
-            i += 8
-        }
-        while i < count {
+        for i in 0..<count {
             let h = UInt16(littleEndian: source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
             destination[i] = Float(bitPattern: UInt32(h) << 16)
-            i += 1
         }
     }
 

@@ -22,6 +22,10 @@ enum JSONWriter {
         case .null: out.append(contentsOf: Array("null".utf8))
         case .bool(let b): out.append(contentsOf: Array((b ? "true" : "false").utf8))
         case .integer(let i): out.append(contentsOf: Array(String(i).utf8))
+        case .number(let d) where !d.isFinite && style == .pythonIndented:
+            // transformers' to_json_string (configuration_utils.py `_encode_special_floats`)
+            // writes non-finite floats as {"__float__": "NaN" | "Infinity" | "-Infinity"}.
+            write(.object(JSONObject([("__float__", .string(pythonRepr(d)))])), style: style, indent: indent, into: &out)
         case .number(let d): out.append(contentsOf: Array(pythonRepr(d).utf8))
         case .string(let s): writeString(s, asciiOnly: style == .pythonIndented, into: &out)
         case .array(let elements):

@@ -312,9 +312,10 @@ public struct T5Config: Sendable, Equatable {
         object["feed_forward_proj"] = .string(feedForwardProj)
         object["dense_act_fn"] = .string(activation.rawValue)
         object["is_gated_act"] = .bool(isGatedActivation)
-        // transformers 5 always saves tie_word_embeddings: true plus the resolved rescale flag.
+        // Written only when set, so reading the result back gives an equal configuration; the
+        // rescale rule resolves an absent key the same way transformers does.
         if let tieWordEmbeddings { object["tie_word_embeddings"] = .bool(tieWordEmbeddings) }
-        object["scale_decoder_outputs"] = .bool(rescalesDecoderOutput)
+        if let scaleDecoderOutputs { object["scale_decoder_outputs"] = .bool(scaleDecoderOutputs) }
         object["pad_token_id"] = .integer(padTokenID)
         object["eos_token_id"] = eosTokenIDs.count == 1 ? .integer(eosTokenIDs[0]) : .array(eosTokenIDs.map { .integer($0) })
         object["decoder_start_token_id"] = .integer(decoderStartTokenID)
