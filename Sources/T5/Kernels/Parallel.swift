@@ -8,6 +8,10 @@ enum Parallel {
     /// Worker count; `T5Runtime.setThreads` changes it.
     nonisolated(unsafe) static var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    /// Work (in multiply-adds) below which a loop stays on the calling thread: about what waking a pool
+    /// thread costs. Tests set it to 0 to force the parallel paths on tiny models.
+    nonisolated(unsafe) static var minimumCost = 20_000
+
     /// Runs `body(part)` for part in 0..<parts on up to `threads` threads; parts = 1 runs inline.
     @inline(__always)
     static func run(_ parts: Int, _ body: (Int) -> Void) {
@@ -26,8 +30,7 @@ enum Parallel {
     /// last) when the work (`cost` multiply-adds) is worth a thread hand-off.
     @inline(__always)
     static func chunks(_ count: Int, granule: Int = 1, cost: Int) -> Int {
-        // ~20k multiply-adds take about as long as waking a pool thread.
-        let byCost = max(1, cost / 20_000)
+        let byCost = minimumCost == 0 ? Int.max : max(1, cost / minimumCost)
         return max(1, min(threads, byCost, (count + granule - 1) / granule))
     }
 }
