@@ -29,9 +29,15 @@ let package = Package(
             cxxSettings: [.unsafeFlags(["-std=c++17"])],
             linkerSettings: [.linkedLibrary("sentencepiece"), .linkedLibrary("stdc++")]
         ),
+        // bf16 / int8 weight kernels: C with per-function target attributes and run-time CPU detection.
+        .target(
+            name: "CKernels",
+            path: "Sources/CKernels",
+            cSettings: [.unsafeFlags(["-O3"])]
+        ),
         .target(
             name: "T5",
-            dependencies: ["CBLAS", "CSentencePiece"],
+            dependencies: ["CBLAS", "CSentencePiece", "CKernels"],
             path: "Sources/T5",
             swiftSettings: simdFlags
         ),

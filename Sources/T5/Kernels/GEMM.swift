@@ -1,4 +1,5 @@
 import CBLAS
+import CKernels
 
 /// The only caller of BLAS. Every dense product of the runtime goes through `GEMM.multiply`.
 enum GEMM {
@@ -95,5 +96,60 @@ enum GEMM {
     /// Sets the number of threads the products (and every other parallel loop) may use.
     static func setThreads(_ n: Int) {
         Parallel.threads = max(1, n)
+    }
+}
+
+extension GEMM {
+    /// `Y (rows, out) (+)= X (rows, in) · Wᵀ` for a weight in any precision.
+    ///
+    /// fp32 goes to `linear(_:weight:)`. bf16 / int8 with few rows (decode steps) run the C kernels, which
+    /// widen the weights in registers so only the narrow bytes cross the memory bus; with many rows
+    /// (prefill) blocks of 64 weight rows are widened into a scratch and multiplied by sgemm.
+    static func linear(
+        _ x: UnsafePointer<Float>, rows: Int, weight: WeightMatrix,
+        into y: UnsafeMutablePointer<Float>, accumulate: Bool = false
+    ) {
+        let k = weight.cols, n = weight.rows
+        if case let .f32(t) = weight.storage {
+            linear(x, rows: rows, inFeatures: k, weight: t.pointer, outFeatures: n, into: y, accumulate: accumulate)
+            return
+        }
+        guard rows > 0, n > 0 else { return }
+        if rows <= SkinnyGEMM.maxRows {
+            let parts = Parallel.chunks(n, granule: 8, cost: rows * n * k / 2)
+            let per = ((n + parts - 1) / parts + 7) / 8 * 8
+            Parallel.run(parts) { p in
+                let lo = p * per, hi = min(n, lo + per)
+                guard lo < hi else { return }
+                switch weight.storage {
+                case let .bf16(w):
+                    t5_bf16_gemm(w, Int64(k), Int64(lo), Int64(hi), Int64(k), x, Int64(k), Int64(rows), y, Int64(n), accumulate ? 1 : 0)
+                case let .int8(w, scales):
+                    t5_int8_gemm(w, scales.pointer, Int64(k), Int64(lo), Int64(hi), Int64(k), x, Int64(k), Int64(rows), y, Int64(n), accumulate ? 1 : 0)
+                case .f32:
+                    break
+                }
+            }
+            return
+        }
+        configureBLAS()
+        let block = 64
+        let blocks = (n + block - 1) / block
+        let parts = Parallel.chunks(blocks, cost: rows * n * k)
+        let per = (blocks + parts - 1) / parts
+        Parallel.run(parts) { p in
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: block * k)
+            defer { scratch.deallocate() }
+            for b in (p * per)..<min(blocks, (p + 1) * per) {
+                let lo = b * block, hi = min(n, lo + block)
+                switch weight.storage {
+                case let .bf16(w): t5_bf16_to_f32_rows(w, Int64(k), Int64(lo), Int64(hi), Int64(k), scratch)
+                case let .int8(w, scales): t5_int8_to_f32_rows(w, scales.pointer, Int64(k), Int64(lo), Int64(hi), Int64(k), scratch)
+                case .f32: break
+                }
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(hi - lo), Int32(k),
+                            1, x, Int32(k), scratch, Int32(k), accumulate ? 1 : 0, y + lo, Int32(n))
+            }
+        }
     }
 }

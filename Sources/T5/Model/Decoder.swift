@@ -56,8 +56,8 @@ final class DecoderState {
             guard let cross = block.crossAttention else { continue }
             let ck = Tensor(zeros: [encoded.batch, encoded.sourceLength, hk])
             let cv = Tensor(zeros: [encoded.batch, encoded.sourceLength, hk])
-            GEMM.linear(encoded.hidden.pointer, rows: sourceRows, inFeatures: c.dModel, weight: cross.k.pointer, outFeatures: hk, into: ck.pointer)
-            GEMM.linear(encoded.hidden.pointer, rows: sourceRows, inFeatures: c.dModel, weight: cross.v.pointer, outFeatures: hk, into: cv.pointer)
+            GEMM.linear(encoded.hidden.pointer, rows: sourceRows, weight: cross.k, into: ck.pointer)
+            GEMM.linear(encoded.hidden.pointer, rows: sourceRows, weight: cross.v, into: cv.pointer)
             keys.append(ck)
             values.append(cv)
         }
@@ -99,9 +99,9 @@ final class DecoderState {
         for (layer, block) in w.decoderBlocks.enumerated() {
             // Causal self-attention over the cache plus the new tokens (T5LayerSelfAttention).
             RMSNorm.forward(x.pointer, weight: block.selfAttentionNorm.pointer, epsilon: c.layerNormEpsilon, rows: n, dim: d, into: h.pointer)
-            GEMM.linear(h.pointer, rows: n, inFeatures: d, weight: block.selfAttention.q.pointer, outFeatures: hk, into: q.pointer)
-            GEMM.linear(h.pointer, rows: n, inFeatures: d, weight: block.selfAttention.k.pointer, outFeatures: hk, into: k.pointer)
-            GEMM.linear(h.pointer, rows: n, inFeatures: d, weight: block.selfAttention.v.pointer, outFeatures: hk, into: v.pointer)
+            GEMM.linear(h.pointer, rows: n, weight: block.selfAttention.q, into: q.pointer)
+            GEMM.linear(h.pointer, rows: n, weight: block.selfAttention.k, into: k.pointer)
+            GEMM.linear(h.pointer, rows: n, weight: block.selfAttention.v, into: v.pointer)
             let cacheK = selfKeys[layer].pointer, cacheV = selfValues[layer].pointer
             for r in 0..<rows {
                 let dst = (r * capacity + length) * hk
@@ -119,12 +119,12 @@ final class DecoderState {
                     bias: .relative(bias.center(head), maxDistance: bias.maxDistance),
                     scores: scratch, out: attn.pointer + r * t * hk + head * dk, ldo: hk)
             }
-            GEMM.linear(attn.pointer, rows: n, inFeatures: hk, weight: block.selfAttention.o.pointer, outFeatures: d, into: x.pointer, accumulate: true)
+            GEMM.linear(attn.pointer, rows: n, weight: block.selfAttention.o, into: x.pointer, accumulate: true)
 
             // Cross-attention over the encoder output of the row's input (T5LayerCrossAttention, no bias).
             if let cross = block.crossAttention, let norm = block.crossAttentionNorm {
                 RMSNorm.forward(x.pointer, weight: norm.pointer, epsilon: c.layerNormEpsilon, rows: n, dim: d, into: h.pointer)
-                GEMM.linear(h.pointer, rows: n, inFeatures: d, weight: cross.q.pointer, outFeatures: hk, into: q.pointer)
+                GEMM.linear(h.pointer, rows: n, weight: cross.q, into: q.pointer)
                 let ck = crossKeys[layer].pointer, cv = crossValues[layer].pointer
                 forEachRowAndHead(keyLength: sourceLength) { r, head, scratch in
                     let input = rowInput[r]
@@ -136,7 +136,7 @@ final class DecoderState {
                         firstPosition: 0, causal: false, bias: .none,
                         scores: scratch, out: attn.pointer + r * t * hk + head * dk, ldo: hk)
                 }
-                GEMM.linear(attn.pointer, rows: n, inFeatures: hk, weight: cross.o.pointer, outFeatures: d, into: x.pointer, accumulate: true)
+                GEMM.linear(attn.pointer, rows: n, weight: cross.o, into: x.pointer, accumulate: true)
             }
 
             RMSNorm.forward(x.pointer, weight: block.feedForwardNorm.pointer, epsilon: c.layerNormEpsilon, rows: n, dim: d, into: h.pointer)
@@ -148,7 +148,7 @@ final class DecoderState {
             // (T5ForConditionalGeneration.forward: `sequence_output * (self.model_dim**-0.5)`).
             Vector.scale(h.pointer, by: Float(1 / Double(d).squareRoot()), n * d)
         }
-        GEMM.linear(h.pointer, rows: n, inFeatures: d, weight: w.lmHead.pointer, outFeatures: c.vocabSize, into: logits.pointer)
+        GEMM.linear(h.pointer, rows: n, weight: w.lmHead, into: logits.pointer)
         length += t
         return t
     }

@@ -38,7 +38,7 @@ extension T5Model {
                 block.selfAttention, normed: h.pointer, rows: rows, q: q.pointer, k: k.pointer, v: v.pointer,
                 perSequence: { i in (i * s, lengths[i]) }, sequences: b, bias: encoderBias,
                 scores: scores.pointer, scoreSlices: workers, out: attn.pointer)
-            GEMM.linear(attn.pointer, rows: rows, inFeatures: hk, weight: block.selfAttention.o.pointer, outFeatures: d, into: x.pointer, accumulate: true)
+            GEMM.linear(attn.pointer, rows: rows, weight: block.selfAttention.o, into: x.pointer, accumulate: true)
             RMSNorm.forward(x.pointer, weight: block.feedForwardNorm.pointer, epsilon: c.layerNormEpsilon, rows: rows, dim: d, into: h.pointer)
             feedForward(block.feedForward, normed: h.pointer, rows: rows, hidden: ff.pointer, linear: ffLinear.pointer, residual: x.pointer)
         }
@@ -55,9 +55,9 @@ extension T5Model {
         scores: UnsafeMutablePointer<Float>, scoreSlices: Int, out: UnsafeMutablePointer<Float>
     ) {
         let d = config.dModel, hk = innerDim, dk = config.dKV
-        GEMM.linear(h, rows: rows, inFeatures: d, weight: w.q.pointer, outFeatures: hk, into: q)
-        GEMM.linear(h, rows: rows, inFeatures: d, weight: w.k.pointer, outFeatures: hk, into: k)
-        GEMM.linear(h, rows: rows, inFeatures: d, weight: w.v.pointer, outFeatures: hk, into: v)
+        GEMM.linear(h, rows: rows, weight: w.q, into: q)
+        GEMM.linear(h, rows: rows, weight: w.k, into: k)
+        GEMM.linear(h, rows: rows, weight: w.v, into: v)
         let heads = config.numHeads, pairs = sequences * heads
         let longest = (0..<sequences).map { perSequence($0).length }.max() ?? 0
         let parts = min(scoreSlices, Parallel.chunks(pairs, cost: pairs * longest * longest * dk * 2))
@@ -86,13 +86,13 @@ extension T5Model {
         residual x: UnsafeMutablePointer<Float>
     ) {
         let d = config.dModel, f = config.dFF
-        GEMM.linear(h, rows: rows, inFeatures: d, weight: w.wi.pointer, outFeatures: f, into: hidden)
+        GEMM.linear(h, rows: rows, weight: w.wi, into: hidden)
         if let wi1 = w.wiLinear {
-            GEMM.linear(h, rows: rows, inFeatures: d, weight: wi1.pointer, outFeatures: f, into: linear)
+            GEMM.linear(h, rows: rows, weight: wi1, into: linear)
             Activations.gatedForward(config.activation, gate: hidden, linear: linear, rows * f)
         } else {
             Activations.forward(config.activation, hidden, rows * f)
         }
-        GEMM.linear(hidden, rows: rows, inFeatures: f, weight: w.wo.pointer, outFeatures: d, into: x, accumulate: true)
+        GEMM.linear(hidden, rows: rows, weight: w.wo, into: x, accumulate: true)
     }
 }
