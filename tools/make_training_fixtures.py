@@ -201,6 +201,8 @@ def main():
             "tied": spec["tied"],
             "dropout_rate": 0.0,
             "batch": {"input_ids": inputs, "target_ids": targets},
+            "padded": {"input_ids": input_ids.tolist(), "attention_mask": attention_mask.tolist(),
+                       "labels": labels.tolist(), "decoder_input_ids": model._shift_right(labels).tolist()},
             "tokens": tokens,
             "loss": f32(loss.item()),
             "correct": correct,
