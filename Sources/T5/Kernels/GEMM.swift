@@ -153,3 +153,37 @@ extension GEMM {
         }
     }
 }
+
+extension GEMM {
+    /// Backward of `linear` (Y = X · Wᵀ, W stored `[out, in]`), both results accumulated:
+    ///
+    ///     dX (rows, in)      += dY (rows, out) · W (out, in)
+    ///     dWeight (out, in)  += dYᵀ · X                         (skipped when nil: a frozen weight)
+    @inline(__always)
+    static func linearBackward(
+        _ dY: UnsafePointer<Float>, rows: Int, outFeatures: Int,
+        x: UnsafePointer<Float>, inFeatures: Int, weight: UnsafePointer<Float>,
+        dX: UnsafeMutablePointer<Float>, dWeight: UnsafeMutablePointer<Float>?
+    ) {
+        multiply(
+            m: rows, n: inFeatures, k: outFeatures,
+            dY, lda: outFeatures, weight, ldb: inFeatures,
+            dX, ldc: inFeatures, beta: 1)
+        if let dWeight {
+            weightGradient(dY, rows: rows, outFeatures: outFeatures, x: x, inFeatures: inFeatures, dWeight: dWeight)
+        }
+    }
+
+    /// dWeight (out, in) += dY (rows, out)ᵀ · X (rows, in): the weight half of `linearBackward`, for a
+    /// projection whose input gradient goes elsewhere.
+    @inline(__always)
+    static func weightGradient(
+        _ dY: UnsafePointer<Float>, rows: Int, outFeatures: Int,
+        x: UnsafePointer<Float>, inFeatures: Int, dWeight: UnsafeMutablePointer<Float>
+    ) {
+        multiply(
+            m: outFeatures, n: inFeatures, k: rows,
+            dY, lda: outFeatures, transposeA: true, x, ldb: inFeatures,
+            dWeight, ldc: inFeatures, beta: 1)
+    }
+}
