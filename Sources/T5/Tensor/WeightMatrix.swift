@@ -41,10 +41,11 @@ struct WeightMatrix: @unchecked Sendable {
     /// Keeps the bytes behind a bf16 / int8 pointer alive (a file mapping or a `ByteStorage`).
     private let owner: AnyObject?
 
+    /// An fp32 weight (2-D; an empty tensor stands for "no weight", e.g. a frozen parameter's gradient).
     init(_ tensor: Tensor) {
-        precondition(tensor.shape.count == 2, "a weight matrix is 2-D, got \(tensor.shape)")
-        rows = tensor.shape[0]
-        cols = tensor.shape[1]
+        precondition(tensor.shape.count == 2 || tensor.count == 0, "a weight matrix is 2-D, got \(tensor.shape)")
+        rows = tensor.shape.count == 2 ? tensor.shape[0] : 0
+        cols = tensor.shape.count == 2 ? tensor.shape[1] : 0
         storage = .f32(tensor)
         owner = nil
     }
@@ -85,6 +86,15 @@ struct WeightMatrix: @unchecked Sendable {
         if case let .f32(t) = storage { return t }
         return nil
     }
+
+    /// The fp32 tensor of a weight that training uses (training runs on fp32 weights only).
+    var tensor: Tensor {
+        guard case let .f32(t) = storage else { preconditionFailure("training needs fp32 weights, got \(precision)") }
+        return t
+    }
+
+    /// The fp32 data of a weight that training uses.
+    var pointer: UnsafeMutablePointer<Float> { tensor.pointer }
 
     /// This weight in `precision`. fp32 → bf16 rounds to nearest even (as PyTorch's `.bfloat16()`);
     /// fp32 → int8 is symmetric per output row: scale = max |w| / 127, q = round(w / scale).

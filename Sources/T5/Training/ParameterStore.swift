@@ -73,43 +73,20 @@ func gradientPointer(_ t: Tensor) -> UnsafeMutablePointer<Float>? {
     t.count == 0 ? nil : t.pointer
 }
 
+/// The gradient buffer behind a projection of `gradientWeights`, or nil for a frozen parameter.
+@inline(__always)
+func gradientPointer(_ m: WeightMatrix) -> UnsafeMutablePointer<Float>? {
+    gradientPointer(m.tensor)
+}
+
 extension T5Weights {
     /// Every tensor by its checkpoint key: the inverse of `init(config:separateLMHead:tensor:)`.
+    /// (fp32 weights only; a tied LM head is the `shared.weight` entry.)
     func byKey(config c: T5Config, separateLMHead: Bool) -> [String: Tensor] {
-        var out = [String: Tensor]()
-        func attention(_ w: AttentionWeights, _ stack: Stack, _ b: Int, cross: Bool) {
-            out[T5Parameters.attention(stack, block: b, cross: cross, "q")] = w.q
-            out[T5Parameters.attention(stack, block: b, cross: cross, "k")] = w.k
-            out[T5Parameters.attention(stack, block: b, cross: cross, "v")] = w.v
-            out[T5Parameters.attention(stack, block: b, cross: cross, "o")] = w.o
+        var out = tensorsByKey
+        for (key, matrix) in matricesByKey where key != T5Parameters.shared {
+            out[key] = matrix.tensor
         }
-        func blocks(_ blocks: [BlockWeights], _ stack: Stack) {
-            for (b, block) in blocks.enumerated() {
-                out[T5Parameters.layerNorm(stack, block: b, layer: 0)] = block.selfAttentionNorm
-                attention(block.selfAttention, stack, b, cross: false)
-                if let norm = block.crossAttentionNorm, let cross = block.crossAttention {
-                    out[T5Parameters.layerNorm(stack, block: b, layer: 1)] = norm
-                    attention(cross, stack, b, cross: true)
-                }
-                out[T5Parameters.layerNorm(stack, block: b, layer: T5Parameters.feedForwardLayer(stack))] = block.feedForwardNorm
-                let ff = block.feedForward
-                if let linear = ff.wiLinear {
-                    out[T5Parameters.feedForward(stack, block: b, "wi_0")] = ff.wi
-                    out[T5Parameters.feedForward(stack, block: b, "wi_1")] = linear
-                } else {
-                    out[T5Parameters.feedForward(stack, block: b, "wi")] = ff.wi
-                }
-                out[T5Parameters.feedForward(stack, block: b, "wo")] = ff.wo
-            }
-        }
-        out[T5Parameters.shared] = shared
-        if separateLMHead { out[T5Parameters.lmHead] = lmHead }
-        blocks(encoderBlocks, .encoder)
-        out[T5Parameters.finalNorm(.encoder)] = encoderFinalNorm
-        out[T5Parameters.attention(.encoder, block: 0, cross: false, "relative_attention_bias")] = encoderRelativeBias
-        blocks(decoderBlocks, .decoder)
-        out[T5Parameters.finalNorm(.decoder)] = decoderFinalNorm
-        out[T5Parameters.attention(.decoder, block: 0, cross: false, "relative_attention_bias")] = decoderRelativeBias
         return out
     }
 }
