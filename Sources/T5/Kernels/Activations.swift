@@ -10,9 +10,9 @@ enum Activations {
     /// x[0..<n] ← act(x) in place.
     static func forward(_ kind: Activation, _ x: UnsafeMutablePointer<Float>, _ n: Int) {
         switch kind {
-        case .relu: map(x, n, vector: { pointwiseMax($0, V()) }, scalar: { max($0, 0) })
-        case .relu2: map(x, n, vector: { let r = pointwiseMax($0, V()); return r * r }, scalar: { let r = max($0, 0); return r * r })
-        case .relu6: map(x, n, vector: { $0.clamped(lowerBound: V(), upperBound: V(repeating: 6)) }, scalar: { min(max($0, 0), 6) })
+        case .relu: map(x, n, vector: { Vector.relu($0) }, scalar: { max($0, 0) })
+        case .relu2: map(x, n, vector: { let r = Vector.relu($0); return r * r }, scalar: { let r = max($0, 0); return r * r })
+        case .relu6: map(x, n, vector: { Vector.clamp($0, V(), V(repeating: 6)) }, scalar: { min(max($0, 0), 6) })
         case .leakyRelu: map(x, n, vector: { v in var r = v; r.replace(with: v * 0.01, where: v .< 0); return r }, scalar: { $0 < 0 ? 0.01 * $0 : $0 })
         case .gelu, .geluPython:
             // GELUActivation: 0.5·x·(1 + erf(x/√2)), the exact GELU.
@@ -42,7 +42,7 @@ enum Activations {
             for i in 0..<n { let v = x[i]; x[i] = v * tanhf(log1pf(expf(v))) }
         case .hardswish:
             // nn.Hardswish: x·relu6(x + 3)/6.
-            map(x, n, vector: { v in v * (v + 3).clamped(lowerBound: V(), upperBound: V(repeating: 6)) / 6 },
+            map(x, n, vector: { v in v * Vector.clamp(v + 3, V(), V(repeating: 6)) / 6 },
                 scalar: { v in v * min(max(v + 3, 0), 6) / 6 })
         case .laplace:
             // LaplaceActivation: 0.5·(1 + erf((x − μ) / (σ·√2))) with μ = 0.707107, σ = 0.282095.

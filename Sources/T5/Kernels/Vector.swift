@@ -42,15 +42,34 @@ enum Vector {
         var m = -Float.infinity
         var i = 0
         if n >= width {
+            // `replacing(with:where:)` lowers to a vector compare and blend; `pointwiseMax` stays a call.
             var acc = V(repeating: -.infinity)
             while i + width <= n {
-                acc = pointwiseMax(acc, load(x + i))
+                let v = load(x + i)
+                acc.replace(with: v, where: v .> acc)
                 i += width
             }
             m = acc.max()
         }
         while i < n { m = Swift.max(m, x[i]); i += 1 }
         return m
+    }
+
+    /// Lane-wise min(max(v, lo), hi) as compares and blends (`clamped` and `pointwiseMax` are not inlined).
+    @inline(__always)
+    static func clamp(_ v: V, _ lo: V, _ hi: V) -> V {
+        var r = v
+        r.replace(with: lo, where: v .< lo)
+        r.replace(with: hi, where: v .> hi)
+        return r
+    }
+
+    /// Lane-wise max(v, 0).
+    @inline(__always)
+    static func relu(_ v: V) -> V {
+        var r = v
+        r.replace(with: V(), where: v .< 0)
+        return r
     }
 
     /// x[i] *= s.
@@ -96,7 +115,7 @@ enum Vector {
     static func exp(_ x: V) -> V {
         let lo = V(repeating: -87.33654), hi = V(repeating: 88.0)
         let magic = V(repeating: 12_582_912)  // 1.5 · 2^23
-        let xc = x.clamped(lowerBound: lo, upperBound: hi)
+        let xc = clamp(x, lo, hi)
         let shifted = magic.addingProduct(xc, V(repeating: 1.442695040888963))
         let n = shifted - magic
         var r = xc.addingProduct(n, V(repeating: -0.693145751953125))
