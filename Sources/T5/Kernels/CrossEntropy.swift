@@ -14,9 +14,11 @@ enum CrossEntropy {
     static let ignoreIndex: Int32 = -100
 
     /// Sums the row losses of the non-ignored rows (in Double), counts them, and counts the rows whose
-    /// argmax (first maximal logit) is the target.
+    /// argmax (first maximal logit) is the target. `logSumExp` (rows), when given, receives each
+    /// non-ignored row's log Σ exp for `backward` to reuse.
     static func forward(
-        logits: UnsafePointer<Float>, rows: Int, vocab: Int, targets: UnsafePointer<Int32>, labelSmoothing: Float
+        logits: UnsafePointer<Float>, rows: Int, vocab: Int, targets: UnsafePointer<Int32>, labelSmoothing: Float,
+        logSumExp: UnsafeMutablePointer<Float>? = nil
     ) -> (lossSum: Double, tokens: Int, correct: Int) {
         var lossSum = 0.0
         var tokens = 0, correct = 0
@@ -25,7 +27,9 @@ enum CrossEntropy {
             let y = Int(targets[r])
             precondition(y >= 0 && y < vocab, "target id \(y) outside the vocabulary of \(vocab)")
             let x = logits + r * vocab
-            let lse = Double(Softmax.logSumExp(x, vocab))
+            let rowLSE = Softmax.logSumExp(x, vocab)
+            logSumExp?[r] = rowLSE
+            let lse = Double(rowLSE)
             var loss = lse - (1 - eps) * Double(x[y])
             if eps != 0 {
                 var sum = 0.0
@@ -46,9 +50,10 @@ enum CrossEntropy {
     ///
     /// Writes rather than accumulates: the loss is the root of the graph, and writing lets `dLogits` be the
     /// `logits` buffer itself, which saves a (rows, V) buffer (32k floats per token for a T5 vocabulary).
+    /// `logSumExp` is what `forward` saved (recomputed when nil).
     static func backward(
         logits: UnsafePointer<Float>, rows: Int, vocab: Int, targets: UnsafePointer<Int32>, labelSmoothing: Float,
-        scale: Float, into dLogits: UnsafeMutablePointer<Float>
+        scale: Float, logSumExp: UnsafePointer<Float>? = nil, into dLogits: UnsafeMutablePointer<Float>
     ) {
         let floor = labelSmoothing / Float(vocab)
         for r in 0..<rows {
@@ -58,7 +63,7 @@ enum CrossEntropy {
                 continue
             }
             let y = Int(targets[r])
-            let lse = Softmax.logSumExp(x, vocab)
+            let lse = logSumExp?[r] ?? Softmax.logSumExp(x, vocab)
             var j = 0
             while j + Vector.width <= vocab {
                 let p = Vector.exp(Vector.load(x + j) - lse)

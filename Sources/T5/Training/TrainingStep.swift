@@ -46,12 +46,13 @@ extension ParameterStore {
         let pass = TrainingPass(
             weights: weights, config: config, inputs: batch.inputIDs, targets: batch.targetIDs,
             dropoutRate: dropoutRate, generator: &generator)
-        let result = loss(of: pass, labelSmoothing: labelSmoothing)
+        let logSumExp = Tensor(zeros: [pass.labels.count])  // (Nt) saved by the loss for its backward
+        let result = loss(of: pass, labelSmoothing: labelSmoothing, logSumExp: logSumExp.pointer)
         pass.labels.withUnsafeBufferPointer { labels in
             CrossEntropy.backward(
                 logits: pass.logits.pointer, rows: labels.count, vocab: config.vocabSize,
                 targets: labels.baseAddress.unsafelyUnwrapped, labelSmoothing: labelSmoothing,
-                scale: lossScale / Float(result.tokens), into: pass.logits.pointer)
+                scale: lossScale / Float(result.tokens), logSumExp: logSumExp.pointer, into: pass.logits.pointer)
         }
         pass.backward(into: gradientWeights)
         return result
@@ -66,11 +67,11 @@ extension ParameterStore {
         return loss(of: pass, labelSmoothing: labelSmoothing)
     }
 
-    private func loss(of pass: TrainingPass, labelSmoothing: Float) -> LossResult {
+    private func loss(of pass: TrainingPass, labelSmoothing: Float, logSumExp: UnsafeMutablePointer<Float>? = nil) -> LossResult {
         let (sum, tokens, correct) = pass.labels.withUnsafeBufferPointer { labels in
             CrossEntropy.forward(
                 logits: pass.logits.pointer, rows: labels.count, vocab: config.vocabSize,
-                targets: labels.baseAddress.unsafelyUnwrapped, labelSmoothing: labelSmoothing)
+                targets: labels.baseAddress.unsafelyUnwrapped, labelSmoothing: labelSmoothing, logSumExp: logSumExp)
         }
         return LossResult(loss: Float(sum / Double(tokens)), tokens: tokens, correct: correct)
     }
