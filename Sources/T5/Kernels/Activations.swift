@@ -39,7 +39,7 @@ enum Activations {
             map(x, n, vector: { v in tanhV(v) }, scalar: { v in tanhf(v) })
         case .mish:
             // MishActivation: x·tanh(softplus(x)).
-            for i in 0..<n { let v = x[i]; x[i] = v * tanhf(log1pf(expf(v))) }
+            for i in 0..<n { let v = x[i]; x[i] = v * tanhf(softplus(v)) }
         case .hardswish:
             // nn.Hardswish: x·relu6(x + 3)/6.
             map(x, n, vector: { v in v * Vector.clamp(v + 3, V(), V(repeating: 6)) / 6 },
@@ -49,7 +49,7 @@ enum Activations {
             for i in 0..<n { x[i] = 0.5 * (1 + erff((x[i] - 0.707107) / (0.282095 * 1.4142135623730951))) }
         case .sqrtsoftplus:
             // SqrtSoftplusActivation: √softplus(x).
-            for i in 0..<n { x[i] = log1pf(expf(x[i])).squareRoot() }
+            for i in 0..<n { x[i] = softplus(x[i]).squareRoot() }
         case .linear:
             break
         }
@@ -59,6 +59,12 @@ enum Activations {
     static func gatedForward(_ kind: Activation, gate: UnsafeMutablePointer<Float>, linear: UnsafePointer<Float>, _ n: Int) {
         forward(kind, gate, n)
         Vector.multiply(gate, by: linear, n)
+    }
+
+    /// torch's softplus: log(1 + eˣ), and x itself above the threshold 20 (where eˣ would overflow).
+    @inline(__always)
+    static func softplus(_ x: Float) -> Float {
+        x > 20 ? x : log1pf(expf(x))
     }
 
     @inline(__always)
@@ -213,9 +219,7 @@ extension Activations {
 
     /// torch.nn.functional.softplus with its default threshold: x itself above 20.
     @inline(__always)
-    private static func softplus(_ x: Float) -> Float {
-        x > 20 ? x : log1pf(expf(x))
-    }
+
 
     @inline(__always)
     private static func exactGELU(_ x: Float) -> (Float, Float) {
