@@ -217,10 +217,6 @@ extension Activations {
         }
     }
 
-    /// torch.nn.functional.softplus with its default threshold: x itself above 20.
-    @inline(__always)
-
-
     @inline(__always)
     private static func exactGELU(_ x: Float) -> (Float, Float) {
         let cdf = 0.5 * (1 + erff(x * 0.70710678118654752))
