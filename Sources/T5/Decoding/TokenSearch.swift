@@ -42,11 +42,5 @@ struct TokenSearch {
 /// Index of the largest score; the first one on ties, like torch.argmax.
 @inline(__always)
 func argmax(_ x: UnsafePointer<Float>, _ n: Int) -> Int {
-    var best = 0
-    var value = x[0]
-    for i in 1..<n where x[i] > value {
-        value = x[i]
-        best = i
-    }
-    return best
+    Vector.argmax(x, n)
 }
