@@ -56,7 +56,7 @@ struct OptimizerFixture: Decodable {
 }
 
 /// ‖a − b‖ / ‖b‖ over all elements.
-func relativeL2(_ a: [Float], _ b: [Float]) -> Double {
+private func updateDistance(_ a: [Float], _ b: [Float]) -> Double {
     var num = 0.0, den = 0.0
     for (x, y) in zip(a, b) {
         num += Double(x - y) * Double(x - y)
@@ -124,7 +124,7 @@ extension OptimizerFixture.Case {
                 let start = try #require(initial[name])
                 let ours = zip(try #require(params[name]).array, start).map { $0 - $1 }
                 let theirs = zip(try #require(step.params[name]), start).map { $0 - $1 }
-                let d = relativeL2(ours, theirs)
+                let d = updateDistance(ours, theirs)
                 #expect(d <= 1e-4, "\(c.name) step \(k + 1) \(name): update differs from PyTorch by relative L2 \(d)")
                 stepWorst = max(stepWorst, d)
             }
