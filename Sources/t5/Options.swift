@@ -7,6 +7,9 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "Model directory (config.json, model.safetensors, spiece.model). Default: the bundled model.")
     var model: String?
 
+    @Option(name: .long, help: "Precision of the projection weights in memory: f32 (exact), bf16 or int8 (per-channel scales).")
+    var weights: WeightPrecision = .f32
+
     /// The directory to load: --model, else $T5_MODEL, else the bundled `models/default` found next to
     /// the executable's build folder or the current directory.
     func directory() throws(T5Error) -> URL {
@@ -27,7 +30,7 @@ struct ModelOptions: ParsableArguments {
     }
 
     func load() throws(T5Error) -> T5Model {
-        try T5Model(directory: directory())
+        try T5Model(directory: directory(), weights: weights)
     }
 }
 
@@ -88,3 +91,5 @@ func printJSON<T: Encodable>(_ value: T) {
         print(line)
     }
 }
+
+extension WeightPrecision: ExpressibleByArgument {}

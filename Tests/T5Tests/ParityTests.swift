@@ -113,3 +113,36 @@ import Testing
         }
     }
 }
+
+/// The same answers when every loop is forced onto two threads (the fixture models are too small for the
+/// cost heuristic to split anything on its own).
+@Suite struct ParallelParityTests {
+    @Test(arguments: ["t5-relu-tied", "t5v11-gated-gelu"])
+    func beamAndBatchOnTwoThreads(name: String) throws {
+        Parallel.minimumCost = 0
+        T5Runtime.setThreads(2)
+        defer { Parallel.minimumCost = 20_000 }
+        let model = try Fixtures.model(name)
+        let ref = try Fixtures.reference(ModelReference.self, "reference/\(name).json")
+        for c in ref.beam {
+            var o = GenerationOptions()
+            o.numBeams = c.num_beams
+            o.lengthPenalty = c.length_penalty
+            o.earlyStopping = c.early_stopping.value
+            o.numReturnSequences = c.num_return_sequences
+            o.maxNewTokens = c.max_new_tokens
+            o.minNewTokens = c.min_new_tokens
+            let out = try model.generate(ids: [c.input_ids], options: o)[0]
+            #expect(out.map(\.ids) == c.outputs.map(\.ids), "\(name) beam on 2 threads")
+        }
+        for c in ref.batch {
+            var o = GenerationOptions()
+            o.maxNewTokens = c.max_new_tokens
+            let inputs = c.input_ids.map { ids in Array(ids.prefix(through: ids.lastIndex(of: 1) ?? ids.count - 1)) }
+            #expect(try model.generate(ids: inputs, options: o).map { $0[0].ids } == c.ids, "\(name) batch on 2 threads")
+        }
+        let s = ref.encoder_hidden
+        let mismatch = firstMismatch(model.encode([s.input_ids]).hidden.array, s.values.flatMap { $0 }, tolerance: 1e-4)
+        #expect(mismatch == nil, "\(name) encoder on 2 threads: \(mismatch ?? "")")
+    }
+}

@@ -2,10 +2,10 @@ import Foundation
 
 /// xoshiro256** seeded through SplitMix64: a small, fast generator whose stream depends only on the seed,
 /// so `--seed S` reproduces a sampled output on every platform.
-struct SeededGenerator: RandomNumberGenerator, Sendable {
+public struct SeededGenerator: RandomNumberGenerator, Sendable {
     private var s: (UInt64, UInt64, UInt64, UInt64)
 
-    init(seed: UInt64) {
+    public init(seed: UInt64) {
         var x = seed
         func splitMix() -> UInt64 {
             x &+= 0x9E37_79B9_7F4A_7C15
@@ -17,7 +17,7 @@ struct SeededGenerator: RandomNumberGenerator, Sendable {
         s = (splitMix(), splitMix(), splitMix(), splitMix())
     }
 
-    mutating func next() -> UInt64 {
+    public mutating func next() -> UInt64 {
         let result = ((s.1 &* 5) << 7 | (s.1 &* 5) >> 57) &* 9
         let t = s.1 << 17
         s.2 ^= s.0; s.3 ^= s.1; s.1 ^= s.2; s.0 ^= s.3
@@ -27,7 +27,7 @@ struct SeededGenerator: RandomNumberGenerator, Sendable {
     }
 
     /// Uniform in [0, 1) with 24 random bits.
-    mutating func nextUnit() -> Float {
+    public mutating func nextUnit() -> Float {
         Float(next() >> 40) * 0x1p-24
     }
 }

@@ -213,6 +213,30 @@ public final class SafeTensorsArchive: @unchecked Sendable {
         }
     }
 
+    /// The stored bytes of `key` inside its mapping, for weights used in their stored precision
+    /// (bf16, int8) without a copy; the mapping is returned to keep them alive. Nil for an unknown key
+    /// or data not aligned to `alignment`.
+    func storedBytes(_ key: String, alignment: Int) -> (pointer: UnsafeRawPointer, byteCount: Int, owner: FileMapping)? {
+        guard let (fileIndex, entry) = locations[key] else { return nil }
+        let file = files[fileIndex]
+        guard let base = file.mapping.bytes.baseAddress else { return nil }
+        let pointer = UnsafeRawPointer(base + file.header.dataStart + entry.begin)
+        guard Int(bitPattern: pointer) % alignment == 0 else { return nil }
+        return (pointer, entry.end - entry.begin, file.mapping)
+    }
+
+    /// Tells the kernel this process no longer needs `key`'s pages (after converting it to another
+    /// precision): the mapping is private and unmodified there, so the pages simply leave the resident set
+    /// and would be read back from the file if touched again.
+    func releasePages(of key: String) {
+        guard let stored = storedBytes(key, alignment: 1) else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (Int(bitPattern: stored.pointer) + page - 1) / page * page
+        let end = (Int(bitPattern: stored.pointer) + stored.byteCount) / page * page
+        guard end > start, let address = UnsafeMutableRawPointer(bitPattern: start) else { return }
+        _ = madvise(address, end - start, MADV_DONTNEED)
+    }
+
     /// The mapping holding `key`'s data (tests use it to prove F32 tensors are views).
     func mapping(of key: String) -> FileMapping? {
         locations[key].map { files[$0.file].mapping }

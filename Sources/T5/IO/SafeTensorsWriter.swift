@@ -48,6 +48,36 @@ public enum SafeTensorsWriter {
 
     /// The padded JSON header for tensors of the given names and shapes, in that order.
     static func headerBytes(for tensors: [(String, [Int])], storedType: StoredType, metadata: [String: String]) -> [UInt8] {
+        headerBytes(for: tensors.map { ($0.0, storedType.rawValue, $0.1, $0.1.reduce(1, *) * storedType.byteWidth) }, metadata: metadata)
+    }
+
+    /// A tensor already in its stored form: dtype name (`"I8"`, `"BF16"`, ...), shape and little-endian bytes.
+    public struct RawTensor {
+        public var dtype: String
+        public var shape: [Int]
+        public var bytes: UnsafeRawBufferPointer
+        public init(dtype: String, shape: [Int], bytes: UnsafeRawBufferPointer) {
+            self.dtype = dtype
+            self.shape = shape
+            self.bytes = bytes
+        }
+    }
+
+    /// Writes tensors given as raw stored bytes of any dtype (used for bf16 / int8 checkpoints), in name
+    /// order, atomically like `write`.
+    public static func writeRaw(_ tensors: [String: RawTensor], to url: URL, metadata: [String: String] = ["format": "pt"]) throws(T5Error) {
+        let ordered = tensors.sorted { utf8Precedes($0.key, $1.key) }
+        let header = headerBytes(for: ordered.map { ($0.key, $0.value.dtype, $0.value.shape, $0.value.bytes.count) }, metadata: metadata)
+        try AtomicFile.write(to: url) { (sink: AtomicFile.Sink) throws(T5Error) in
+            var length = UInt64(header.count).littleEndian
+            try withUnsafeBytes(of: &length) { (raw) throws(T5Error) in try sink.write(raw) }
+            try sink.write(header)
+            for (_, tensor) in ordered { try sink.write(tensor.bytes) }
+        }
+    }
+
+    /// The padded JSON header for (name, dtype, shape, byte count) entries, in that order.
+    static func headerBytes(for tensors: [(String, String, [Int], Int)], metadata: [String: String]) -> [UInt8] {
         var root = JSONObject()
         // serde serializes the metadata HashMap in hash order; with more than one entry the
         // Python output is not even deterministic, so sorted order is as good as any.
@@ -57,10 +87,9 @@ public enum SafeTensorsWriter {
             root["__metadata__"] = .object(fields)
         }
         var offset = 0
-        for (name, shape) in tensors {
-            let bytes = shape.reduce(1, *) * storedType.byteWidth
+        for (name, dtype, shape, bytes) in tensors {
             root[name] = .object(JSONObject([
-                ("dtype", .string(storedType.rawValue)),
+                ("dtype", .string(dtype)),
                 ("shape", .array(shape.map { .integer($0) })),
                 ("data_offsets", .array([.integer(offset), .integer(offset + bytes)])),
             ]))

@@ -56,3 +56,115 @@ enum Attention {
             out, ldc: ldo)
     }
 }
+
+extension Attention {
+    /// The training forward of one sequence and head: `forward` without a cache, keeping what `backward` needs.
+    ///
+    /// - probabilities: (queries, L) output, kept for the backward: softmax(Q·Kᵀ + bias + mask), 0 where masked.
+    /// - dropoutMask: (queries, L) values 0 or 1/(1 − p), applied to the probabilities before `· V`
+    ///   (eager_attention_forward's `nn.functional.dropout(attn_weights, p=dropout, training=...)`,
+    ///   modeling_t5.py:169); nil when there is no dropout.
+    /// - dropped: (queries, L) scratch for the masked probabilities; unused without a mask.
+    static func trainingForward(
+        q: UnsafePointer<Float>, ldq: Int,
+        keys: UnsafePointer<Float>, ldk: Int,
+        values: UnsafePointer<Float>, ldv: Int,
+        queries: Int, keyLength: Int, headDim: Int,
+        causal: Bool, bias: Bias,
+        probabilities: UnsafeMutablePointer<Float>,
+        dropoutMask: UnsafePointer<Float>?, dropped: UnsafeMutablePointer<Float>,
+        out: UnsafeMutablePointer<Float>, ldo: Int
+    ) {
+        let p = probabilities  // (queries, L)
+        // p = Q · Kᵀ (no 1/sqrt(d_kv): T5Attention.scaling = 1.0)
+        GEMM.multiply(
+            m: queries, n: keyLength, k: headDim,
+            q, lda: ldq, keys, ldb: ldk, transposeB: true,
+            p, ldc: keyLength)
+        for i in 0..<queries {
+            let row = p + i * keyLength
+            let visible = causal ? min(i + 1, keyLength) : keyLength
+            if case let .relative(center, maxDistance) = bias {
+                for j in 0..<visible { row[j] += center[min(max(j - i, -maxDistance), maxDistance)] }
+            }
+            Softmax.forwardInPlace(row, visible)
+            if visible < keyLength { (row + visible).update(repeating: 0, count: keyLength - visible) }
+        }
+        var weights = UnsafePointer(p)
+        if let dropoutMask {
+            dropped.update(from: p, count: queries * keyLength)
+            Vector.multiply(dropped, by: dropoutMask, queries * keyLength)
+            weights = UnsafePointer(dropped)
+        }
+        // out (queries, K) = P̃ (queries, L) · V (L, K)
+        GEMM.multiply(
+            m: queries, n: headDim, k: keyLength,
+            weights, lda: keyLength, values, ldb: ldv,
+            out, ldc: ldo)
+    }
+
+    /// Backward of `trainingForward`, given dOut (queries, K). With P̃ = P ⊙ M (M the dropout mask, or 1):
+    ///
+    ///     dV += P̃ᵀ · dOut
+    ///     dP  = (dOut · Vᵀ) ⊙ M
+    ///     dS  = P ⊙ (dP − rowsum(P ⊙ dP))           softmax backward; S = Q·Kᵀ + bias + mask
+    ///     dQ += dS · K,   dK += dSᵀ · Q
+    ///     dBias[clamp(j − i)] += dS[i, j]           every score reads the bias of its clamped distance
+    ///
+    /// Masked scores have P = 0, hence dS = 0: no gradient crosses the causal or padding mask.
+    /// dQ, dKeys, dValues have the layouts (and row strides) of q, keys, values and accumulate.
+    /// dBias is this head's gradient row centred like `RelativePositionBias.center` (nil: none, or frozen).
+    /// scratch: 2 · queries · L floats.
+    static func backward(
+        dOut: UnsafePointer<Float>, ldo: Int,
+        q: UnsafePointer<Float>, ldq: Int,
+        keys: UnsafePointer<Float>, ldk: Int,
+        values: UnsafePointer<Float>, ldv: Int,
+        queries: Int, keyLength: Int, headDim: Int,
+        causal: Bool, bias: Bias,
+        probabilities: UnsafePointer<Float>, dropoutMask: UnsafePointer<Float>?,
+        dQ: UnsafeMutablePointer<Float>, dKeys: UnsafeMutablePointer<Float>, dValues: UnsafeMutablePointer<Float>,
+        dBias: UnsafeMutablePointer<Float>?,
+        scratch: UnsafeMutablePointer<Float>
+    ) {
+        let n = queries * keyLength
+        let dS = scratch           // (queries, L): dP, then dS in place
+        var weights = probabilities  // P̃ (queries, L)
+        if let dropoutMask {
+            let dropped = scratch + n
+            dropped.update(from: probabilities, count: n)
+            Vector.multiply(dropped, by: dropoutMask, n)
+            weights = UnsafePointer(dropped)
+        }
+        // dV (L, K) += P̃ᵀ · dOut
+        GEMM.multiply(
+            m: keyLength, n: headDim, k: queries,
+            weights, lda: keyLength, transposeA: true, dOut, ldb: ldo,
+            dValues, ldc: ldv, beta: 1)
+        // dP (queries, L) = dOut · Vᵀ
+        GEMM.multiply(
+            m: queries, n: keyLength, k: headDim,
+            dOut, lda: ldo, values, ldb: ldv, transposeB: true,
+            dS, ldc: keyLength)
+        if let dropoutMask { Vector.multiply(dS, by: dropoutMask, n) }
+        for i in 0..<queries {
+            let row = dS + i * keyLength
+            let visible = causal ? min(i + 1, keyLength) : keyLength
+            Softmax.backwardInPlace(probabilities: probabilities + i * keyLength, row, visible)
+            if visible < keyLength { (row + visible).update(repeating: 0, count: keyLength - visible) }
+            if let dBias, case let .relative(_, maxDistance) = bias {
+                for j in 0..<visible { dBias[min(max(j - i, -maxDistance), maxDistance)] += row[j] }
+            }
+        }
+        // dQ (queries, K) += dS · K
+        GEMM.multiply(
+            m: queries, n: headDim, k: keyLength,
+            dS, lda: keyLength, keys, ldb: ldk,
+            dQ, ldc: ldq, beta: 1)
+        // dK (L, K) += dSᵀ · Q
+        GEMM.multiply(
+            m: keyLength, n: headDim, k: queries,
+            dS, lda: keyLength, transposeA: true, q, ldb: ldq,
+            dKeys, ldc: ldk, beta: 1)
+    }
+}

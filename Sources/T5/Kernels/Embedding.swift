@@ -17,3 +17,12 @@ enum Embedding {
         }
     }
 }
+
+extension Embedding {
+    /// Backward of the flat `forward`: dTable[ids[r]] += dX[r] (a scatter-add; a repeated id sums its rows).
+    static func backward(ids: UnsafePointer<Int32>, count: Int, dX: UnsafePointer<Float>, dim: Int, dTable: UnsafeMutablePointer<Float>) {
+        for r in 0..<count {
+            Vector.add(dX + r * dim, into: dTable + Int(ids[r]) * dim, dim)
+        }
+    }
+}

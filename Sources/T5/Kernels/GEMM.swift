@@ -1,4 +1,5 @@
 import CBLAS
+import CKernels
 
 /// The only caller of BLAS. Every dense product of the runtime goes through `GEMM.multiply`.
 enum GEMM {
@@ -16,9 +17,24 @@ enum GEMM {
         alpha: Float = 1, beta: Float = 0
     ) {
         guard m > 0, n > 0 else { return }
+        configureBLAS()
         if k == 0 {
             // BLAS leaves C untouched for alpha·0 only when beta = 1; make the empty product explicit.
             for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
+            return
+        }
+        // Skinny products against a weight stored [out, in] (decode steps of 1-16 rows): a kernel that
+        // streams each weight row once for all rows of A. OpenBLAS 0.3.21's sgemm streams weights at
+        // 4-9 GB/s for m = 4..16.
+        if transposeB && !transposeA && m <= SkinnyGEMM.maxRows && alpha == 1 && (beta == 0 || beta == 1) {
+            let parts = Parallel.chunks(n, granule: 8, cost: m * n * k)
+            let per = ((n + parts - 1) / parts + 7) / 8 * 8
+            Parallel.run(parts) { p in
+                let lo = p * per, hi = min(n, lo + per)
+                if lo < hi {
+                    SkinnyGEMM.multiply(m: m, rows: lo..<hi, k: k, a, lda: lda, b, ldb: ldb, c, ldc: ldc, accumulate: beta == 1)
+                }
+            }
             return
         }
         if m == 1 {
@@ -33,14 +49,34 @@ enum GEMM {
             }
             return
         }
-        cblas_sgemm(
-            CblasRowMajor,
-            transposeA ? CblasTrans : CblasNoTrans,
-            transposeB ? CblasTrans : CblasNoTrans,
-            Int32(m), Int32(n), Int32(k),
-            alpha, a, Int32(lda), b, Int32(ldb),
-            beta, c, Int32(ldc)
-        )
+        // Large products: split the columns of C (rows of a transposed B) across our threads, each running
+        // single-threaded sgemm on its slice.
+        let parts = Parallel.chunks(n, granule: 64, cost: m * n * k)
+        let per = ((n + parts - 1) / parts + 63) / 64 * 64
+        Parallel.run(parts) { p in
+            let lo = p * per, hi = min(n, lo + per)
+            guard lo < hi else { return }
+            let bSlice = transposeB ? b + lo * ldb : b + lo
+            cblas_sgemm(
+                CblasRowMajor,
+                transposeA ? CblasTrans : CblasNoTrans,
+                transposeB ? CblasTrans : CblasNoTrans,
+                Int32(m), Int32(hi - lo), Int32(k),
+                alpha, a, Int32(lda), bSlice, Int32(ldb),
+                beta, c + lo, Int32(ldc)
+            )
+        }
+    }
+
+    /// OpenBLAS runs on one thread: `Parallel` owns the cores.
+    private static let blasConfigured: Bool = {
+        openblas_set_num_threads(1)
+        return true
+    }()
+
+    @inline(__always)
+    static func configureBLAS() {
+        _ = blasConfigured
     }
 
     /// `Y (rows, out) (+)= X (rows, in) · Wᵀ` for a weight stored `[out, in]`, the shape of every T5 projection.
@@ -57,9 +93,97 @@ enum GEMM {
             y, ldc: outFeatures, beta: accumulate ? 1 : 0)
     }
 
-    /// Sets the number of threads OpenBLAS may use (T5's decode steps are memory-bound: more threads than
-    /// cores only adds contention).
+    /// Sets the number of threads the products (and every other parallel loop) may use.
     static func setThreads(_ n: Int) {
-        openblas_set_num_threads(Int32(max(1, n)))
+        Parallel.threads = max(1, n)
+    }
+}
+
+extension GEMM {
+    /// `Y (rows, out) (+)= X (rows, in) · Wᵀ` for a weight in any precision.
+    ///
+    /// fp32 goes to `linear(_:weight:)`. bf16 / int8 with few rows (decode steps) run the C kernels, which
+    /// widen the weights in registers so only the narrow bytes cross the memory bus; with many rows
+    /// (prefill) blocks of 64 weight rows are widened into a scratch and multiplied by sgemm.
+    static func linear(
+        _ x: UnsafePointer<Float>, rows: Int, weight: WeightMatrix,
+        into y: UnsafeMutablePointer<Float>, accumulate: Bool = false
+    ) {
+        let k = weight.cols, n = weight.rows
+        if case let .f32(t) = weight.storage {
+            linear(x, rows: rows, inFeatures: k, weight: t.pointer, outFeatures: n, into: y, accumulate: accumulate)
+            return
+        }
+        guard rows > 0, n > 0 else { return }
+        if rows <= SkinnyGEMM.maxRows {
+            let parts = Parallel.chunks(n, granule: 8, cost: rows * n * k / 2)
+            let per = ((n + parts - 1) / parts + 7) / 8 * 8
+            Parallel.run(parts) { p in
+                let lo = p * per, hi = min(n, lo + per)
+                guard lo < hi else { return }
+                switch weight.storage {
+                case let .bf16(w):
+                    t5_bf16_gemm(w, Int64(k), Int64(lo), Int64(hi), Int64(k), x, Int64(k), Int64(rows), y, Int64(n), accumulate ? 1 : 0)
+                case let .int8(w, scales):
+                    t5_int8_gemm(w, scales.pointer, Int64(k), Int64(lo), Int64(hi), Int64(k), x, Int64(k), Int64(rows), y, Int64(n), accumulate ? 1 : 0)
+                case .f32:
+                    break
+                }
+            }
+            return
+        }
+        configureBLAS()
+        let block = 64
+        let blocks = (n + block - 1) / block
+        let parts = Parallel.chunks(blocks, cost: rows * n * k)
+        let per = (blocks + parts - 1) / parts
+        Parallel.run(parts) { p in
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: block * k)
+            defer { scratch.deallocate() }
+            for b in (p * per)..<min(blocks, (p + 1) * per) {
+                let lo = b * block, hi = min(n, lo + block)
+                switch weight.storage {
+                case let .bf16(w): t5_bf16_to_f32_rows(w, Int64(k), Int64(lo), Int64(hi), Int64(k), scratch)
+                case let .int8(w, scales): t5_int8_to_f32_rows(w, scales.pointer, Int64(k), Int64(lo), Int64(hi), Int64(k), scratch)
+                case .f32: break
+                }
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(hi - lo), Int32(k),
+                            1, x, Int32(k), scratch, Int32(k), accumulate ? 1 : 0, y + lo, Int32(n))
+            }
+        }
+    }
+}
+
+extension GEMM {
+    /// Backward of `linear` (Y = X · Wᵀ, W stored `[out, in]`), both results accumulated:
+    ///
+    ///     dX (rows, in)      += dY (rows, out) · W (out, in)
+    ///     dWeight (out, in)  += dYᵀ · X                         (skipped when nil: a frozen weight)
+    @inline(__always)
+    static func linearBackward(
+        _ dY: UnsafePointer<Float>, rows: Int, outFeatures: Int,
+        x: UnsafePointer<Float>, inFeatures: Int, weight: UnsafePointer<Float>,
+        dX: UnsafeMutablePointer<Float>, dWeight: UnsafeMutablePointer<Float>?
+    ) {
+        multiply(
+            m: rows, n: inFeatures, k: outFeatures,
+            dY, lda: outFeatures, weight, ldb: inFeatures,
+            dX, ldc: inFeatures, beta: 1)
+        if let dWeight {
+            weightGradient(dY, rows: rows, outFeatures: outFeatures, x: x, inFeatures: inFeatures, dWeight: dWeight)
+        }
+    }
+
+    /// dWeight (out, in) += dY (rows, out)ᵀ · X (rows, in): the weight half of `linearBackward`, for a
+    /// projection whose input gradient goes elsewhere.
+    @inline(__always)
+    static func weightGradient(
+        _ dY: UnsafePointer<Float>, rows: Int, outFeatures: Int,
+        x: UnsafePointer<Float>, inFeatures: Int, dWeight: UnsafeMutablePointer<Float>
+    ) {
+        multiply(
+            m: outFeatures, n: inFeatures, k: rows,
+            dY, lda: outFeatures, transposeA: true, x, ldb: inFeatures,
+            dWeight, ldc: inFeatures, beta: 1)
     }
 }

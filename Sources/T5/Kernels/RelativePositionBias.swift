@@ -68,3 +68,29 @@ struct RelativePositionBias: Sendable {
         UnsafePointer(values.pointer + h * width + maxDistance)
     }
 }
+
+extension RelativePositionBias {
+    /// Backward of the expansion in `init`: every clamped distance's gradient goes back to the bucket it was
+    /// read from, dTable[bucket(d), h] += dValues[h, d + clamp] (the gradient of nn.Embedding's lookup in
+    /// T5Attention.compute_bias, summed over the query/key pairs that share a bucket).
+    ///
+    /// - dValues: (H, 2·clamp + 1) laid out as `values`, with clamp = max(maxDistance, numBuckets) as in `init`.
+    /// - dTable: (numBuckets, H), accumulated.
+    static func backward(
+        dValues: UnsafePointer<Float>, heads: Int, numBuckets: Int, maxDistance: Int, bidirectional: Bool,
+        into dTable: UnsafeMutablePointer<Float>
+    ) {
+        let clamp = max(maxDistance, numBuckets)
+        let width = 2 * clamp + 1
+        for d in -clamp...clamp {
+            let b = bucket(relativePosition: d, bidirectional: bidirectional, numBuckets: numBuckets, maxDistance: maxDistance)
+            for h in 0..<heads { dTable[b * heads + h] += dValues[h * width + d + clamp] }
+        }
+    }
+
+    /// Head `h`'s gradient row in a (H, width) buffer laid out as `values`, centred like `center(h)`.
+    @inline(__always)
+    func center(_ h: Int, in gradient: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<Float> {
+        gradient + h * width + maxDistance
+    }
+}

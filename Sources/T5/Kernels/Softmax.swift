@@ -48,3 +48,19 @@ enum Softmax {
         for i in 0..<n { y[i] = x[i] - lse }
     }
 }
+
+extension Softmax {
+    /// Backward of a softmax over n entries, given its output p:
+    /// dX_i += p_i·(dY_i − Σ_j p_j·dY_j) (the Jacobian diag(p) − p·pᵀ applied to dY).
+    static func backward(probabilities p: UnsafePointer<Float>, _ dY: UnsafePointer<Float>, into dX: UnsafeMutablePointer<Float>, _ n: Int) {
+        let dot = Vector.dot(p, dY, n)
+        for i in 0..<n { dX[i] += p[i] * (dY[i] - dot) }
+    }
+
+    /// The same, in place: g ← p ⊙ (g − Σ p·g). Attention's backward turns dP into dScores this way.
+    @inline(__always)
+    static func backwardInPlace(probabilities p: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>, _ n: Int) {
+        let dot = Vector.dot(p, g, n)
+        for i in 0..<n { g[i] = p[i] * (g[i] - dot) }
+    }
+}

@@ -87,12 +87,18 @@ enum Vector {
     }
 
     /// e^x for 16 lanes, accurate to about 2 ulp over the range softmax uses (x ≤ 0); inputs below −87.3
-    /// flush to 0, as expf does; inputs are clamped at 88. Cody–Waite range reduction x = n·ln2 + r, then a degree-6 polynomial for e^r.
+    /// flush to 0, as expf does; inputs are clamped at 88. Cody–Waite range reduction x = n·ln2 + r, then a
+    /// degree-6 polynomial for e^r, then 2^n built in the exponent bits.
+    ///
+    /// n is rounded with the 1.5·2²³ trick (adding it leaves n in the low mantissa bits) instead of
+    /// `rounded()` and an Int32 conversion, which Swift does not lower to vector instructions.
     @inline(__always)
     static func exp(_ x: V) -> V {
         let lo = V(repeating: -87.33654), hi = V(repeating: 88.0)
+        let magic = V(repeating: 12_582_912)  // 1.5 · 2^23
         let xc = x.clamped(lowerBound: lo, upperBound: hi)
-        let n = (xc * 1.442695040888963).rounded(.toNearestOrEven)
+        let shifted = magic.addingProduct(xc, V(repeating: 1.442695040888963))
+        let n = shifted - magic
         var r = xc.addingProduct(n, V(repeating: -0.693145751953125))
         r = r.addingProduct(n, V(repeating: -1.428606765330187e-06))
         var p = V(repeating: 1.0 / 720)
@@ -102,9 +108,8 @@ enum Vector {
         p = V(repeating: 0.5).addingProduct(p, r)
         p = V(repeating: 1).addingProduct(p, r)
         p = V(repeating: 1).addingProduct(p, r)
-        // 2^n by building the exponent bits directly.
-        let bits = (SIMD16<Int32>(n) &+ 127) &<< 23
-        let scale = unsafeBitCast(bits, to: V.self)
+        let integer = unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- 0x4B40_0000
+        let scale = unsafeBitCast((integer &+ 127) &<< 23, to: V.self)
         var result = p * scale
         result.replace(with: V(), where: x .< lo)
         return result

@@ -56,8 +56,8 @@ final class DecoderState {
             guard let cross = block.crossAttention else { continue }
             let ck = Tensor(zeros: [encoded.batch, encoded.sourceLength, hk])
             let cv = Tensor(zeros: [encoded.batch, encoded.sourceLength, hk])
-            GEMM.linear(encoded.hidden.pointer, rows: sourceRows, inFeatures: c.dModel, weight: cross.k.pointer, outFeatures: hk, into: ck.pointer)
-            GEMM.linear(encoded.hidden.pointer, rows: sourceRows, inFeatures: c.dModel, weight: cross.v.pointer, outFeatures: hk, into: cv.pointer)
+            GEMM.linear(encoded.hidden.pointer, rows: sourceRows, weight: cross.k, into: ck.pointer)
+            GEMM.linear(encoded.hidden.pointer, rows: sourceRows, weight: cross.v, into: cv.pointer)
             keys.append(ck)
             values.append(cv)
         }
@@ -75,7 +75,7 @@ final class DecoderState {
         x = Tensor(zeros: [n, c.dModel]); h = Tensor(zeros: [n, c.dModel])
         q = Tensor(zeros: [n, hk]); k = Tensor(zeros: [n, hk]); v = Tensor(zeros: [n, hk]); attn = Tensor(zeros: [n, hk])
         ff = Tensor(zeros: [n, c.dFF]); ffLinear = Tensor(zeros: c.isGatedActivation ? [n, c.dFF] : [0])
-        scores = Tensor(zeros: [t * max(capacity, sourceLength)])
+        scores = Tensor(zeros: [Parallel.threads * t * max(capacity, sourceLength)])
         tokenIDs = [Int32](repeating: 0, count: n)
         logits = Tensor(zeros: [n, c.vocabSize])
     }
@@ -99,45 +99,44 @@ final class DecoderState {
         for (layer, block) in w.decoderBlocks.enumerated() {
             // Causal self-attention over the cache plus the new tokens (T5LayerSelfAttention).
             RMSNorm.forward(x.pointer, weight: block.selfAttentionNorm.pointer, epsilon: c.layerNormEpsilon, rows: n, dim: d, into: h.pointer)
-            GEMM.linear(h.pointer, rows: n, inFeatures: d, weight: block.selfAttention.q.pointer, outFeatures: hk, into: q.pointer)
-            GEMM.linear(h.pointer, rows: n, inFeatures: d, weight: block.selfAttention.k.pointer, outFeatures: hk, into: k.pointer)
-            GEMM.linear(h.pointer, rows: n, inFeatures: d, weight: block.selfAttention.v.pointer, outFeatures: hk, into: v.pointer)
+            GEMM.linear(h.pointer, rows: n, weight: block.selfAttention.q, into: q.pointer)
+            GEMM.linear(h.pointer, rows: n, weight: block.selfAttention.k, into: k.pointer)
+            GEMM.linear(h.pointer, rows: n, weight: block.selfAttention.v, into: v.pointer)
             let cacheK = selfKeys[layer].pointer, cacheV = selfValues[layer].pointer
             for r in 0..<rows {
                 let dst = (r * capacity + length) * hk
                 (cacheK + dst).update(from: k.pointer + r * t * hk, count: t * hk)
                 (cacheV + dst).update(from: v.pointer + r * t * hk, count: t * hk)
-                for head in 0..<c.numHeads {
-                    Attention.forward(
-                        q: q.pointer + r * t * hk + head * dk, ldq: hk,
-                        keys: cacheK + r * capacity * hk + head * dk, ldk: hk,
-                        values: cacheV + r * capacity * hk + head * dk, ldv: hk,
-                        queries: t, keyLength: length + t, headDim: dk,
-                        firstPosition: length, causal: true,
-                        bias: .relative(bias.center(head), maxDistance: bias.maxDistance),
-                        scores: scores.pointer, out: attn.pointer + r * t * hk + head * dk, ldo: hk)
-                }
             }
-            GEMM.linear(attn.pointer, rows: n, inFeatures: hk, weight: block.selfAttention.o.pointer, outFeatures: d, into: x.pointer, accumulate: true)
+            let keyLength = length + t, firstPosition = length
+            forEachRowAndHead(keyLength: keyLength) { r, head, scratch in
+                Attention.forward(
+                    q: q.pointer + r * t * hk + head * dk, ldq: hk,
+                    keys: cacheK + r * capacity * hk + head * dk, ldk: hk,
+                    values: cacheV + r * capacity * hk + head * dk, ldv: hk,
+                    queries: t, keyLength: keyLength, headDim: dk,
+                    firstPosition: firstPosition, causal: true,
+                    bias: .relative(bias.center(head), maxDistance: bias.maxDistance),
+                    scores: scratch, out: attn.pointer + r * t * hk + head * dk, ldo: hk)
+            }
+            GEMM.linear(attn.pointer, rows: n, weight: block.selfAttention.o, into: x.pointer, accumulate: true)
 
             // Cross-attention over the encoder output of the row's input (T5LayerCrossAttention, no bias).
             if let cross = block.crossAttention, let norm = block.crossAttentionNorm {
                 RMSNorm.forward(x.pointer, weight: norm.pointer, epsilon: c.layerNormEpsilon, rows: n, dim: d, into: h.pointer)
-                GEMM.linear(h.pointer, rows: n, inFeatures: d, weight: cross.q.pointer, outFeatures: hk, into: q.pointer)
+                GEMM.linear(h.pointer, rows: n, weight: cross.q, into: q.pointer)
                 let ck = crossKeys[layer].pointer, cv = crossValues[layer].pointer
-                for r in 0..<rows {
+                forEachRowAndHead(keyLength: sourceLength) { r, head, scratch in
                     let input = rowInput[r]
-                    for head in 0..<c.numHeads {
-                        let src = input * sourceLength * hk + head * dk
-                        Attention.forward(
-                            q: q.pointer + r * t * hk + head * dk, ldq: hk,
-                            keys: ck + src, ldk: hk, values: cv + src, ldv: hk,
-                            queries: t, keyLength: sourceLengths[input], headDim: dk,
-                            firstPosition: 0, causal: false, bias: .none,
-                            scores: scores.pointer, out: attn.pointer + r * t * hk + head * dk, ldo: hk)
-                    }
+                    let src = input * sourceLength * hk + head * dk
+                    Attention.forward(
+                        q: q.pointer + r * t * hk + head * dk, ldq: hk,
+                        keys: ck + src, ldk: hk, values: cv + src, ldv: hk,
+                        queries: t, keyLength: sourceLengths[input], headDim: dk,
+                        firstPosition: 0, causal: false, bias: .none,
+                        scores: scratch, out: attn.pointer + r * t * hk + head * dk, ldo: hk)
                 }
-                GEMM.linear(attn.pointer, rows: n, inFeatures: hk, weight: cross.o.pointer, outFeatures: d, into: x.pointer, accumulate: true)
+                GEMM.linear(attn.pointer, rows: n, weight: cross.o, into: x.pointer, accumulate: true)
             }
 
             RMSNorm.forward(x.pointer, weight: block.feedForwardNorm.pointer, epsilon: c.layerNormEpsilon, rows: n, dim: d, into: h.pointer)
@@ -149,9 +148,26 @@ final class DecoderState {
             // (T5ForConditionalGeneration.forward: `sequence_output * (self.model_dim**-0.5)`).
             Vector.scale(h.pointer, by: Float(1 / Double(d).squareRoot()), n * d)
         }
-        GEMM.linear(h.pointer, rows: n, inFeatures: d, weight: w.lmHead.pointer, outFeatures: c.vocabSize, into: logits.pointer)
+        GEMM.linear(h.pointer, rows: n, weight: w.lmHead, into: logits.pointer)
         length += t
         return t
+    }
+
+    /// Runs `body(row, head, scores)` for every (row, head) pair, split across the worker threads; each
+    /// worker gets its own `scores` scratch of (T, L) floats.
+    private func forEachRowAndHead(keyLength: Int, _ body: (Int, Int, UnsafeMutablePointer<Float>) -> Void) {
+        let heads = model.config.numHeads, pairs = rows * heads
+        let t = tokenCapacity / rows
+        let slice = t * max(capacity, sourceLength)
+        // The scratch was sized for the thread count at `reserve`; never use more slices than it holds.
+        let parts = min(Parallel.chunks(pairs, cost: pairs * t * keyLength * model.config.dKV * 2), scores.count / slice)
+        let per = (pairs + parts - 1) / parts
+        let scratch = scores.pointer
+        Parallel.run(parts) { p in
+            for pair in (p * per)..<min(pairs, (p + 1) * per) {
+                body(pair / heads, pair % heads, scratch + p * slice)
+            }
+        }
     }
 
     /// Beam search bookkeeping: row r continues the sequence that was in row `sources[r]`, so its cache

@@ -27,7 +27,8 @@ extension T5Model {
         let attn = Tensor(zeros: [rows, hk])
         let ff = Tensor(zeros: [rows, f])      // (B·S, F)
         let ffLinear = Tensor(zeros: c.isGatedActivation ? [rows, f] : [0])
-        let scores = Tensor(zeros: [s * s])
+        let workers = Parallel.threads
+        let scores = Tensor(zeros: [workers * s * s])
 
         Embedding.forward(ids: inputs, table: weights.shared.pointer, dim: d, length: s, into: x.pointer)
 
@@ -36,8 +37,8 @@ extension T5Model {
             selfAttention(
                 block.selfAttention, normed: h.pointer, rows: rows, q: q.pointer, k: k.pointer, v: v.pointer,
                 perSequence: { i in (i * s, lengths[i]) }, sequences: b, bias: encoderBias,
-                scores: scores.pointer, out: attn.pointer)
-            GEMM.linear(attn.pointer, rows: rows, inFeatures: hk, weight: block.selfAttention.o.pointer, outFeatures: d, into: x.pointer, accumulate: true)
+                scores: scores.pointer, scoreSlices: workers, out: attn.pointer)
+            GEMM.linear(attn.pointer, rows: rows, weight: block.selfAttention.o, into: x.pointer, accumulate: true)
             RMSNorm.forward(x.pointer, weight: block.feedForwardNorm.pointer, epsilon: c.layerNormEpsilon, rows: rows, dim: d, into: h.pointer)
             feedForward(block.feedForward, normed: h.pointer, rows: rows, hidden: ff.pointer, linear: ffLinear.pointer, residual: x.pointer)
         }
@@ -51,23 +52,29 @@ extension T5Model {
         _ w: AttentionWeights, normed h: UnsafePointer<Float>, rows: Int,
         q: UnsafeMutablePointer<Float>, k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
         perSequence: (Int) -> (first: Int, length: Int), sequences: Int, bias: RelativePositionBias,
-        scores: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>
+        scores: UnsafeMutablePointer<Float>, scoreSlices: Int, out: UnsafeMutablePointer<Float>
     ) {
         let d = config.dModel, hk = innerDim, dk = config.dKV
-        GEMM.linear(h, rows: rows, inFeatures: d, weight: w.q.pointer, outFeatures: hk, into: q)
-        GEMM.linear(h, rows: rows, inFeatures: d, weight: w.k.pointer, outFeatures: hk, into: k)
-        GEMM.linear(h, rows: rows, inFeatures: d, weight: w.v.pointer, outFeatures: hk, into: v)
-        for i in 0..<sequences {
-            let (first, length) = perSequence(i)
-            guard length > 0 else { continue }
-            for head in 0..<config.numHeads {
+        GEMM.linear(h, rows: rows, weight: w.q, into: q)
+        GEMM.linear(h, rows: rows, weight: w.k, into: k)
+        GEMM.linear(h, rows: rows, weight: w.v, into: v)
+        let heads = config.numHeads, pairs = sequences * heads
+        let longest = (0..<sequences).map { perSequence($0).length }.max() ?? 0
+        let parts = min(scoreSlices, Parallel.chunks(pairs, cost: pairs * longest * longest * dk * 2))
+        let per = (pairs + parts - 1) / parts
+        Parallel.run(parts) { p in
+            let scratch = scores + p * longest * longest
+            for pair in (p * per)..<min(pairs, (p + 1) * per) {
+                let (first, length) = perSequence(pair / heads)
+                guard length > 0 else { continue }
+                let head = pair % heads
                 let offset = first * hk + head * dk
                 Attention.forward(
                     q: q + offset, ldq: hk, keys: k + offset, ldk: hk, values: v + offset, ldv: hk,
                     queries: length, keyLength: length, headDim: dk,
                     firstPosition: 0, causal: false,
                     bias: .relative(bias.center(head), maxDistance: bias.maxDistance),
-                    scores: scores, out: out + offset, ldo: hk)
+                    scores: scratch, out: out + offset, ldo: hk)
             }
         }
     }
@@ -79,13 +86,13 @@ extension T5Model {
         residual x: UnsafeMutablePointer<Float>
     ) {
         let d = config.dModel, f = config.dFF
-        GEMM.linear(h, rows: rows, inFeatures: d, weight: w.wi.pointer, outFeatures: f, into: hidden)
+        GEMM.linear(h, rows: rows, weight: w.wi, into: hidden)
         if let wi1 = w.wiLinear {
-            GEMM.linear(h, rows: rows, inFeatures: d, weight: wi1.pointer, outFeatures: f, into: linear)
+            GEMM.linear(h, rows: rows, weight: wi1, into: linear)
             Activations.gatedForward(config.activation, gate: hidden, linear: linear, rows * f)
         } else {
             Activations.forward(config.activation, hidden, rows * f)
         }
-        GEMM.linear(hidden, rows: rows, inFeatures: f, weight: w.wo.pointer, outFeatures: d, into: x, accumulate: true)
+        GEMM.linear(hidden, rows: rows, weight: w.wo, into: x, accumulate: true)
     }
 }

@@ -5,9 +5,11 @@ extension T5Model {
     /// with `model.safetensors.index.json`) and `spiece.model`.
     ///
     /// F32 weights are used in place from the memory-mapped file; F16 and BF16 ones are widened once.
-    /// The variant comes from `config.json` and is then checked against the tensors present: every
-    /// missing tensor is reported at once, then the first wrongly shaped one.
-    public init(directory: URL) throws(T5Error) {
+    /// With `weights: .bf16` or `.int8` the projections are held in that precision: used in place when the
+    /// checkpoint already stores them so (`t5 convert --weights`), converted once otherwise (and the fp32
+    /// pages released). The variant comes from `config.json` and is then checked against the tensors
+    /// present: every missing tensor is reported at once, then the first wrongly shaped one.
+    public init(directory: URL, weights precision: WeightPrecision = .f32) throws(T5Error) {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory) else {
             throw .missingFile(path: directory.path)
@@ -23,26 +25,78 @@ extension T5Model {
                 path: directory.appendingPathComponent("config.json").path,
                 reason: "vocab_size \(config.vocabSize) is smaller than the tokenizer's \(tokenizer.size) tokens")
         }
-        try self.init(config: config, archive: archive, tokenizer: tokenizer, path: directory.path)
+        try self.init(config: config, archive: archive, tokenizer: tokenizer, path: directory.path, precision: precision)
     }
 
     /// Builds the model from an opened checkpoint archive.
-    init(config: T5Config, archive: SafeTensorsArchive, tokenizer: T5Tokenizer, path: String) throws(T5Error) {
+    init(config: T5Config, archive: SafeTensorsArchive, tokenizer: T5Tokenizer, path: String, precision: WeightPrecision = .f32) throws(T5Error) {
         // transformers 5 ties the LM head to `shared` unless the file carries its own `lm_head.weight`.
         let separateLMHead = archive.info(T5Parameters.lmHead) != nil
         let specs = T5Parameters.specs(for: config, separateLMHead: separateLMHead)
         let missing = specs.filter { archive.info($0.key) == nil }.map(\.key)
         if !missing.isEmpty { throw .missingTensors(path: path, keys: missing) }
-        var tensors = [String: Tensor]()
         for spec in specs {
             guard let info = archive.info(spec.key) else { continue }
             if info.shape != spec.shape { throw .wrongShape(key: spec.key, expected: spec.shape, actual: info.shape) }
+        }
+        // Projections (2-D weights other than the embedding) may change precision; the rest stays fp32.
+        let projectionKeys = Set(specs.filter { $0.shape.count == 2 && $0.key != T5Parameters.shared && !$0.key.hasSuffix("relative_attention_bias.weight") }.map(\.key))
+        var tensors = [String: Tensor]()
+        var matrices = [String: WeightMatrix]()
+        for spec in specs where !projectionKeys.contains(spec.key) {
             tensors[spec.key] = try archive.tensor(spec.key)
         }
-        let weights = T5Weights(config: config, separateLMHead: separateLMHead) { key in
-            // Every key the weights ask for is in `specs`, checked above.
-            tensors[key] ?? Tensor(zeros: [0])
+        for key in projectionKeys.sorted() {
+            matrices[key] = try Self.loadMatrix(key, from: archive, precision: precision)
         }
+        if !separateLMHead {
+            // The tied LM head is the shared embedding; in low precision it is a converted copy, while lookups
+            // keep reading the fp32 rows (only those of the tokens seen become resident).
+            matrices[T5Parameters.shared] = tensors[T5Parameters.shared].map { WeightMatrix($0).converted(to: precision) }
+            if precision != .f32 { archive.releasePages(of: T5Parameters.shared) }
+        }
+        let weights = T5Weights(
+            config: config, separateLMHead: separateLMHead,
+            tensor: { key in
+                guard let t = tensors[key] else { preconditionFailure("parameter table and T5Weights disagree on \(key)") }
+                return t
+            },
+            matrix: { key in
+                guard let m = matrices[key] else { preconditionFailure("parameter table and T5Weights disagree on \(key)") }
+                return m
+            })
         self.init(config: config, weights: weights, tokenizer: tokenizer, hasSeparateLMHead: separateLMHead)
+    }
+
+    /// Suffix of the per-row scales stored next to an int8 weight by `t5 convert --weights int8`.
+    static let int8ScaleSuffix = "_scale"
+
+    /// One projection in `precision`: a view of the file when it stores exactly that, else a conversion.
+    static func loadMatrix(_ key: String, from archive: SafeTensorsArchive, precision: WeightPrecision) throws(T5Error) -> WeightMatrix {
+        guard let info = archive.info(key) else { throw .missingTensors(path: archive.path, keys: [key]) }
+        let rows = info.shape[0], cols = info.shape[1]
+        switch info.dtype {
+        case "I8":
+            let scaleKey = key + int8ScaleSuffix
+            guard archive.info(scaleKey)?.shape == [rows] else {
+                throw .missingTensors(path: archive.path, keys: [scaleKey])
+            }
+            guard let stored = archive.storedBytes(key, alignment: 1) else {
+                throw .corruptCheckpoint(path: archive.path, reason: "no data for \(key)")
+            }
+            let matrix = WeightMatrix(
+                rows: rows, cols: cols, int8: stored.pointer.assumingMemoryBound(to: Int8.self),
+                scales: try archive.tensor(scaleKey), owner: stored.owner)
+            return matrix.converted(to: precision)
+        case "BF16" where precision == .bf16:
+            if let stored = archive.storedBytes(key, alignment: 2) {
+                return WeightMatrix(rows: rows, cols: cols, bf16: stored.pointer.assumingMemoryBound(to: UInt16.self), owner: stored.owner)
+            }
+            return WeightMatrix(try archive.tensor(key)).converted(to: precision)
+        default:
+            let matrix = WeightMatrix(try archive.tensor(key)).converted(to: precision)
+            if precision != .f32 && info.dtype == "F32" { archive.releasePages(of: key) }
+            return matrix
+        }
     }
 }

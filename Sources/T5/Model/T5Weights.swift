@@ -1,16 +1,16 @@
 /// Weights of one attention sub-layer: projections stored `[out, in]` as in nn.Linear.
 struct AttentionWeights: Sendable {
-    var q: Tensor  // (H·K, D)
-    var k: Tensor  // (H·K, D)
-    var v: Tensor  // (H·K, D)
-    var o: Tensor  // (D, H·K)
+    var q: WeightMatrix  // (H·K, D)
+    var k: WeightMatrix  // (H·K, D)
+    var v: WeightMatrix  // (H·K, D)
+    var o: WeightMatrix  // (D, H·K)
 }
 
 /// Weights of one feed-forward sub-layer: `wi` for a plain activation, `wi_0`/`wi_1` for a gated one.
 struct FeedForwardWeights: Sendable {
-    var wi: Tensor   // (F, D): wi, or wi_0 (the gate) when gated
-    var wiLinear: Tensor?  // (F, D): wi_1 when gated
-    var wo: Tensor   // (D, F)
+    var wi: WeightMatrix   // (F, D): wi, or wi_0 (the gate) when gated
+    var wiLinear: WeightMatrix?  // (F, D): wi_1 when gated
+    var wo: WeightMatrix   // (D, F)
 }
 
 struct BlockWeights: Sendable {
@@ -25,29 +25,50 @@ struct BlockWeights: Sendable {
 /// All weights of a T5 model, resolved from the parameter table.
 struct T5Weights: Sendable {
     var shared: Tensor  // (V, D)
-    var lmHead: Tensor  // (V, D): lm_head.weight, or `shared` when tied
+    var lmHead: WeightMatrix  // (V, D): lm_head.weight, or `shared` when tied
     var encoderBlocks: [BlockWeights]
     var encoderFinalNorm: Tensor
     var encoderRelativeBias: Tensor  // (buckets, H)
     var decoderBlocks: [BlockWeights]
     var decoderFinalNorm: Tensor
     var decoderRelativeBias: Tensor  // (buckets, H)
+    /// Every fp32 tensor and every projection by checkpoint key (the tied LM head is under `shared.weight`
+    /// in `matrices`), for writing the model back out.
+    private(set) var tensorsByKey = [String: Tensor]()
+    private(set) var matricesByKey = [String: WeightMatrix]()
 
-    /// Builds the weights from `tensor(key)`, which the loader backs with the checkpoint (or a trainer with
-    /// its parameter store). Every key requested here comes from `T5Parameters`.
+    /// Builds fp32 weights from `tensor(key)` (a trainer's parameter store, for instance).
     init(config c: T5Config, separateLMHead: Bool, tensor: (String) -> Tensor) {
+        self.init(config: c, separateLMHead: separateLMHead, tensor: tensor, matrix: { WeightMatrix(tensor($0)) })
+    }
+
+    /// Builds the weights from `tensor(key)` for fp32 tensors (embedding, norms, position biases) and
+    /// `matrix(key)` for the projections, which the loader backs with the checkpoint in the precision asked
+    /// for. Every key requested here comes from `T5Parameters`.
+    init(config c: T5Config, separateLMHead: Bool, tensor fetchTensor: (String) -> Tensor, matrix fetchMatrix: (String) -> WeightMatrix) {
+        var tensors = [String: Tensor](), matrices = [String: WeightMatrix]()
+        func tensor(_ key: String) -> Tensor {
+            let t = fetchTensor(key)
+            tensors[key] = t
+            return t
+        }
+        func matrix(_ key: String) -> WeightMatrix {
+            let m = fetchMatrix(key)
+            matrices[key] = m
+            return m
+        }
         func attention(_ stack: Stack, _ b: Int, cross: Bool) -> AttentionWeights {
             AttentionWeights(
-                q: tensor(T5Parameters.attention(stack, block: b, cross: cross, "q")),
-                k: tensor(T5Parameters.attention(stack, block: b, cross: cross, "k")),
-                v: tensor(T5Parameters.attention(stack, block: b, cross: cross, "v")),
-                o: tensor(T5Parameters.attention(stack, block: b, cross: cross, "o")))
+                q: matrix(T5Parameters.attention(stack, block: b, cross: cross, "q")),
+                k: matrix(T5Parameters.attention(stack, block: b, cross: cross, "k")),
+                v: matrix(T5Parameters.attention(stack, block: b, cross: cross, "v")),
+                o: matrix(T5Parameters.attention(stack, block: b, cross: cross, "o")))
         }
         func feedForward(_ stack: Stack, _ b: Int) -> FeedForwardWeights {
             FeedForwardWeights(
-                wi: tensor(T5Parameters.feedForward(stack, block: b, c.isGatedActivation ? "wi_0" : "wi")),
-                wiLinear: c.isGatedActivation ? tensor(T5Parameters.feedForward(stack, block: b, "wi_1")) : nil,
-                wo: tensor(T5Parameters.feedForward(stack, block: b, "wo")))
+                wi: matrix(T5Parameters.feedForward(stack, block: b, c.isGatedActivation ? "wi_0" : "wi")),
+                wiLinear: c.isGatedActivation ? matrix(T5Parameters.feedForward(stack, block: b, "wi_1")) : nil,
+                wo: matrix(T5Parameters.feedForward(stack, block: b, "wo")))
         }
         func blocks(_ stack: Stack, _ count: Int) -> [BlockWeights] {
             (0..<count).map { b in
@@ -62,12 +83,14 @@ struct T5Weights: Sendable {
             }
         }
         shared = tensor(T5Parameters.shared)
-        lmHead = separateLMHead ? tensor(T5Parameters.lmHead) : shared
+        lmHead = matrix(separateLMHead ? T5Parameters.lmHead : T5Parameters.shared)
         encoderBlocks = blocks(.encoder, c.numLayers)
         encoderFinalNorm = tensor(T5Parameters.finalNorm(.encoder))
         encoderRelativeBias = tensor(T5Parameters.attention(.encoder, block: 0, cross: false, "relative_attention_bias"))
         decoderBlocks = blocks(.decoder, c.numDecoderLayers)
         decoderFinalNorm = tensor(T5Parameters.finalNorm(.decoder))
         decoderRelativeBias = tensor(T5Parameters.attention(.decoder, block: 0, cross: false, "relative_attention_bias"))
+        tensorsByKey = tensors
+        matricesByKey = matrices
     }
 }

@@ -1,0 +1,31 @@
+// Low-precision weight kernels: products of fp32 activations with bf16 or int8 weights.
+//
+// Swift cannot name AVX-512 / AVX2 integer-widening instructions reliably, so these few loops are C with
+// per-function target attributes, chosen at run time by CPU detection, with a portable scalar fallback.
+#pragma once
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// y[r, o] (+)= sum_i x[r, i] * w[o, i] for o in [row_begin, row_end), r in [0, m).
+/// w is bf16 bits (the high half of an fp32), row-major with leading dimension ldw.
+void t5_bf16_gemm(const uint16_t *w, int64_t ldw, int64_t row_begin, int64_t row_end, int64_t k,
+                  const float *x, int64_t ldx, int64_t m, float *y, int64_t ldy, int accumulate);
+
+/// y[r, o] (+)= scale[o] * sum_i x[r, i] * w[o, i]; w is int8 with one fp32 scale per output row.
+void t5_int8_gemm(const int8_t *w, const float *scale, int64_t ldw, int64_t row_begin, int64_t row_end, int64_t k,
+                  const float *x, int64_t ldx, int64_t m, float *y, int64_t ldy, int accumulate);
+
+/// Widens rows [row_begin, row_end) of a bf16 / int8 matrix to fp32 (out is (row_end - row_begin, k)).
+void t5_bf16_to_f32_rows(const uint16_t *w, int64_t ldw, int64_t row_begin, int64_t row_end, int64_t k, float *out);
+void t5_int8_to_f32_rows(const int8_t *w, const float *scale, int64_t ldw, int64_t row_begin, int64_t row_end,
+                         int64_t k, float *out);
+
+/// Which instruction set the kernels run on: "avx512", "avx2" or "scalar".
+const char *t5_kernels_isa(void);
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,185 @@
+extension TrainingPass {
+    /// Walks the forward in reverse: dLogits (given) → LM head → decoder → encoder, adding every trainable
+    /// parameter's gradient into `gradients` (laid out as `weights`; empty tensors for frozen ones).
+    ///
+    /// `dLogits` is the `logits` buffer after `CrossEntropy.backward` wrote the gradient over it.
+    func backward(into gradients: T5Weights) {
+        let c = config, d = c.dModel, v = c.vocabSize
+        let nt = decoder.rows.rows
+        // logits (Nt, V) = headInput (Nt, D) · lmHeadᵀ; when tied, lmHead is shared and so is its gradient.
+        let dHeadInput = Tensor(zeros: [nt, d])  // (Nt, D)
+        GEMM.linearBackward(
+            logits.pointer, rows: nt, outFeatures: v, x: headInput.pointer, inFeatures: d, weight: weights.lmHead.pointer,
+            dX: dHeadInput.pointer, dWeight: gradientPointer(gradients.lmHead))
+        if c.rescalesDecoderOutput {
+            Vector.scale(dHeadInput.pointer, by: Float(1 / Double(d).squareRoot()), nt * d)
+        }
+        let dDecoderOutput = dHeadInput  // (Nt, D)
+        let dMemory = Tensor(zeros: [encoder.rows.rows, d])  // (Ns, D) gradient of the encoder output
+        stackBackward(
+            decoder, dOutput: dDecoderOutput, blocks: weights.decoderBlocks, dBlocks: gradients.decoderBlocks,
+            finalNorm: weights.decoderFinalNorm, dFinalNorm: gradients.decoderFinalNorm,
+            bias: decoderBias, dBiasTable: gradients.decoderRelativeBias, bidirectional: false,
+            dEmbedding: gradients.shared, memory: (encoder.output, encoder.rows, dMemory))
+        stackBackward(
+            encoder, dOutput: dMemory, blocks: weights.encoderBlocks, dBlocks: gradients.encoderBlocks,
+            finalNorm: weights.encoderFinalNorm, dFinalNorm: gradients.encoderFinalNorm,
+            bias: encoderBias, dBiasTable: gradients.encoderRelativeBias, bidirectional: true,
+            dEmbedding: gradients.shared, memory: nil)
+    }
+
+    /// Backward of `StackForward.run`. `dOutput` (N, D), the gradient of the stack's output, is consumed.
+    /// For the decoder, `memory` carries the encoder output, its rows and the buffer its gradient accumulates in.
+    private func stackBackward(
+        _ a: StackActivations, dOutput: Tensor, blocks: [BlockWeights], dBlocks: [BlockWeights],
+        finalNorm: Tensor, dFinalNorm: Tensor, bias: RelativePositionBias, dBiasTable: Tensor, bidirectional: Bool,
+        dEmbedding: Tensor, memory: (output: Tensor, rows: PackedSequences, dOutput: Tensor)?
+    ) {
+        let c = config, d = c.dModel, n = a.rows.rows
+        // output = dropout(RMSNorm(finalInput))
+        if let mask = a.finalMask { Vector.multiply(dOutput.pointer, by: mask.pointer, n * d) }
+        let dX = Tensor(zeros: [n, d])  // (N, D) gradient of the residual stream
+        RMSNorm.backward(
+            dOutput.pointer, x: a.finalInput.pointer, weight: finalNorm.pointer, epsilon: c.layerNormEpsilon,
+            rows: n, dim: d, dX: dX.pointer, dWeight: gradientPointer(dFinalNorm))
+
+        // Every block reads the bias of block 0: its per-distance gradients add up here, then go to the buckets.
+        let dBias = gradientPointer(dBiasTable).map { _ in Tensor(zeros: [c.numHeads, bias.width]) }  // (H, 2·clamp+1)
+        for (b, block) in blocks.enumerated().reversed() {
+            let saved = a.blocks[b], dBlock = dBlocks[b]
+            feedForwardBackward(
+                saved.feedForward, block.feedForward, dBlock.feedForward,
+                norm: block.feedForwardNorm, dNorm: dBlock.feedForwardNorm, rows: n, dX: dX)
+            if let cross = saved.crossAttention, let w = block.crossAttention, let dW = dBlock.crossAttention,
+               let norm = block.crossAttentionNorm, let dNorm = dBlock.crossAttentionNorm, let memory {
+                attentionBackward(
+                    cross, w, dW, norm: norm, dNorm: dNorm, queries: a.rows, causal: false,
+                    bias: nil, dBias: nil, memory: memory, dX: dX)
+            }
+            attentionBackward(
+                saved.selfAttention, block.selfAttention, dBlock.selfAttention,
+                norm: block.selfAttentionNorm, dNorm: dBlock.selfAttentionNorm, queries: a.rows,
+                causal: memory != nil, bias: bias, dBias: dBias, memory: nil, dX: dX)
+        }
+        if let dBias, let dTable = gradientPointer(dBiasTable) {
+            RelativePositionBias.backward(
+                dValues: dBias.pointer, heads: c.numHeads, numBuckets: c.relativeAttentionNumBuckets,
+                maxDistance: c.relativeAttentionMaxDistance, bidirectional: bidirectional, into: dTable)
+        }
+        // x = dropout(embedding[ids])
+        if let mask = a.embeddingMask { Vector.multiply(dX.pointer, by: mask.pointer, n * d) }
+        if let dTable = gradientPointer(dEmbedding) {
+            a.ids.withUnsafeBufferPointer { ids in
+                Embedding.backward(ids: ids.baseAddress.unsafelyUnwrapped, count: n, dX: dX.pointer, dim: d, dTable: dTable)
+            }
+        }
+    }
+
+    /// Backward of `StackForward.attention`: dX (N, D), the gradient of the sub-layer's output, becomes the
+    /// gradient of its input (the residual passes it through; the branch adds to it). For cross-attention the
+    /// key/value branch's gradient goes to `memory.dOutput`.
+    private func attentionBackward(
+        _ a: AttentionActivations, _ w: AttentionWeights, _ dW: AttentionWeights, norm: Tensor, dNorm: Tensor,
+        queries: PackedSequences, causal: Bool, bias: RelativePositionBias?, dBias: Tensor?,
+        memory: (output: Tensor, rows: PackedSequences, dOutput: Tensor)?, dX: Tensor
+    ) {
+        let c = config, d = c.dModel, hk = innerDim, dk = c.dKV, heads = c.numHeads
+        let n = queries.rows
+        let keyRows = memory?.rows ?? queries
+        // output = input + dropout(context · Woᵀ)
+        let dProjected = a.outputMask.map { mask in  // (N, D)
+            let m = Tensor(zeros: [n, d])
+            Dropout.backward(dX.pointer, mask: mask.pointer, into: m.pointer, n * d)
+            return m
+        } ?? dX
+        let dContext = Tensor(zeros: [n, hk])  // (N, H·K)
+        GEMM.linearBackward(
+            dProjected.pointer, rows: n, outFeatures: d, x: a.context.pointer, inFeatures: hk, weight: w.o.pointer,
+            dX: dContext.pointer, dWeight: gradientPointer(dW.o))
+
+        // context = attention(q, k, v) per sequence and head
+        let dQ = Tensor(zeros: [n, hk])             // (N, H·K)
+        let dK = Tensor(zeros: [keyRows.rows, hk])  // (N or Ns, H·K)
+        let dV = Tensor(zeros: [keyRows.rows, hk])
+        var largest = 0
+        for b in 0..<queries.count { largest = max(largest, queries.lengths[b] * keyRows.lengths[b]) }
+        let scratch = Tensor(zeros: [2 * largest])
+        for b in 0..<queries.count {
+            let tq = queries.lengths[b], l = keyRows.lengths[b]
+            for h in 0..<heads {
+                let qOffset = queries.first[b] * hk + h * dk, kOffset = keyRows.first[b] * hk + h * dk
+                let pOffset = a.offsets[b] + h * tq * l
+                Attention.backward(
+                    dOut: dContext.pointer + qOffset, ldo: hk,
+                    q: a.q.pointer + qOffset, ldq: hk, keys: a.k.pointer + kOffset, ldk: hk, values: a.v.pointer + kOffset, ldv: hk,
+                    queries: tq, keyLength: l, headDim: dk, causal: causal,
+                    bias: bias.map { .relative($0.center(h), maxDistance: $0.maxDistance) } ?? .none,
+                    probabilities: a.probabilities.pointer + pOffset,
+                    dropoutMask: a.probabilityMask.map { UnsafePointer($0.pointer + pOffset) },
+                    dQ: dQ.pointer + qOffset, dKeys: dK.pointer + kOffset, dValues: dV.pointer + kOffset,
+                    dBias: bias.flatMap { b in dBias.map { b.center(h, in: $0.pointer) } },
+                    scratch: scratch.pointer)
+            }
+        }
+
+        // q = normed · Wqᵀ; k, v = (normed or memory) · Wk,vᵀ
+        let dNormed = Tensor(zeros: [n, d])  // (N, D)
+        GEMM.linearBackward(
+            dQ.pointer, rows: n, outFeatures: hk, x: a.normed.pointer, inFeatures: d, weight: w.q.pointer,
+            dX: dNormed.pointer, dWeight: gradientPointer(dW.q))
+        let keySource = memory?.output ?? a.normed
+        let dKeySource = memory?.dOutput ?? dNormed
+        GEMM.linearBackward(
+            dK.pointer, rows: keyRows.rows, outFeatures: hk, x: keySource.pointer, inFeatures: d, weight: w.k.pointer,
+            dX: dKeySource.pointer, dWeight: gradientPointer(dW.k))
+        GEMM.linearBackward(
+            dV.pointer, rows: keyRows.rows, outFeatures: hk, x: keySource.pointer, inFeatures: d, weight: w.v.pointer,
+            dX: dKeySource.pointer, dWeight: gradientPointer(dW.v))
+
+        // normed = RMSNorm(input)
+        RMSNorm.backward(
+            dNormed.pointer, x: a.input.pointer, weight: norm.pointer, epsilon: c.layerNormEpsilon,
+            rows: n, dim: d, dX: dX.pointer, dWeight: gradientPointer(dNorm))
+    }
+
+    /// Backward of `StackForward.feedForward`; dX (N, D) as in `attentionBackward`.
+    private func feedForwardBackward(
+        _ a: FeedForwardActivations, _ w: FeedForwardWeights, _ dW: FeedForwardWeights, norm: Tensor, dNorm: Tensor,
+        rows n: Int, dX: Tensor
+    ) {
+        let c = config, d = c.dModel, f = c.dFF
+        // output = input + dropout(hidden · Woᵀ)
+        let dProjected = a.outputMask.map { mask in  // (N, D)
+            let m = Tensor(zeros: [n, d])
+            Dropout.backward(dX.pointer, mask: mask.pointer, into: m.pointer, n * d)
+            return m
+        } ?? dX
+        let dHidden = Tensor(zeros: [n, f])  // (N, F)
+        GEMM.linearBackward(
+            dProjected.pointer, rows: n, outFeatures: d, x: a.hidden.pointer, inFeatures: f, weight: w.wo.pointer,
+            dX: dHidden.pointer, dWeight: gradientPointer(dW.wo))
+        // hidden = dropout(act(gate) (⊙ linear))
+        if let mask = a.hiddenMask { Vector.multiply(dHidden.pointer, by: mask.pointer, n * f) }
+        let dGate = Tensor(zeros: [n, f])  // (N, F)
+        let dNormed = Tensor(zeros: [n, d])  // (N, D)
+        if let linear = a.linear, let wi1 = w.wiLinear, let dWi1 = dW.wiLinear {
+            let dLinear = Tensor(zeros: [n, f])
+            Activations.gatedBackward(
+                c.activation, gate: a.gate.pointer, linear: linear.pointer, dY: dHidden.pointer,
+                dGate: dGate.pointer, dLinear: dLinear.pointer, n * f)
+            GEMM.linearBackward(
+                dLinear.pointer, rows: n, outFeatures: f, x: a.normed.pointer, inFeatures: d, weight: wi1.pointer,
+                dX: dNormed.pointer, dWeight: gradientPointer(dWi1))
+        } else {
+            Activations.backward(c.activation, x: a.gate.pointer, dY: dHidden.pointer, dX: dGate.pointer, n * f)
+        }
+        // gate = normed · Wiᵀ
+        GEMM.linearBackward(
+            dGate.pointer, rows: n, outFeatures: f, x: a.normed.pointer, inFeatures: d, weight: w.wi.pointer,
+            dX: dNormed.pointer, dWeight: gradientPointer(dW.wi))
+        // normed = RMSNorm(input)
+        RMSNorm.backward(
+            dNormed.pointer, x: a.input.pointer, weight: norm.pointer, epsilon: c.layerNormEpsilon,
+            rows: n, dim: d, dX: dX.pointer, dWeight: gradientPointer(dNorm))
+    }
+}

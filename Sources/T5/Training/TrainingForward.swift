@@ -1,0 +1,314 @@
+/// The rows of a batch of sequences, packed: sequence b occupies rows `first[b] ..< first[b] + lengths[b]`.
+///
+/// Training packs rather than pads: a padded position of transformers' batch changes nothing a real
+/// position computes (pad keys are masked out, pad queries of the decoder come after every real one and their
+/// labels are -100), so leaving them out gives the same loss and gradients without computing them.
+struct PackedSequences {
+    let lengths: [Int]
+    let first: [Int]
+    /// Σ lengths.
+    let rows: Int
+
+    init(lengths: [Int]) {
+        self.lengths = lengths
+        var first = [Int](), rows = 0
+        for n in lengths { first.append(rows); rows += n }
+        self.first = first
+        self.rows = rows
+    }
+
+    var count: Int { lengths.count }
+    var maxLength: Int { lengths.max() ?? 0 }
+}
+
+/// What the backward of one attention sub-layer (T5LayerSelfAttention or T5LayerCrossAttention) needs.
+struct AttentionActivations {
+    /// (N, D) the residual stream entering the sub-layer.
+    let input: Tensor
+    /// (N, D) RMSNorm(input).
+    let normed: Tensor
+    /// (N, H·K)
+    let q: Tensor
+    /// (N, H·K) for self-attention; (Ns, H·K), projections of the encoder output, for cross-attention.
+    let k: Tensor
+    let v: Tensor
+    /// Attention probabilities before dropout: sequence b, head h at `offsets[b] + h·Tq_b·L_b`, (Tq_b, L_b).
+    let probabilities: Tensor
+    /// Dropout mask on the probabilities, laid out as `probabilities`; nil without dropout.
+    let probabilityMask: Tensor?
+    let offsets: [Int]
+    /// (N, H·K) attention output before the `o` projection.
+    let context: Tensor
+    /// (N, D) dropout mask on the sub-layer output; nil without dropout.
+    let outputMask: Tensor?
+}
+
+/// What the backward of one feed-forward sub-layer (T5LayerFF) needs.
+struct FeedForwardActivations {
+    /// (N, D) the residual stream entering the sub-layer.
+    let input: Tensor
+    /// (N, D) RMSNorm(input).
+    let normed: Tensor
+    /// (N, F) wi·h (or wi_0·h), the activation's input.
+    let gate: Tensor
+    /// (N, F) wi_1·h when gated.
+    let linear: Tensor?
+    /// (N, F) act(gate) (⊙ linear), after dropout: the input of wo.
+    let hidden: Tensor
+    /// (N, F) dropout mask on `hidden`; nil without dropout.
+    let hiddenMask: Tensor?
+    /// (N, D) dropout mask on the sub-layer output; nil without dropout.
+    let outputMask: Tensor?
+}
+
+struct BlockActivations {
+    let selfAttention: AttentionActivations
+    let crossAttention: AttentionActivations?
+    let feedForward: FeedForwardActivations
+}
+
+/// One stack's saved activations (T5Stack.forward).
+struct StackActivations {
+    /// (N) token ids.
+    let ids: [Int32]
+    let rows: PackedSequences
+    /// (N, D) dropout mask on the embeddings; nil without dropout.
+    let embeddingMask: Tensor?
+    let blocks: [BlockActivations]
+    /// (N, D) the residual stream entering the final layer norm.
+    let finalInput: Tensor
+    /// (N, D) dropout mask after the final layer norm; nil without dropout.
+    let finalMask: Tensor?
+    /// (N, D) the stack's output: dropout(final_layer_norm(x)).
+    let output: Tensor
+}
+
+/// A training forward over one batch, keeping every activation the backward reads (see Backward.swift, which
+/// walks it in reverse with the same names).
+///
+/// Matches T5ForConditionalGeneration.forward with `labels` in train mode (transformers 5.24,
+/// models/t5/modeling_t5.py), dropout included: on the embeddings (:726), on each attention sub-layer's
+/// output before the residual add (:403, :435), on the attention probabilities (:169), between the
+/// feed-forward activation and wo (:87, :111), on the feed-forward output before the residual add (:141),
+/// and after each stack's final layer norm (:746).
+final class TrainingPass {
+    let config: T5Config
+    let weights: T5Weights
+    let encoderBias: RelativePositionBias
+    let decoderBias: RelativePositionBias
+    let dropoutRate: Float
+    let encoder: StackActivations
+    let decoder: StackActivations
+    /// (Nt) the target id of each decoder row.
+    let labels: [Int32]
+    /// (Nt, D) the LM head's input: the decoder output, times d_model^-0.5 when the model rescales.
+    let headInput: Tensor
+    /// (Nt, V) logits. The backward overwrites them with their gradient.
+    let logits: Tensor
+
+    var innerDim: Int { config.numHeads * config.dKV }
+
+    /// Runs the forward. `inputs` and `targets` are unpadded; the decoder reads
+    /// `[decoder_start] + target[..<last]` (transformers' `_shift_right`) and predicts `target`.
+    init(weights: T5Weights, config: T5Config, inputs: [[Int]], targets: [[Int]], dropoutRate: Float, generator: inout SeededGenerator) {
+        precondition(!inputs.isEmpty && inputs.count == targets.count, "a batch needs as many targets as inputs, at least one")
+        for (input, target) in zip(inputs, targets) {
+            precondition(!input.isEmpty && !target.isEmpty, "empty input or target in a training batch")
+            precondition((input + target).allSatisfy { $0 >= 0 && $0 < config.vocabSize }, "token id outside the vocabulary of \(config.vocabSize)")
+        }
+        precondition(dropoutRate >= 0 && dropoutRate < 1, "dropout rate \(dropoutRate) outside [0, 1)")
+        self.config = config
+        self.weights = weights
+        self.dropoutRate = dropoutRate
+        encoderBias = RelativePositionBias(
+            table: weights.encoderRelativeBias.pointer, heads: config.numHeads,
+            numBuckets: config.relativeAttentionNumBuckets, maxDistance: config.relativeAttentionMaxDistance,
+            bidirectional: true)
+        decoderBias = RelativePositionBias(
+            table: weights.decoderRelativeBias.pointer, heads: config.numHeads,
+            numBuckets: config.relativeAttentionNumBuckets, maxDistance: config.relativeAttentionMaxDistance,
+            bidirectional: false)
+        let source = PackedSequences(lengths: inputs.map(\.count))
+        let target = PackedSequences(lengths: targets.map(\.count))
+        let sourceIDs = inputs.flatMap { $0.map(Int32.init) }
+        let decoderIDs = targets.flatMap { t in ([config.decoderStartTokenID] + t.dropLast()).map(Int32.init) }
+        labels = targets.flatMap { $0.map(Int32.init) }
+
+        // The stacks run in a helper: `self`'s methods are unavailable until every stored property is set.
+        let forward = StackForward(config: config, dropoutRate: dropoutRate)
+        encoder = forward.run(
+            ids: sourceIDs, rows: source, embedding: weights.shared, blocks: weights.encoderBlocks,
+            finalNorm: weights.encoderFinalNorm, bias: encoderBias, causal: false, memory: nil, generator: &generator)
+        decoder = forward.run(
+            ids: decoderIDs, rows: target, embedding: weights.shared, blocks: weights.decoderBlocks,
+            finalNorm: weights.decoderFinalNorm, bias: decoderBias, causal: true,
+            memory: (encoder.output, source), generator: &generator)
+
+        // LM head (T5ForConditionalGeneration.forward, modeling_t5.py:1047-1050).
+        let d = config.dModel, nt = target.rows
+        if config.rescalesDecoderOutput {
+            headInput = decoder.output.copy()
+            Vector.scale(headInput.pointer, by: Float(1 / Double(d).squareRoot()), nt * d)
+        } else {
+            headInput = decoder.output
+        }
+        logits = Tensor(zeros: [nt, config.vocabSize])
+        GEMM.linear(headInput.pointer, rows: nt, inFeatures: d, weight: weights.lmHead.pointer, outFeatures: config.vocabSize, into: logits.pointer)
+    }
+}
+
+/// The forward of one stack, shared by the encoder and the decoder.
+struct StackForward {
+    let config: T5Config
+    let dropoutRate: Float
+
+    var innerDim: Int { config.numHeads * config.dKV }
+
+    /// A dropout mask for `x` (n), applied in place; nil (and `x` untouched) without dropout.
+    private func dropout(_ x: UnsafeMutablePointer<Float>, _ n: Int, _ generator: inout SeededGenerator) -> Tensor? {
+        guard dropoutRate > 0 else { return nil }
+        let mask = Tensor(zeros: [n])
+        Dropout.forward(x, n, rate: dropoutRate, generator: &generator, mask: mask.pointer)
+        return mask
+    }
+
+    /// T5Stack.forward: embeddings, blocks, final layer norm. `memory` is the encoder output and its rows
+    /// for a decoder (whose blocks then have cross-attention).
+    func run(
+        ids: [Int32], rows: PackedSequences, embedding: Tensor, blocks: [BlockWeights], finalNorm: Tensor,
+        bias: RelativePositionBias, causal: Bool, memory: (Tensor, PackedSequences)?,
+        generator: inout SeededGenerator
+    ) -> StackActivations {
+        let d = config.dModel, n = rows.rows
+        var x = Tensor(zeros: [n, d])  // (N, D)
+        ids.withUnsafeBufferPointer { p in
+            Embedding.forward(ids: p.baseAddress.unsafelyUnwrapped, count: n, table: embedding.pointer, dim: d, into: x.pointer)
+        }
+        let embeddingMask = dropout(x.pointer, n * d, &generator)
+        var saved = [BlockActivations]()
+        for block in blocks {
+            let selfAttention = attention(
+                block.selfAttention, norm: block.selfAttentionNorm, input: x, queries: rows, memory: nil,
+                causal: causal, bias: bias, generator: &generator)
+            x = selfAttention.output
+            var crossAttention: AttentionActivations?
+            if let cross = block.crossAttention, let norm = block.crossAttentionNorm, let memory {
+                let step = attention(
+                    cross, norm: norm, input: x, queries: rows, memory: memory,
+                    causal: false, bias: nil, generator: &generator)
+                crossAttention = step.saved
+                x = step.output
+            }
+            let feedForward = feedForward(block.feedForward, norm: block.feedForwardNorm, input: x, rows: n, generator: &generator)
+            x = feedForward.output
+            saved.append(BlockActivations(selfAttention: selfAttention.saved, crossAttention: crossAttention, feedForward: feedForward.saved))
+        }
+        let output = Tensor(zeros: [n, d])
+        RMSNorm.forward(x.pointer, weight: finalNorm.pointer, epsilon: config.layerNormEpsilon, rows: n, dim: d, into: output.pointer)
+        let finalMask = dropout(output.pointer, n * d, &generator)
+        return StackActivations(
+            ids: ids, rows: rows, embeddingMask: embeddingMask, blocks: saved,
+            finalInput: x, finalMask: finalMask, output: output)
+    }
+
+    /// One attention sub-layer: output = input + dropout(o(attention(RMSNorm(input)))).
+    /// Self-attention when `memory` is nil (with the relative position `bias`); otherwise cross-attention to
+    /// the encoder output `memory` (no bias).
+    func attention(
+        _ w: AttentionWeights, norm: Tensor, input: Tensor, queries: PackedSequences,
+        memory: (Tensor, PackedSequences)?, causal: Bool, bias: RelativePositionBias?,
+        generator: inout SeededGenerator
+    ) -> (saved: AttentionActivations, output: Tensor) {
+        let d = config.dModel, hk = innerDim, dk = config.dKV, heads = config.numHeads
+        let n = queries.rows
+        let keyRows = memory?.1 ?? queries
+        let normed = Tensor(zeros: [n, d])  // (N, D)
+        RMSNorm.forward(input.pointer, weight: norm.pointer, epsilon: config.layerNormEpsilon, rows: n, dim: d, into: normed.pointer)
+        let keySource = memory?.0 ?? normed  // (N or Ns, D)
+        let q = Tensor(zeros: [n, hk])            // (N, H·K)
+        let k = Tensor(zeros: [keyRows.rows, hk])  // (N or Ns, H·K)
+        let v = Tensor(zeros: [keyRows.rows, hk])
+        GEMM.linear(normed.pointer, rows: n, inFeatures: d, weight: w.q.pointer, outFeatures: hk, into: q.pointer)
+        GEMM.linear(keySource.pointer, rows: keyRows.rows, inFeatures: d, weight: w.k.pointer, outFeatures: hk, into: k.pointer)
+        GEMM.linear(keySource.pointer, rows: keyRows.rows, inFeatures: d, weight: w.v.pointer, outFeatures: hk, into: v.pointer)
+
+        var offsets = [Int](), total = 0, largest = 0
+        for b in 0..<queries.count {
+            offsets.append(total)
+            total += heads * queries.lengths[b] * keyRows.lengths[b]
+            largest = max(largest, queries.lengths[b] * keyRows.lengths[b])
+        }
+        let probabilities = Tensor(zeros: [total])
+        let probabilityMask = dropoutRate > 0 ? Tensor(zeros: [total]) : nil
+        let dropped = Tensor(zeros: [dropoutRate > 0 ? largest : 0])
+        let context = Tensor(zeros: [n, hk])  // (N, H·K)
+        for b in 0..<queries.count {
+            let tq = queries.lengths[b], l = keyRows.lengths[b]
+            for h in 0..<heads {
+                let qOffset = queries.first[b] * hk + h * dk, kOffset = keyRows.first[b] * hk + h * dk
+                let pOffset = offsets[b] + h * tq * l
+                if let probabilityMask {
+                    Dropout.makeMask(rate: dropoutRate, count: tq * l, generator: &generator, into: probabilityMask.pointer + pOffset)
+                }
+                Attention.trainingForward(
+                    q: q.pointer + qOffset, ldq: hk, keys: k.pointer + kOffset, ldk: hk, values: v.pointer + kOffset, ldv: hk,
+                    queries: tq, keyLength: l, headDim: dk, causal: causal,
+                    bias: bias.map { .relative($0.center(h), maxDistance: $0.maxDistance) } ?? .none,
+                    probabilities: probabilities.pointer + pOffset,
+                    dropoutMask: probabilityMask.map { UnsafePointer($0.pointer + pOffset) }, dropped: dropped.pointer,
+                    out: context.pointer + qOffset, ldo: hk)
+            }
+        }
+
+        let output = input.copy()  // (N, D)
+        var outputMask: Tensor?
+        if dropoutRate > 0 {
+            let projected = Tensor(zeros: [n, d])
+            GEMM.linear(context.pointer, rows: n, inFeatures: hk, weight: w.o.pointer, outFeatures: d, into: projected.pointer)
+            outputMask = dropout(projected.pointer, n * d, &generator)
+            Vector.add(projected.pointer, into: output.pointer, n * d)
+        } else {
+            GEMM.linear(context.pointer, rows: n, inFeatures: hk, weight: w.o.pointer, outFeatures: d, into: output.pointer, accumulate: true)
+        }
+        let saved = AttentionActivations(
+            input: input, normed: normed, q: q, k: k, v: v, probabilities: probabilities,
+            probabilityMask: probabilityMask, offsets: offsets, context: context, outputMask: outputMask)
+        return (saved, output)
+    }
+
+    /// One feed-forward sub-layer: output = input + dropout(wo(dropout(act(wi·h) (⊙ wi_1·h)))), h = RMSNorm(input).
+    func feedForward(
+        _ w: FeedForwardWeights, norm: Tensor, input: Tensor, rows n: Int, generator: inout SeededGenerator
+    ) -> (saved: FeedForwardActivations, output: Tensor) {
+        let d = config.dModel, f = config.dFF
+        let normed = Tensor(zeros: [n, d])  // (N, D)
+        RMSNorm.forward(input.pointer, weight: norm.pointer, epsilon: config.layerNormEpsilon, rows: n, dim: d, into: normed.pointer)
+        let gate = Tensor(zeros: [n, f])  // (N, F)
+        GEMM.linear(normed.pointer, rows: n, inFeatures: d, weight: w.wi.pointer, outFeatures: f, into: gate.pointer)
+        let hidden = gate.copy()  // (N, F)
+        var linear: Tensor?
+        if let wi1 = w.wiLinear {
+            let l = Tensor(zeros: [n, f])
+            GEMM.linear(normed.pointer, rows: n, inFeatures: d, weight: wi1.pointer, outFeatures: f, into: l.pointer)
+            Activations.gatedForward(config.activation, gate: hidden.pointer, linear: l.pointer, n * f)
+            linear = l
+        } else {
+            Activations.forward(config.activation, hidden.pointer, n * f)
+        }
+        let hiddenMask = dropout(hidden.pointer, n * f, &generator)
+        let output = input.copy()  // (N, D)
+        var outputMask: Tensor?
+        if dropoutRate > 0 {
+            let projected = Tensor(zeros: [n, d])
+            GEMM.linear(hidden.pointer, rows: n, inFeatures: f, weight: w.wo.pointer, outFeatures: d, into: projected.pointer)
+            outputMask = dropout(projected.pointer, n * d, &generator)
+            Vector.add(projected.pointer, into: output.pointer, n * d)
+        } else {
+            GEMM.linear(hidden.pointer, rows: n, inFeatures: f, weight: w.wo.pointer, outFeatures: d, into: output.pointer, accumulate: true)
+        }
+        let saved = FeedForwardActivations(
+            input: input, normed: normed, gate: gate, linear: linear, hidden: hidden,
+            hiddenMask: hiddenMask, outputMask: outputMask)
+        return (saved, output)
+    }
+}

@@ -1,0 +1,77 @@
+/// One batch of training pairs, unpadded: `targetIDs[i]` is the continuation of `inputIDs[i]` and ends with eos.
+public struct TrainingBatch: Sendable {
+    public var inputIDs: [[Int]]
+    public var targetIDs: [[Int]]
+
+    public init(inputIDs: [[Int]], targetIDs: [[Int]]) {
+        self.inputIDs = inputIDs
+        self.targetIDs = targetIDs
+    }
+
+    /// Number of target tokens, the denominator of the batch's mean loss.
+    public var targetTokenCount: Int { targetIDs.reduce(0) { $0 + $1.count } }
+}
+
+/// The loss of one batch.
+public struct LossResult: Sendable {
+    /// Mean cross-entropy over the target tokens (label-smoothed when asked), as transformers'
+    /// `CrossEntropyLoss(ignore_index=-100)` over the padded labels.
+    public var loss: Float
+    /// Number of target tokens the mean is over.
+    public var tokens: Int
+    /// Target tokens whose argmax prediction is the target (token accuracy = correct / tokens).
+    public var correct: Int
+
+    public init(loss: Float, tokens: Int, correct: Int) {
+        self.loss = loss
+        self.tokens = tokens
+        self.correct = correct
+    }
+}
+
+extension ParameterStore {
+    /// Forward + backward of one batch (train mode); adds `lossScale · ∂loss/∂θ` into `gradients` for every
+    /// trainable θ, so that accumulating over k micro-batches is k calls with lossScale 1/k (or each one's
+    /// share of the tokens, for a token-weighted mean).
+    ///
+    /// The decoder reads `[decoder_start_token_id] + target[..<last]` and predicts `target`, as
+    /// T5ForConditionalGeneration does with `labels`. Dropout with `dropoutRate` is applied where transformers'
+    /// T5 applies `config.dropout_rate` (see `TrainingPass`), with masks drawn from `generator`.
+    /// `labelSmoothing` is torch's `CrossEntropyLoss(label_smoothing:)`.
+    public func accumulateGradients(
+        _ batch: TrainingBatch, dropoutRate: Float, labelSmoothing: Float, generator: inout SeededGenerator,
+        lossScale: Float = 1
+    ) -> LossResult {
+        precondition(labelSmoothing >= 0 && labelSmoothing <= 1, "label smoothing \(labelSmoothing) outside [0, 1]")
+        let pass = TrainingPass(
+            weights: weights, config: config, inputs: batch.inputIDs, targets: batch.targetIDs,
+            dropoutRate: dropoutRate, generator: &generator)
+        let result = loss(of: pass, labelSmoothing: labelSmoothing)
+        pass.labels.withUnsafeBufferPointer { labels in
+            CrossEntropy.backward(
+                logits: pass.logits.pointer, rows: labels.count, vocab: config.vocabSize,
+                targets: labels.baseAddress.unsafelyUnwrapped, labelSmoothing: labelSmoothing,
+                scale: lossScale / Float(result.tokens), into: pass.logits.pointer)
+        }
+        pass.backward(into: gradientWeights)
+        return result
+    }
+
+    /// The loss of one batch in eval mode (no dropout); gradients are untouched.
+    public func evaluate(_ batch: TrainingBatch, labelSmoothing: Float = 0) -> LossResult {
+        var unused = SeededGenerator(seed: 0)  // no dropout: never drawn from
+        let pass = TrainingPass(
+            weights: weights, config: config, inputs: batch.inputIDs, targets: batch.targetIDs,
+            dropoutRate: 0, generator: &unused)
+        return loss(of: pass, labelSmoothing: labelSmoothing)
+    }
+
+    private func loss(of pass: TrainingPass, labelSmoothing: Float) -> LossResult {
+        let (sum, tokens, correct) = pass.labels.withUnsafeBufferPointer { labels in
+            CrossEntropy.forward(
+                logits: pass.logits.pointer, rows: labels.count, vocab: config.vocabSize,
+                targets: labels.baseAddress.unsafelyUnwrapped, labelSmoothing: labelSmoothing)
+        }
+        return LossResult(loss: Float(sum / Double(tokens)), tokens: tokens, correct: correct)
+    }
+}
