@@ -16,16 +16,21 @@ enum Vector {
         UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self)
     }
 
-    /// Σ x[i]·y[i].
+    /// Σ x[i]·y[i], with two accumulators so consecutive fused multiply-adds do not wait on each other.
     @inline(__always)
     static func dot(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ n: Int) -> Float {
-        var acc = V()
+        var a0 = V(), a1 = V()
         var i = 0
-        while i + width <= n {
-            acc = acc.addingProduct(load(x + i), load(y + i))
+        while i + 2 * width <= n {
+            a0 = a0.addingProduct(load(x + i), load(y + i))
+            a1 = a1.addingProduct(load(x + i + width), load(y + i + width))
+            i += 2 * width
+        }
+        if i + width <= n {
+            a0 = a0.addingProduct(load(x + i), load(y + i))
             i += width
         }
-        var s = acc.sum()
+        var s = (a0 + a1).sum()
         while i < n { s += x[i] * y[i]; i += 1 }
         return s
     }
