@@ -11,13 +11,41 @@ Lines file without the prefix; `t5 finetune --train 'reverse: =reverse.train.jso
 
     python tools/make_synthetic_tasks.py OUTDIR [--train N] [--valid N] [--seed S]
 
-Validation examples never occur in the training files.
+Validation examples never occur in the training files (except for add, whose 100 possible examples
+cannot be split). OUTDIR/tiny-t5/ receives the config.json and spiece.model of the tiny T5 that
+`t5 finetune --model OUTDIR/tiny-t5 --from-scratch` trains (the bundled default model's shape:
+d_model 64, 4 heads × 16, d_ff 256, 2 + 2 blocks, relu, tied embeddings, 32 position buckets).
 """
 
 import argparse
 import json
 import os
 import random
+import shutil
+
+SPM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "Fixtures", "spm", "spiece.model")
+
+TINY_CONFIG = {
+    "architectures": ["T5ForConditionalGeneration"],
+    "model_type": "t5",
+    "is_encoder_decoder": True,
+    "vocab_size": 512,
+    "d_model": 64,
+    "d_kv": 16,
+    "num_heads": 4,
+    "d_ff": 256,
+    "num_layers": 2,
+    "num_decoder_layers": 2,
+    "feed_forward_proj": "relu",
+    "relative_attention_num_buckets": 32,
+    "relative_attention_max_distance": 128,
+    "layer_norm_epsilon": 1e-06,
+    "dropout_rate": 0.0,
+    "tie_word_embeddings": True,
+    "decoder_start_token_id": 0,
+    "pad_token_id": 0,
+    "eos_token_id": 1,
+}
 
 
 def reverse(rng, lo, hi):
@@ -70,6 +98,13 @@ def main():
                 for x, y in rows:
                     f.write(json.dumps({"input": x, "target": y}) + "\n")
             print(f"wrote {path} ({len(rows)} examples)")
+    model = os.path.join(args.out, "tiny-t5")
+    os.makedirs(model, exist_ok=True)
+    with open(os.path.join(model, "config.json"), "w") as f:
+        json.dump(TINY_CONFIG, f, indent=2, sort_keys=True)
+        f.write("\n")
+    shutil.copyfile(SPM, os.path.join(model, "spiece.model"))
+    print(f"wrote {model}/config.json and spiece.model")
 
 
 if __name__ == "__main__":
