@@ -8,12 +8,21 @@ struct Bench: AsyncParsableCommand {
         discussion: """
             Inputs are 32 random tokens (128 for the encoder row); every decode produces exactly 64 new tokens \
             (eos suppressed). Each row runs once to warm up, then --runs times; medians are reported with min-max.
+
+            --finetune measures the training step instead: a ParameterStore copied from the model, then \
+            zeroGradients + accumulateGradients (forward, cross-entropy, backward) on a synthetic batch of 8 \
+            inputs of 64 tokens and 8 targets of 32 tokens (eos last, other ids random ordinary pieces), \
+            dropout as config.json's dropout_rate. The optimizer step is NOT included (no optimizer on this \
+            branch yet). finetune_tokens_per_s = 8 · (64 + 32) / median step time, comparable with \
+            tools/bench/pytorch_finetune.py.
             """)
 
     @OptionGroup var modelOptions: ModelOptions
     @Option(help: "Timed runs per row (after one warm-up).") var runs = 5
     @Option(help: "BLAS threads (default: OpenBLAS's own choice).") var threads: Int?
     @Flag(help: "Print one JSON object whose keys name the rows.") var json = false
+    @Flag(help: "Measure the fine-tuning step (forward + backward, optimizer not included) instead of inference.")
+    var finetune = false
 
     func validate() throws {
         if runs < 1 { throw ValidationError("--runs must be at least 1") }
@@ -54,6 +63,10 @@ struct Bench: AsyncParsableCommand {
             o.numBeams = beams
             return o
         }
+        if finetune {
+            try runFinetune(model: model, randomInput: randomInput, measure: measure)
+            return
+        }
         let input32 = randomInput(32), input128 = randomInput(128)
         let batch16 = (0..<16).map { _ in randomInput(32) }
 
@@ -81,10 +94,44 @@ struct Bench: AsyncParsableCommand {
             for (key, _, value, _) in rows { object[key] = (value * 1000).rounded() / 1000 }
             printJSON(object)
         } else {
-            for (_, label, value, stat) in rows {
-                let range = stat.map { String(format: "  (runs: median %.2f ms, min %.2f, max %.2f)", $0.median, $0.min, $0.max) } ?? ""
-                print(label.padding(toLength: 44, withPad: " ", startingAt: 0) + String(format: " %10.2f", value) + range)
-            }
+            printRows(rows)
+        }
+    }
+
+    private func printRows(_ rows: [(String, String, Double, Stat?)]) {
+        for (_, label, value, stat) in rows {
+            let range = stat.map { String(format: "  (runs: median %.2f ms, min %.2f, max %.2f)", $0.median, $0.min, $0.max) } ?? ""
+            print(label.padding(toLength: 44, withPad: " ", startingAt: 0) + String(format: " %10.2f", value) + range)
+        }
+    }
+
+    /// `--finetune`: the training step on a synthetic batch shaped like tools/bench/pytorch_finetune.py's.
+    private func runFinetune(model: T5Model, randomInput: (Int) -> [Int], measure: (() throws -> Void) throws -> Stat) throws {
+        let batchSize = 8, inputLength = 64, targetLength = 32
+        let batch = TrainingBatch(
+            inputIDs: (0..<batchSize).map { _ in randomInput(inputLength) },
+            targetIDs: (0..<batchSize).map { _ in randomInput(targetLength) })
+        let store = ParameterStore(model: model)
+        var generator = SeededGenerator(seed: 0)
+        var loss: Float = 0
+        let step = try measure {
+            store.zeroGradients()
+            loss = store.accumulateGradients(
+                batch, dropoutRate: model.config.dropoutRate, labelSmoothing: 0, generator: &generator).loss
+        }
+        let tokens = Double(batchSize * (inputLength + targetLength))
+        let rows: [(String, String, Double, Stat?)] = [
+            ("finetune_step_ms", "fine-tuning step (fwd+bwd, no optimizer), ms", step.median, step),
+            ("finetune_tokens_per_s", "fine-tuning tokens/s (8 x (64 + 32) per step)", tokens / step.median * 1000, nil),
+            ("finetune_loss", "loss of the last step", Double(loss), nil),
+            ("peak_rss_mb", "peak RSS, MB", Double(peakResidentBytes()) / 1e6, nil),
+        ]
+        if json {
+            var object = [String: Double]()
+            for (key, _, value, _) in rows { object[key] = (value * 1000).rounded() / 1000 }
+            printJSON(object)
+        } else {
+            printRows(rows)
         }
     }
 }
