@@ -31,11 +31,22 @@ enum Attention {
         scores: UnsafeMutablePointer<Float>,
         out: UnsafeMutablePointer<Float>, ldo: Int
     ) {
-        // scores (queries, L) = Q · Kᵀ
-        GEMM.multiply(
-            m: queries, n: keyLength, k: headDim,
-            q, lda: ldq, keys, ldb: ldk, transposeB: true,
-            scores, ldc: keyLength)
+        if queries == 1 {
+            decodeStep(
+                q: q, keys: keys, ldk: ldk, values: values, ldv: ldv, keyLength: keyLength, headDim: headDim,
+                position: firstPosition, causal: causal, bias: bias, scores: scores, out: out)
+            return
+        }
+        // scores (queries, L) = Q · Kᵀ. Called from the workers of a parallel loop over (row, head), so the
+        // skinny kernel runs here directly rather than through GEMM's own thread split.
+        if queries <= SkinnyGEMM.maxRows {
+            SkinnyGEMM.multiply(m: queries, rows: 0..<keyLength, k: headDim, q, lda: ldq, keys, ldb: ldk, scores, ldc: keyLength, accumulate: false)
+        } else {
+            GEMM.multiply(
+                m: queries, n: keyLength, k: headDim,
+                q, lda: ldq, keys, ldb: ldk, transposeB: true,
+                scores, ldc: keyLength)
+        }
         for i in 0..<queries {
             let row = scores + i * keyLength
             let position = firstPosition + i
@@ -54,6 +65,24 @@ enum Attention {
             m: queries, n: headDim, k: keyLength,
             scores, lda: keyLength, values, ldb: ldv,
             out, ldc: ldo)
+    }
+
+    /// One query (a decode step): the same formula as `forward` with plain SIMD loops, since two BLAS calls
+    /// per (row, head, layer) on a (1 × L) problem cost more in call overhead than in arithmetic.
+    @inline(__always)
+    static func decodeStep(
+        q: UnsafePointer<Float>, keys: UnsafePointer<Float>, ldk: Int, values: UnsafePointer<Float>, ldv: Int,
+        keyLength: Int, headDim: Int, position: Int, causal: Bool, bias: Bias,
+        scores: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>
+    ) {
+        let visible = causal ? min(position + 1, keyLength) : keyLength
+        for j in 0..<visible { scores[j] = Vector.dot(q, keys + j * ldk, headDim) }
+        if case let .relative(center, maxDistance) = bias {
+            for j in 0..<visible { scores[j] += center[min(max(j - position, -maxDistance), maxDistance)] }
+        }
+        Softmax.forwardInPlace(scores, visible)
+        out.update(repeating: 0, count: headDim)
+        for j in 0..<visible { Vector.addScaled(values + j * ldv, scores[j], into: out, headDim) }
     }
 }
 

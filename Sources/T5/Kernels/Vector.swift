@@ -94,6 +94,26 @@ enum Vector {
         while i < n { y[i] += x[i]; i += 1 }
     }
 
+    /// y[i] += a · x[i].
+    @inline(__always)
+    static func addScaled(_ x: UnsafePointer<Float>, _ a: Float, into y: UnsafeMutablePointer<Float>, _ n: Int) {
+        let av = V(repeating: a)
+        var i = 0
+        while i + width <= n {
+            store(load(y + i).addingProduct(load(x + i), av), y + i)
+            i += width
+        }
+        while i < n { y[i] += a * x[i]; i += 1 }
+    }
+
+    /// Index of the largest element, the first on ties (torch.argmax): a vector max, then a scan for it.
+    @inline(__always)
+    static func argmax(_ x: UnsafePointer<Float>, _ n: Int) -> Int {
+        let m = max(x, n)
+        for i in 0..<n where x[i] == m { return i }
+        return 0
+    }
+
     /// x[i] *= y[i].
     @inline(__always)
     static func multiply(_ x: UnsafeMutablePointer<Float>, by y: UnsafePointer<Float>, _ n: Int) {

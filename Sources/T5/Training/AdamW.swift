@@ -1,0 +1,106 @@
+import Foundation
+
+/// torch.optim.AdamW: Adam with decoupled weight decay (Loshchilov & Hutter), computed as torch's
+/// single-tensor CPU loop (`torch/optim/adam.py`, `_single_tensor_adam` with
+/// `decoupled_weight_decay=True`), operation for operation in fp32 with the scalar factors in fp64:
+///
+///     param    *= 1 - lr·weight_decay
+///     exp_avg   = exp_avg + (1 - β1)·(grad - exp_avg)          (lerp)
+///     exp_avg_sq = β2·exp_avg_sq + (1 - β2)·grad²
+///     denom    = sqrt(exp_avg_sq) / sqrt(1 - β2^t) + eps
+///     param    -= lr / (1 - β1^t) · exp_avg / denom
+public final class AdamW: Optimizer {
+    /// Hyperparameters, with torch's defaults.
+    public struct Options: Sendable, Equatable {
+        /// `lr` (1e-3): the base rate a schedule multiplies.
+        public var learningRate: Double = 1e-3
+        /// `betas[0]` (0.9).
+        public var beta1: Double = 0.9
+        /// `betas[1]` (0.999).
+        public var beta2: Double = 0.999
+        /// `eps` (1e-8).
+        public var eps: Double = 1e-8
+        /// `weight_decay` (1e-2), applied to every trainable tensor (torch's AdamW on `model.parameters()`).
+        public var weightDecay: Double = 1e-2
+
+        public init(learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999, eps: Double = 1e-8, weightDecay: Double = 1e-2) {
+            self.learningRate = learningRate
+            self.beta1 = beta1
+            self.beta2 = beta2
+            self.eps = eps
+            self.weightDecay = weightDecay
+        }
+    }
+
+    public let options: Options
+    public private(set) var stepCount = 0
+    public private(set) var lastLearningRate: Double = 0
+    /// First and second moments of each trainable tensor, created at its first step.
+    private var expAvg = [String: Tensor]()
+    private var expAvgSq = [String: Tensor]()
+
+    public init(_ options: Options = .init()) {
+        self.options = options
+    }
+
+    public var summary: String {
+        "AdamW(lr=\(options.learningRate), betas=(\(options.beta1), \(options.beta2)), eps=\(options.eps), weight_decay=\(options.weightDecay))"
+    }
+
+    public func step(parameters: [String: Tensor], gradients: [String: Tensor], learningRate lr: Double) {
+        stepCount += 1
+        lastLearningRate = lr
+        let keys = gradients.keys.sorted()
+        for key in keys where expAvg[key] == nil {
+            guard let g = gradients[key] else { continue }
+            expAvg[key] = Tensor(zeros: g.shape)
+            expAvgSq[key] = Tensor(zeros: g.shape)
+        }
+        // torch's step count is a float tensor read back as a Python float: the powers are fp64.
+        let t = Double(stepCount)
+        let decay = Float(1 - lr * options.weightDecay)
+        let beta1Weight = Float(1 - options.beta1)
+        let beta2 = Float(options.beta2)
+        let oneMinusBeta2 = Float(1 - options.beta2)
+        let biasCorrection1 = 1 - pow(options.beta1, t)
+        let biasCorrection2Sqrt = Float((1 - pow(options.beta2, t)).squareRoot())
+        let negativeStepSize = Float(-(lr / biasCorrection1))
+        let eps = Float(options.eps)
+        let applyDecay = options.weightDecay != 0
+
+        forEachConcurrently(keys) { key in
+            guard let p = parameters[key], let g = gradients[key], let m = expAvg[key], let v = expAvgSq[key] else { return }
+            precondition(p.shape == g.shape, "gradient of \(key) has shape \(g.shape), parameter \(p.shape)")
+            let pp = p.pointer, gp = g.pointer, mp = m.pointer, vp = v.pointer
+            for i in 0..<p.count {
+                if applyDecay { pp[i] *= decay }
+                let gi = gp[i]
+                // torch.lerp with weight < 0.5: start + weight·(end − start).
+                mp[i] += beta1Weight * (gi - mp[i])
+                vp[i] = vp[i] * beta2 + oneMinusBeta2 * (gi * gi)
+                let denom = vp[i].squareRoot() / biasCorrection2Sqrt + eps
+                pp[i] += negativeStepSize * (mp[i] / denom)
+            }
+        }
+    }
+
+    public func stateTensors() -> [String: Tensor] {
+        var out = [String: Tensor]()
+        for (key, m) in expAvg { out["\(key).exp_avg"] = m }
+        for (key, v) in expAvgSq { out["\(key).exp_avg_sq"] = v }
+        return out
+    }
+
+    public func restore(step: Int, tensors: [String: Tensor], shapes: [String: [Int]], path: String) throws(T5Error) {
+        var m = [String: Tensor](), v = [String: Tensor]()
+        if step > 0 {
+            for (key, shape) in shapes {
+                m[key] = try restoredMoment("exp_avg", of: key, shape: shape, in: tensors, path: path)
+                v[key] = try restoredMoment("exp_avg_sq", of: key, shape: shape, in: tensors, path: path)
+            }
+        }
+        expAvg = m
+        expAvgSq = v
+        stepCount = step
+    }
+}

@@ -1,0 +1,185 @@
+import Foundation
+
+/// The random streams of a training run. Each is a `SeededGenerator` seeded from the run's seed and
+/// the stream's coordinates (task and pass, pool, step), so any point of a run can be regenerated
+/// from a few counters — which is all `--resume` needs to continue exactly — and nothing depends
+/// on the Swift standard library's unspecified shuffling algorithm.
+enum RandomStream: UInt64 {
+    /// The order of one pass over one task's examples.
+    case shuffle = 1
+    /// Which task each example of a pool comes from.
+    case mixture = 2
+    /// The order of a pool's batches.
+    case batchOrder = 3
+    /// Dropout masks of one micro-batch.
+    case dropout = 4
+    /// Weights of a model initialized from scratch.
+    case initialization = 5
+
+    /// The generator for this stream at the given coordinates.
+    func generator(seed: UInt64, _ a: Int = 0, _ b: Int = 0) -> SeededGenerator {
+        // SplitMix64's finalizer over the mixed coordinates: nearby inputs give unrelated seeds.
+        func mix(_ x: UInt64) -> UInt64 {
+            var z = x &+ 0x9E37_79B9_7F4A_7C15
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        let derived = mix(mix(mix(mix(seed) ^ rawValue) ^ UInt64(truncatingIfNeeded: a)) ^ UInt64(truncatingIfNeeded: b))
+        return SeededGenerator(seed: derived)
+    }
+}
+
+extension SeededGenerator {
+    /// Uniform in 0..<n (n > 0), by the high half of a 64×64-bit product (Lemire's method without the
+    /// rejection step; the bias, below n/2⁶⁴, is immaterial here and the sequence stays fixed).
+    mutating func uniformIndex(below n: Int) -> Int {
+        Int(truncatingIfNeeded: next().multipliedFullWidth(by: UInt64(n)).high)
+    }
+
+    /// Uniform in [0, 1) with 53 random bits.
+    mutating func uniformUnit() -> Double {
+        Double(next() >> 11) * 0x1p-53
+    }
+
+    /// A Fisher–Yates permutation of 0..<n.
+    mutating func permutation(_ n: Int) -> [Int] {
+        var order = Array(0..<n)
+        if n < 2 { return order }
+        for i in stride(from: n - 1, to: 0, by: -1) {
+            order.swapAt(i, uniformIndex(below: i + 1))
+        }
+        return order
+    }
+}
+
+/// Where a run is in its data: enough to regenerate the next batch exactly.
+public struct DataPosition: Sendable, Equatable {
+    /// Index of the current pool (pools are consecutive groups of batches, see `BatchSampler`).
+    public var pool: Int
+    /// Batches already taken from the current pool.
+    public var batchInPool: Int
+    /// Examples drawn from each task before the current pool.
+    public var drawn: [Int]
+
+    public init(pool: Int = 0, batchInPool: Int = 0, drawn: [Int]) {
+        self.pool = pool
+        self.batchInPool = batchInPool
+        self.drawn = drawn
+    }
+}
+
+/// Deals training batches from a mixture of tasks, deterministically from a seed.
+///
+/// Each task is read in passes, each pass in its own shuffled order. Examples are drawn in pools of
+/// `batchSize × poolBatches` (fewer for small data): each slot of a pool picks a task at the
+/// mixture's rates and takes that task's next example. A pool is then sorted by length and cut into
+/// batches, so a batch holds examples of similar lengths and little padding (the "bucketing" of
+/// T5's and fairseq's input pipelines), and its batches are dealt in shuffled order.
+public struct BatchSampler: Sendable {
+    public let data: TrainingData
+    public let batchSize: Int
+    public let seed: UInt64
+    /// Batches per pool.
+    public let poolBatches: Int
+    /// The position of the next batch.
+    public private(set) var position: DataPosition
+
+    /// Batches of the current pool (indices into each task's examples), in dealing order.
+    private var poolContents: [[(task: Int, index: Int)]] = []
+    private var poolBuilt = false
+    /// Per task, the pass whose order is cached, and that order.
+    private var passes: [(pass: Int, order: [Int])]
+
+    public init(data: TrainingData, batchSize: Int, seed: UInt64, poolBatches: Int = 50, position: DataPosition? = nil) {
+        precondition(batchSize > 0 && poolBatches > 0)
+        self.data = data
+        self.batchSize = batchSize
+        self.seed = seed
+        // Small data: a pool is about one pass over everything, so an example rarely repeats within it.
+        self.poolBatches = max(1, min(poolBatches, data.exampleCount / batchSize))
+        self.position = position ?? DataPosition(drawn: Array(repeating: 0, count: data.tasks.count))
+        passes = Array(repeating: (pass: -1, order: []), count: data.tasks.count)
+    }
+
+    /// The next batch: `batchSize` examples, unpadded.
+    public mutating func next() -> TrainingBatch {
+        if !poolBuilt { buildPool() }
+        let members = poolContents[position.batchInPool]
+        position.batchInPool += 1
+        if position.batchInPool == poolContents.count {
+            // Advance to the next pool: its draws start where this pool's ended.
+            for member in poolContents.joined() { position.drawn[member.task] += 1 }
+            position.pool += 1
+            position.batchInPool = 0
+            poolBuilt = false
+        }
+        var batch = TrainingBatch(inputIDs: [], targetIDs: [])
+        for member in members {
+            let example = data.tasks[member.task].examples[member.index]
+            batch.inputIDs.append(example.inputIDs)
+            batch.targetIDs.append(example.targetIDs)
+        }
+        return batch
+    }
+
+    /// Index of the `k`-th example drawn from `task` (0-based over the whole run).
+    private mutating func exampleIndex(task: Int, draw k: Int) -> Int {
+        let n = data.tasks[task].examples.count
+        let pass = k / n
+        if passes[task].pass != pass {
+            var generator = RandomStream.shuffle.generator(seed: seed, task, pass)
+            passes[task] = (pass, generator.permutation(n))
+        }
+        return passes[task].order[k % n]
+    }
+
+    private mutating func buildPool() {
+        let size = batchSize * poolBatches
+        var drawn = position.drawn
+        var mixture = RandomStream.mixture.generator(seed: seed, position.pool)
+        let cumulative = data.rates.reduce(into: [Double]()) { $0.append(($0.last ?? 0) + $1) }
+        var members = [(task: Int, index: Int, order: Int)]()
+        members.reserveCapacity(size)
+        for slot in 0..<size {
+            var task = 0
+            if data.tasks.count > 1 {
+                let u = mixture.uniformUnit() * (cumulative.last ?? 1)
+                task = cumulative.firstIndex(where: { u < $0 }) ?? (data.tasks.count - 1)
+                // A zero-rate task is never picked: `u < cumulative` fails for it and the one before.
+            }
+            members.append((task, exampleIndex(task: task, draw: drawn[task]), slot))
+            drawn[task] += 1
+        }
+        // Sort by input length, then target length, then draw order (a total order: deterministic).
+        func lengths(_ m: (task: Int, index: Int, order: Int)) -> (Int, Int, Int) {
+            let e = data.tasks[m.task].examples[m.index]
+            return (e.inputIDs.count, e.targetIDs.count, m.order)
+        }
+        members.sort { lengths($0) < lengths($1) }
+        var batches = stride(from: 0, to: size, by: batchSize).map { start in
+            members[start..<min(start + batchSize, size)].map { (task: $0.task, index: $0.index) }
+        }
+        var order = RandomStream.batchOrder.generator(seed: seed, position.pool)
+        batches = order.permutation(batches.count).map { batches[$0] }
+        poolContents = batches
+        poolBuilt = true
+    }
+}
+
+/// Fixed batches for evaluation: every example once, sorted by length so batches pad little.
+public enum EvaluationBatches {
+    /// Batches of `(task, index)` pairs over every example of `data`.
+    public static func make(_ data: TrainingData, batchSize: Int) -> [[(task: Int, index: Int)]] {
+        var all = [(task: Int, index: Int)]()
+        for (t, task) in data.tasks.enumerated() {
+            for i in task.examples.indices { all.append((t, i)) }
+        }
+        func key(_ m: (task: Int, index: Int)) -> (Int, Int, Int, Int) {
+            let e = data.tasks[m.task].examples[m.index]
+            return (e.inputIDs.count, e.targetIDs.count, m.task, m.index)
+        }
+        all.sort { key($0) < key($1) }
+        return stride(from: 0, to: all.count, by: batchSize).map { Array(all[$0..<min($0 + batchSize, all.count)]) }
+    }
+}

@@ -1,0 +1,233 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The files of a training output directory.
+///
+/// ```
+/// OUT/config.json, model.safetensors, spiece.model, generation_config.json   the latest model (HF layout)
+/// OUT/checkpoint-N/   the same four files at step N, plus
+///                     optimizer.safetensors (moments) and trainer_state.json (step, data position, seed)
+/// OUT/metrics.jsonl   the metrics log
+/// ```
+///
+/// Crash safety: a checkpoint is written into a hidden temporary directory and renamed to
+/// `checkpoint-N` only when complete, so a `checkpoint-N` directory is always whole; the top-level
+/// files are then replaced one by one, each atomically (hard links to the checkpoint's files,
+/// renamed into place). Killing the process at any moment leaves the previous complete
+/// checkpoint and a loadable top-level model. Older checkpoints are deleted after the new one is in place.
+public enum Checkpoint {
+    public static let optimizerFile = "optimizer.safetensors"
+    public static let stateFile = "trainer_state.json"
+    /// The Hugging Face files of a model directory.
+    public static let modelFiles = ["config.json", "model.safetensors", "spiece.model", "generation_config.json"]
+    static let directoryPrefix = "checkpoint-"
+
+    /// What to write besides the weights: the config (with any changes), tokenizer and generation config.
+    public struct ModelFiles: Sendable {
+        public var config: T5Config
+        /// Top-level keys to change in config.json (e.g. `dropout_rate` after `--dropout`).
+        public var configUpdates: [String: JSONValue]
+        /// The `spiece.model` to copy.
+        public var tokenizerFile: URL
+        /// generation_config.json bytes; nil writes the one transformers derives from the config.
+        public var generationConfig: Data?
+
+        public init(config: T5Config, configUpdates: [String: JSONValue] = [:], tokenizerFile: URL, generationConfig: Data? = nil) {
+            self.config = config
+            self.configUpdates = configUpdates
+            self.tokenizerFile = tokenizerFile
+            self.generationConfig = generationConfig
+        }
+
+        /// The files of an existing model directory: its config, spiece.model and generation_config.json (if any).
+        public static func copying(from directory: URL, config: T5Config) -> ModelFiles {
+            let generation = try? Data(contentsOf: directory.appendingPathComponent("generation_config.json"))
+            return ModelFiles(config: config, tokenizerFile: directory.appendingPathComponent("spiece.model"), generationConfig: generation)
+        }
+
+        /// `GenerationConfig.from_model_config(config)` as `save_pretrained` writes it.
+        func derivedGenerationConfig() -> Data {
+            var object = JSONObject()
+            object["_from_model_config"] = .bool(true)
+            object["decoder_start_token_id"] = .integer(config.decoderStartTokenID)
+            object["eos_token_id"] = config.eosTokenIDs.count == 1 ? .integer(config.eosTokenID) : .array(config.eosTokenIDs.map { .integer($0) })
+            object["pad_token_id"] = .integer(config.padTokenID)
+            object["transformers_version"] = .string("5.24.0")
+            var bytes = JSONWriter.serialize(.object(object), style: .pythonIndented)
+            bytes.append(UInt8(ascii: "\n"))
+            return Data(bytes)
+        }
+    }
+
+    /// Writes a model directory in the Hugging Face layout: config.json, model.safetensors (fp32; a tied
+    /// LM head is not stored, as `save_pretrained` drops tied duplicates), spiece.model and
+    /// generation_config.json. Each file is replaced atomically.
+    public static func writeModel(_ values: [String: Tensor], specs: [ParameterSpec], files: ModelFiles, to directory: URL, metadata: [String: String] = [:]) throws(T5Error) {
+        try createDirectory(directory)
+        var tensors = [String: Tensor]()
+        for spec in specs {
+            guard let t = values[spec.key] else {
+                throw .writeFailed(path: directory.path, reason: "no value for tensor \(spec.key)")
+            }
+            tensors[spec.key] = t
+        }
+        var meta = metadata
+        meta["format"] = "pt"
+        try SafeTensorsWriter.write(tensors, to: directory.appendingPathComponent("model.safetensors"), metadata: meta)
+        try AtomicFile.write(files.config.jsonData(updating: files.configUpdates), to: directory.appendingPathComponent("config.json"))
+        let tokenizer: Data
+        do {
+            tokenizer = try Data(contentsOf: files.tokenizerFile)
+        } catch {
+            throw .unreadableFile(path: files.tokenizerFile.path, reason: error.localizedDescription)
+        }
+        try AtomicFile.write(tokenizer, to: directory.appendingPathComponent("spiece.model"))
+        try AtomicFile.write(files.generationConfig ?? files.derivedGenerationConfig(), to: directory.appendingPathComponent("generation_config.json"))
+    }
+
+    /// Saves a complete checkpoint for `state.step` in `output`, then points the top-level model at it
+    /// and removes older checkpoints. Returns the checkpoint directory.
+    @discardableResult
+    public static func save(
+        values: [String: Tensor], specs: [ParameterSpec], files: ModelFiles,
+        optimizerState: [String: Tensor], state: TrainingState, in output: URL
+    ) throws(T5Error) -> URL {
+        try createDirectory(output)
+        let final = output.appendingPathComponent("\(directoryPrefix)\(state.step)")
+        let temporary = output.appendingPathComponent(".\(directoryPrefix)\(state.step).tmp-\(getpid())")
+        removeItem(temporary)
+        try createDirectory(temporary)
+        do {
+            try writeModel(values, specs: specs, files: files, to: temporary, metadata: ["step": "\(state.step)"])
+            try SafeTensorsWriter.write(optimizerState, to: temporary.appendingPathComponent(optimizerFile), metadata: ["step": "\(state.step)"])
+            try AtomicFile.write(state.jsonData(), to: temporary.appendingPathComponent(stateFile))
+            syncDirectory(temporary)
+            // Re-saving a step (a resumed run that saves where it started) replaces the old copy.
+            if FileManager.default.fileExists(atPath: final.path) {
+                let old = output.appendingPathComponent(".\(directoryPrefix)\(state.step).old-\(getpid())")
+                try rename(final, old)
+                removeItem(old)
+            }
+            try rename(temporary, final)
+            syncDirectory(output)
+        } catch {
+            removeItem(temporary)
+            throw error
+        }
+        for name in modelFiles {
+            try linkOrCopy(final.appendingPathComponent(name), to: output.appendingPathComponent(name))
+        }
+        for (step, url) in checkpoints(in: output) where step != state.step {
+            removeItem(url)
+        }
+        removeStaleTemporaries(in: output)
+        return final
+    }
+
+    /// Complete checkpoints in `output`, newest last.
+    public static func checkpoints(in output: URL) -> [(step: Int, url: URL)] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: output.path)) ?? []
+        return names.compactMap { name -> (Int, URL)? in
+            guard name.hasPrefix(directoryPrefix), let step = Int(name.dropFirst(directoryPrefix.count)), step >= 0 else { return nil }
+            let url = output.appendingPathComponent(name)
+            guard FileManager.default.fileExists(atPath: url.appendingPathComponent(stateFile).path) else { return nil }
+            return (step, url)
+        }.sorted { $0.0 < $1.0 }
+    }
+
+    /// The newest complete checkpoint in `output`, or nil.
+    public static func latest(in output: URL) -> URL? {
+        checkpoints(in: output).last?.url
+    }
+
+    /// Reads a checkpoint directory's training state and optimizer moments.
+    public static func loadState(from checkpoint: URL) throws(T5Error) -> (state: TrainingState, optimizer: [String: Tensor]) {
+        let stateURL = checkpoint.appendingPathComponent(stateFile)
+        let data: Data
+        do {
+            data = try Data(contentsOf: stateURL)
+        } catch {
+            throw .unreadableFile(path: stateURL.path, reason: error.localizedDescription)
+        }
+        let state = try TrainingState.decode(data, path: stateURL.path)
+        let optimizerURL = checkpoint.appendingPathComponent(optimizerFile)
+        guard FileManager.default.fileExists(atPath: optimizerURL.path) else { throw .missingFile(path: optimizerURL.path) }
+        let archive = try SafeTensorsArchive(file: optimizerURL)
+        var tensors = [String: Tensor]()
+        for key in archive.keys { tensors[key] = try archive.tensor(key) }
+        return (state, tensors)
+    }
+
+    /// Leftovers of a save that was interrupted (`.checkpoint-N.tmp-PID`, `.old-PID`, `.NAME.tmp-…`).
+    static func removeStaleTemporaries(in output: URL) {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: output.path)) ?? []
+        for name in names where name.hasPrefix(".\(directoryPrefix)") || (name.hasPrefix(".") && name.contains(".tmp-")) {
+            removeItem(output.appendingPathComponent(name))
+        }
+    }
+
+    // MARK: - File system steps
+
+    static func createDirectory(_ url: URL) throws(T5Error) {
+        do {
+            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        } catch {
+            throw .writeFailed(path: url.path, reason: "cannot create the directory: \(error.localizedDescription)")
+        }
+    }
+
+    private static func rename(_ from: URL, _ to: URL) throws(T5Error) {
+        guard posixRename(from.path, to.path) == 0 else {
+            throw .writeFailed(path: to.path, reason: "cannot rename \(from.lastPathComponent): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    private static func removeItem(_ url: URL) {
+        try? FileManager.default.removeItem(at: url)
+    }
+
+    /// Makes renames inside `directory` durable (best effort, like `AtomicFile`).
+    private static func syncDirectory(_ directory: URL) {
+        let fd = open(directory.path, O_RDONLY | O_CLOEXEC)
+        if fd >= 0 {
+            _ = fsync(fd)
+            close(fd)
+        }
+    }
+
+    /// Atomically replaces `destination` with `source`'s content: a hard link under a temporary name
+    /// renamed over it (no copy, no second write of the weights), or an atomic copy where links fail.
+    private static func linkOrCopy(_ source: URL, to destination: URL) throws(T5Error) {
+        let temporary = destination.deletingLastPathComponent()
+            .appendingPathComponent(".\(destination.lastPathComponent).tmp-link-\(getpid())")
+        unlink(temporary.path)
+        if link(source.path, temporary.path) == 0 {
+            if posixRename(temporary.path, destination.path) == 0 { return }
+            unlink(temporary.path)
+        }
+        let data: Data
+        do {
+            data = try Data(contentsOf: source, options: .alwaysMapped)
+        } catch {
+            throw .unreadableFile(path: source.path, reason: error.localizedDescription)
+        }
+        try AtomicFile.write(data, to: destination)
+    }
+}
+
+/// The C `rename(2)`, named so it does not collide with `Checkpoint.rename`.
+private func posixRename(_ from: String, _ to: String) -> Int32 {
+    #if canImport(Glibc)
+    return Glibc.rename(from, to)
+    #elseif canImport(Musl)
+    return Musl.rename(from, to)
+    #else
+    return Darwin.rename(from, to)
+    #endif
+}

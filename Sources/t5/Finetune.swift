@@ -1,0 +1,323 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import T5
+
+struct Finetune: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Fine-tune a model on input/target pairs and save it in the Hugging Face layout.",
+        discussion: """
+            Data files are JSON Lines ({"input": ..., "target": ...}) or TSV (input<TAB>target); empty lines are \
+            skipped. Give several --train 'PREFIX=FILE' to train on a mixture of tasks: PREFIX (e.g. 'summarize: ', \
+            quoted, with its space) is prepended to every input of FILE, and tasks are sampled in proportion to their \
+            sizes unless --mix sets the weights.
+
+            OUT receives config.json, model.safetensors, spiece.model and generation_config.json (loadable by \
+            `t5 generate --model OUT` and by transformers' T5ForConditionalGeneration.from_pretrained), \
+            checkpoint-N/ with the optimizer state that --resume continues from, and metrics.jsonl. \
+            Checkpoints are written atomically; Ctrl-C stops after the current step and saves.
+            """)
+
+    enum OptimizerName: String, ExpressibleByArgument, CaseIterable {
+        case adafactor, adamw
+    }
+
+    @OptionGroup var modelOptions: ModelOptions
+    @Flag(help: "Start from randomly initialized weights (transformers' T5 initialization, seeded by --seed) instead of --model's; --model then needs only config.json and spiece.model.")
+    var fromScratch = false
+
+    @Option(help: ArgumentHelp("Training data: FILE or 'PREFIX=FILE'; repeat to mix tasks.", valueName: "[PREFIX=]FILE"))
+    var train: [String] = []
+    @Option(help: ArgumentHelp("Validation data: FILE or 'PREFIX=FILE'; repeatable.", valueName: "[PREFIX=]FILE"))
+    var valid: [String] = []
+    @Option(help: ArgumentHelp("Sampling weights of the --train tasks, comma-separated in --train order, or 'equal' (default: proportional to their sizes, T5's examples-proportional mixing).", valueName: "W1,W2,..."))
+    var mix: String?
+    @Option(help: ArgumentHelp("Output directory.", valueName: "DIR"))
+    var out: String
+
+    @Option(help: "Passes over the training data (default 3 when --steps is not given).") var epochs: Double?
+    @Option(help: "Optimizer steps (instead of --epochs).") var steps: Int?
+    @Option(help: "Examples per micro-batch.") var batchSize = 8
+    @Option(help: "Micro-batches per optimizer step (the loss is the mean over all their target tokens).") var gradAccum = 1
+    @Option(help: "Learning rate. Adafactor with --lr is transformers' Adafactor(lr=X, scale_parameter=False, relative_step=False, warmup_init=False); without it, the relative-step mode. AdamW default: 1e-3 (torch's).")
+    var lr: Double?
+    @Option(help: "adafactor (T5's optimizer) or adamw (torch's defaults: betas 0.9/0.999, eps 1e-8).") var optimizer: OptimizerName = .adafactor
+    @Option(help: "Learning-rate schedule: constant, linear (warmup then linear decay to 0), or inverse-sqrt.")
+    var schedule: String = LearningRateSchedule.Kind.constant.rawValue
+    @Option(help: "Linear warmup steps from 0.") var warmup = 0
+    @Option(help: "Decoupled weight decay (default: 0.01 for AdamW as in torch, 0 for Adafactor).") var weightDecay: Double?
+    @Option(help: "Clip the global gradient norm to X (0 = no clipping).") var maxGradNorm: Double = 1.0
+    @Option(help: "Label smoothing of the cross-entropy, in [0, 1).") var labelSmoothing: Float = 0
+    @Option(help: "Dropout rate during training (overrides the config's dropout_rate and is saved in config.json).") var dropout: Float?
+    @Option(help: ArgumentHelp("Freeze tensors: embeddings, encoder, decoder, lm-head, a block range such as encoder.block.0-3, or any tensor-name prefix; comma-separated or repeated.", valueName: "SPEC"))
+    var freeze: [String] = []
+    @Option(help: "Evaluate on --valid every N steps (and always at the end).") var evalEvery: Int?
+    @Flag(help: "Also report the exact match of greedy outputs when evaluating.") var evalGenerate = false
+    @Option(help: "Save a checkpoint every N steps (and always at the end).") var saveEvery: Int?
+    @Flag(help: "Continue the run saved in --out from its newest checkpoint, exactly (same data and settings).") var resume = false
+    @Option(help: "Seed of data order, task mixing, dropout and --from-scratch weights.") var seed: UInt64 = 42
+    @Option(help: "Truncate inputs (prefix included) to N tokens; truncated inputs are counted and reported.") var maxInputTokens = 512
+    @Option(help: "Truncate targets to N tokens (also the longest output with --eval-generate).") var maxTargetTokens = 128
+    @Option(help: "BLAS threads (default: OpenBLAS's own choice).") var threads: Int?
+    @Flag(help: "No progress display on stderr.") var quiet = false
+    @Flag(help: "Print a JSON summary of the run on stdout.") var json = false
+
+    func validate() throws {
+        if train.isEmpty { throw ValidationError("give at least one --train FILE") }
+        if epochs != nil && steps != nil { throw ValidationError("give --epochs or --steps, not both") }
+        if maxInputTokens < 2 { throw ValidationError("--max-input-tokens must be at least 2 (a token and </s>)") }
+        if maxTargetTokens < 2 { throw ValidationError("--max-target-tokens must be at least 2 (a token and </s>)") }
+        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+        if LearningRateSchedule.Kind(rawValue: schedule) == nil {
+            throw ValidationError("--schedule must be one of \(LearningRateSchedule.Kind.allCases.map(\.rawValue).joined(separator: ", ")), got '\(schedule)'")
+        }
+        if evalGenerate && valid.isEmpty { throw ValidationError("--eval-generate needs --valid data") }
+        if evalEvery != nil && valid.isEmpty { throw ValidationError("--eval-every needs --valid data") }
+    }
+
+    /// The library's options from the flags.
+    func trainingOptions() throws(T5Error) -> TrainingOptions {
+        var o = TrainingOptions()
+        switch optimizer {
+        case .adamw:
+            var a = AdamW.Options()
+            if let lr { a.learningRate = lr }
+            if let weightDecay { a.weightDecay = weightDecay }
+            o.optimizer = .adamW(a)
+        case .adafactor:
+            var a = lr.map { Adafactor.Options.fixed(learningRate: $0) } ?? Adafactor.Options()
+            if let weightDecay { a.weightDecay = weightDecay }
+            o.optimizer = .adafactor(a)
+        }
+        o.schedule = LearningRateSchedule.Kind(rawValue: schedule) ?? .constant
+        o.warmupSteps = warmup
+        o.length = steps.map { .steps($0) } ?? .epochs(epochs ?? 3)
+        o.batchSize = batchSize
+        o.gradientAccumulation = gradAccum
+        o.maxGradNorm = maxGradNorm
+        o.labelSmoothing = labelSmoothing
+        o.dropout = dropout
+        o.seed = seed
+        o.evalEvery = evalEvery
+        o.saveEvery = saveEvery
+        o.evalGenerate = evalGenerate
+        o.evalMaxNewTokens = maxTargetTokens
+        try o.validate()
+        return o
+    }
+
+    func run() async throws {
+        if let threads { T5Runtime.setThreads(threads) }
+        let options = try trainingOptions()
+        let modelDirectory = try modelOptions.directory()
+        let output = URL(fileURLWithPath: out)
+        let hasCheckpoint = Checkpoint.latest(in: output) != nil
+        if hasCheckpoint && !resume {
+            throw T5Error.invalidOption(name: "--out", reason: "\(out) already holds a training run; pass --resume to continue it, or choose another directory")
+        }
+        if !hasCheckpoint && FileManager.default.fileExists(atPath: output.appendingPathComponent("model.safetensors").path) {
+            throw T5Error.invalidOption(name: "--out", reason: "\(out) already holds a model; choose a new or empty directory")
+        }
+
+        // The model (or, from scratch, its config and tokenizer).
+        let model: T5Model
+        if fromScratch {
+            let config = try T5Config.load(from: modelDirectory.appendingPathComponent("config.json"))
+            let tokenizer = try T5Tokenizer(modelFile: modelDirectory.appendingPathComponent("spiece.model"))
+            model = T5Model.randomlyInitialized(config: config, tokenizer: tokenizer,
+                                                separateLMHead: config.tieWordEmbeddings == false, seed: seed)
+        } else {
+            model = try T5Model(directory: modelDirectory)
+        }
+        let specs = T5Parameters.specs(for: model.config, separateLMHead: model.hasSeparateLMHead)
+        let frozen = try Freezing.frozenKeys(freeze, parameters: specs)
+        if frozen.count == specs.count {
+            throw T5Error.invalidOption(name: "--freeze", reason: "every tensor is frozen; nothing would train")
+        }
+
+        let training = try TrainingData(tasks: try loadTasks(train, tokenizer: model.tokenizer), weights: try mixWeights())
+        let validation = valid.isEmpty ? nil : try TrainingData(tasks: try loadTasks(valid, tokenizer: model.tokenizer))
+
+        var files = Checkpoint.ModelFiles.copying(from: modelDirectory, config: model.config)
+        if let dropout { files.configUpdates["dropout_rate"] = .number(Double(dropout.description) ?? Double(dropout)) }
+        if fromScratch { files.generationConfig = nil }
+
+        // Everything that can fail on bad input happens before the first line of progress is printed.
+        let trainer = hasCheckpoint
+            ? try Trainer.resume(from: output, training: training, validation: validation, options: options, frozen: frozen, files: files)
+            : try Trainer(model: model, training: training, validation: validation, options: options, frozen: frozen, files: files)
+        report(training, label: "train")
+        if let validation { report(validation, label: "valid") }
+        if !frozen.isEmpty {
+            let count = specs.filter { frozen.contains($0.key) }.reduce(0) { $0 + $1.shape.reduce(1, *) }
+            note("frozen: \(frozen.count) of \(specs.count) tensors (\(count.formatted()) of \(model.parameterCount.formatted()) parameters)")
+        }
+        if hasCheckpoint {
+            note("resuming \(out) at step \(trainer.completedSteps) of \(trainer.totalSteps)")
+        } else if resume {
+            note("no checkpoint in \(out); starting a new run")
+        }
+        note("\(trainer.optimizer.summary); \(trainer.totalSteps) steps of \(options.batchSize)×\(options.gradientAccumulation) examples, dropout \(trainer.dropoutRate)")
+
+        let interrupt = InterruptFlag()
+        interrupt.install()
+        let display = ProgressDisplay(enabled: !quiet)
+        var lastStep: StepReport?
+        var lastEvaluation: EvaluationReport?
+        try trainer.run(output: output, onStep: { step in
+            lastStep = step
+            display.show(step)
+            if interrupt.isSet {
+                display.finish()
+                note("interrupted: saving step \(step.step)")
+                return .stop
+            }
+            return .continue
+        }, onEvaluation: { evaluation in
+            lastEvaluation = evaluation
+            display.finish()
+            note(Self.describe(evaluation))
+        })
+        display.finish()
+        let finished = trainer.isFinished
+        if json {
+            printJSON(Summary(out: output.path, step: trainer.completedSteps, total_steps: trainer.totalSteps, finished: finished,
+                              train_loss: lastStep?.loss, eval_loss: lastEvaluation?.loss,
+                              eval_token_accuracy: lastEvaluation?.tokenAccuracy, eval_exact_match: lastEvaluation?.exactMatch,
+                              elapsed_s: trainer.state.elapsedSeconds,
+                              tokens_per_s: trainer.state.elapsedSeconds > 0 ? Double(trainer.state.tokensSeen) / trainer.state.elapsedSeconds : nil))
+        } else {
+            print("saved \(output.path) at step \(trainer.completedSteps) of \(trainer.totalSteps)" + (finished ? "" : " (interrupted; continue with --resume)"))
+        }
+        if !finished { throw ExitCode(130) }
+    }
+
+    struct Summary: Encodable {
+        let out: String
+        let step: Int
+        let total_steps: Int
+        let finished: Bool
+        let train_loss: Double?
+        let eval_loss: Double?
+        let eval_token_accuracy: Double?
+        let eval_exact_match: Double?
+        let elapsed_s: Double
+        let tokens_per_s: Double?
+    }
+
+    private func loadTasks(_ arguments: [String], tokenizer: T5Tokenizer) throws(T5Error) -> [TaskData] {
+        var tasks = [TaskData]()
+        for argument in arguments {
+            tasks.append(try TaskData(source: TaskSource.parse(argument), tokenizer: tokenizer,
+                                      maxInputTokens: maxInputTokens, maxTargetTokens: maxTargetTokens))
+        }
+        return tasks
+    }
+
+    private func mixWeights() throws(T5Error) -> [Double]? {
+        guard let mix else { return nil }
+        if mix == "equal" { return Array(repeating: 1, count: train.count) }
+        var weights = [Double]()
+        for part in mix.split(separator: ",", omittingEmptySubsequences: false) {
+            guard let w = Double(part.trimmingCharacters(in: .whitespaces)) else {
+                throw .invalidOption(name: "--mix", reason: "'\(part)' is not a number (give W1,W2,... in --train order, or 'equal')")
+            }
+            weights.append(w)
+        }
+        return weights
+    }
+
+    private func report(_ data: TrainingData, label: String) {
+        for (task, rate) in zip(data.tasks, data.rates) {
+            var line = "\(label) \(task.source.path): \(task.examples.count) examples"
+            if !task.source.prefix.isEmpty { line += ", prefix \(task.source.prefix.debugDescription)" }
+            if data.tasks.count > 1 && label == "train" { line += String(format: ", sampled %.1f%%", rate * 100) }
+            if task.emptyLines > 0 { line += ", \(task.emptyLines) empty line\(task.emptyLines == 1 ? "" : "s") skipped" }
+            if task.truncatedInputs.examples > 0 {
+                line += ", \(task.truncatedInputs.examples) input\(task.truncatedInputs.examples == 1 ? "" : "s") truncated to --max-input-tokens \(maxInputTokens) (\(task.truncatedInputs.tokens) tokens cut)"
+            }
+            if task.truncatedTargets.examples > 0 {
+                line += ", \(task.truncatedTargets.examples) target\(task.truncatedTargets.examples == 1 ? "" : "s") truncated to --max-target-tokens \(maxTargetTokens) (\(task.truncatedTargets.tokens) tokens cut)"
+            }
+            note(line)
+        }
+    }
+
+    static func describe(_ e: EvaluationReport) -> String {
+        var line = String(format: "eval step %d: loss %.4f, token accuracy %.2f%%", e.step, e.loss, e.tokenAccuracy * 100)
+        if let em = e.exactMatch { line += String(format: ", exact match %.2f%%", em * 100) }
+        if e.tasks.count > 1 {
+            line += " (" + e.tasks.map { t in
+                "\(t.name): " + (t.exactMatch.map { String(format: "EM %.1f%%", $0 * 100) } ?? String(format: "loss %.3f", t.loss))
+            }.joined(separator: ", ") + ")"
+        }
+        return line
+    }
+}
+
+/// Progress on stderr: a live line redrawn in place on a terminal; otherwise a plain line every
+/// 5% of the run, so logs stay short.
+final class ProgressDisplay {
+    private var bar = ProgressBar()
+    private let enabled: Bool
+    private let isTerminal = isatty(STDERR_FILENO) != 0
+    private var live = false
+
+    init(enabled: Bool) {
+        self.enabled = enabled
+    }
+
+    func show(_ step: StepReport) {
+        guard enabled else { return }
+        let line = bar.update(step)
+        if isTerminal {
+            FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8))
+            live = true
+        } else if step.step % max(1, step.totalSteps / 20) == 0 || step.step == step.totalSteps || step.step == 1 {
+            printError(line)
+        }
+    }
+
+    /// Ends the live line so other messages start on their own line.
+    func finish() {
+        if live {
+            FileHandle.standardError.write(Data("\n".utf8))
+            live = false
+        }
+    }
+}
+
+/// Set by the first Ctrl-C (SIGINT) or SIGTERM; the training loop checks it after each step. A second
+/// signal exits at once, which is safe: checkpoints are only ever replaced atomically.
+final class InterruptFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var set = false
+    private var sources: [DispatchSourceSignal] = []
+
+    var isSet: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return set
+    }
+
+    func install() {
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { [self] in
+                lock.lock()
+                let again = set
+                set = true
+                lock.unlock()
+                if again { Foundation.exit(130) }
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+}
+
+/// An informational line on stderr (errors alone carry the `t5:` prefix).
+func note(_ line: String) {
+    printError(line)
+}
