@@ -12,16 +12,16 @@ struct Bench: AsyncParsableCommand {
             --finetune measures the training step instead: a ParameterStore copied from the model, then \
             zeroGradients + accumulateGradients (forward, cross-entropy, backward) on a synthetic batch of 8 \
             inputs of 64 tokens and 8 targets of 32 tokens (eos last, other ids random ordinary pieces), \
-            dropout as config.json's dropout_rate. The optimizer step is NOT included (no optimizer on this \
-            branch yet). finetune_tokens_per_s = 8 · (64 + 32) / median step time, comparable with \
-            tools/bench/pytorch_finetune.py.
+            dropout as config.json's dropout_rate, then one AdamW step (lr 1e-4): the optimizer step IS \
+            included in the timed step (its share is reported apart). finetune_tokens_per_s = \
+            8 · (64 + 32) / median step time, comparable with tools/bench/pytorch_finetune.py.
             """)
 
     @OptionGroup var modelOptions: ModelOptions
     @Option(help: "Timed runs per row (after one warm-up).") var runs = 5
     @Option(help: "BLAS threads (default: OpenBLAS's own choice).") var threads: Int?
     @Flag(help: "Print one JSON object whose keys name the rows.") var json = false
-    @Flag(help: "Measure the fine-tuning step (forward + backward, optimizer not included) instead of inference.")
+    @Flag(help: "Measure the fine-tuning step (forward + backward + AdamW step) instead of inference.")
     var finetune = false
 
     func validate() throws {
@@ -64,7 +64,7 @@ struct Bench: AsyncParsableCommand {
             return o
         }
         if finetune {
-            try runFinetune(model: model, randomInput: randomInput, measure: measure)
+            runFinetune(model: model, randomInput: randomInput)
             return
         }
         let input32 = randomInput(32), input128 = randomInput(128)
@@ -105,23 +105,42 @@ struct Bench: AsyncParsableCommand {
         }
     }
 
-    /// `--finetune`: the training step on a synthetic batch shaped like tools/bench/pytorch_finetune.py's.
-    private func runFinetune(model: T5Model, randomInput: (Int) -> [Int], measure: (() throws -> Void) throws -> Stat) throws {
+    /// `--finetune`: the training step on a synthetic batch shaped like tools/bench/pytorch_finetune.py's:
+    /// zero the gradients, forward + loss + backward, one AdamW step (lr 1e-4, torch's other defaults).
+    private func runFinetune(model: T5Model, randomInput: (Int) -> [Int]) {
         let batchSize = 8, inputLength = 64, targetLength = 32
         let batch = TrainingBatch(
             inputIDs: (0..<batchSize).map { _ in randomInput(inputLength) },
             targetIDs: (0..<batchSize).map { _ in randomInput(targetLength) })
         let store = ParameterStore(model: model)
+        let optimizer = AdamW(.init(learningRate: 1e-4))
         var generator = SeededGenerator(seed: 0)
         var loss: Float = 0
-        let step = try measure {
+        var steps = [Double](), backwards = [Double](), updates = [Double]()
+        for run in 0...runs {  // run 0 warms up
+            let t0 = DispatchTime.now().uptimeNanoseconds
             store.zeroGradients()
             loss = store.accumulateGradients(
                 batch, dropoutRate: model.config.dropoutRate, labelSmoothing: 0, generator: &generator).loss
+            let t1 = DispatchTime.now().uptimeNanoseconds
+            optimizer.step(parameters: store.values, gradients: store.gradients, learningRate: 1e-4)
+            let t2 = DispatchTime.now().uptimeNanoseconds
+            if run > 0 {
+                steps.append(Double(t2 - t0) / 1e6)
+                backwards.append(Double(t1 - t0) / 1e6)
+                updates.append(Double(t2 - t1) / 1e6)
+            }
         }
+        func stat(_ times: [Double]) -> Stat {
+            let sorted = times.sorted()
+            return Stat(median: sorted[sorted.count / 2], min: sorted[0], max: sorted[sorted.count - 1])
+        }
+        let step = stat(steps), backward = stat(backwards), update = stat(updates)
         let tokens = Double(batchSize * (inputLength + targetLength))
         let rows: [(String, String, Double, Stat?)] = [
-            ("finetune_step_ms", "fine-tuning step (fwd+bwd, no optimizer), ms", step.median, step),
+            ("finetune_step_ms", "fine-tuning step (fwd+bwd+AdamW), ms", step.median, step),
+            ("finetune_forward_backward_ms", "  zero grads + forward + backward, ms", backward.median, backward),
+            ("finetune_optimizer_ms", "  AdamW step, ms", update.median, update),
             ("finetune_tokens_per_s", "fine-tuning tokens/s (8 x (64 + 32) per step)", tokens / step.median * 1000, nil),
             ("finetune_loss", "loss of the last step", Double(loss), nil),
             ("peak_rss_mb", "peak RSS, MB", Double(peakResidentBytes()) / 1e6, nil),
