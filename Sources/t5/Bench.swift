@@ -116,8 +116,9 @@ struct Bench: AsyncParsableCommand {
         let optimizer = AdamW(.init(learningRate: 1e-4))
         var generator = SeededGenerator(seed: 0)
         var loss: Float = 0
-        var steps = [Double](), backwards = [Double](), updates = [Double]()
+        var steps = [Double](), backwards = [Double](), updates = [Double](), cpu = [Double]()
         for run in 0...runs {  // run 0 warms up
+            let c0 = processCPUSeconds()
             let t0 = DispatchTime.now().uptimeNanoseconds
             store.zeroGradients()
             loss = store.accumulateGradients(
@@ -125,7 +126,9 @@ struct Bench: AsyncParsableCommand {
             let t1 = DispatchTime.now().uptimeNanoseconds
             optimizer.step(parameters: store.values, gradients: store.gradients, learningRate: 1e-4)
             let t2 = DispatchTime.now().uptimeNanoseconds
+            let c1 = processCPUSeconds()
             if run > 0 {
+                cpu.append((c1 - c0) * 1000)
                 steps.append(Double(t2 - t0) / 1e6)
                 backwards.append(Double(t1 - t0) / 1e6)
                 updates.append(Double(t2 - t1) / 1e6)
@@ -135,12 +138,13 @@ struct Bench: AsyncParsableCommand {
             let sorted = times.sorted()
             return Stat(median: sorted[sorted.count / 2], min: sorted[0], max: sorted[sorted.count - 1])
         }
-        let step = stat(steps), backward = stat(backwards), update = stat(updates)
+        let step = stat(steps), backward = stat(backwards), update = stat(updates), cpuStep = stat(cpu)
         let tokens = Double(batchSize * (inputLength + targetLength))
         let rows: [(String, String, Double, Stat?)] = [
             ("finetune_step_ms", "fine-tuning step (fwd+bwd+AdamW), ms", step.median, step),
             ("finetune_forward_backward_ms", "  zero grads + forward + backward, ms", backward.median, backward),
             ("finetune_optimizer_ms", "  AdamW step, ms", update.median, update),
+            ("finetune_cpu_ms", "  CPU time of the step, all threads, ms", cpuStep.median, cpuStep),
             ("finetune_tokens_per_s", "fine-tuning tokens/s (8 x (64 + 32) per step)", tokens / step.median * 1000, nil),
             ("finetune_loss", "loss of the last step", Double(loss), nil),
             ("peak_rss_mb", "peak RSS, MB", Double(peakResidentBytes()) / 1e6, nil),
@@ -153,6 +157,14 @@ struct Bench: AsyncParsableCommand {
             printRows(rows)
         }
     }
+}
+
+/// User + system CPU time of this process so far, all threads (getrusage).
+func processCPUSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
 /// Peak resident set size of this process, from getrusage (kilobytes on Linux).
