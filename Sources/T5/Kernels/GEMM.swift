@@ -159,19 +159,56 @@ extension GEMM {
     ///
     ///     dX (rows, in)      += dY (rows, out) · W (out, in)
     ///     dWeight (out, in)  += dYᵀ · X                         (skipped when nil: a frozen weight)
-    @inline(__always)
+    ///
+    /// The two products have the same size (rows·in·out multiply-adds) and share no output, so on several
+    /// threads they run side by side, each whole or column-split over its half of the threads, instead of
+    /// one after the other each split across all threads: every sgemm keeps more columns and the step
+    /// needs one hand-off to the workers instead of two.
     static func linearBackward(
         _ dY: UnsafePointer<Float>, rows: Int, outFeatures: Int,
         x: UnsafePointer<Float>, inFeatures: Int, weight: UnsafePointer<Float>,
         dX: UnsafeMutablePointer<Float>, dWeight: UnsafeMutablePointer<Float>?
     ) {
-        multiply(
-            m: rows, n: inFeatures, k: outFeatures,
-            dY, lda: outFeatures, weight, ldb: inFeatures,
-            dX, ldc: inFeatures, beta: 1)
-        if let dWeight {
-            weightGradient(dY, rows: rows, outFeatures: outFeatures, x: x, inFeatures: inFeatures, dWeight: dWeight)
+        let parts = Parallel.chunks(2 * ((inFeatures + 63) / 64), cost: 2 * rows * inFeatures * outFeatures)
+        guard let dWeight, parts >= 2, rows > 0, inFeatures > 0, outFeatures > 0 else {
+            multiply(
+                m: rows, n: inFeatures, k: outFeatures,
+                dY, lda: outFeatures, weight, ldb: inFeatures,
+                dX, ldc: inFeatures, beta: 1)
+            if let dWeight {
+                weightGradient(dY, rows: rows, outFeatures: outFeatures, x: x, inFeatures: inFeatures, dWeight: dWeight)
+            }
+            return
         }
+        configureBLAS()
+        // Parts [0, inputParts) take column slices of dX, the others column slices of dWeight.
+        let inputParts = parts / 2, weightParts = parts - inputParts
+        Parallel.run(parts) { p in
+            if p < inputParts {
+                let columns = columnSlice(p, of: inputParts, columns: inFeatures)
+                guard !columns.isEmpty else { return }
+                // dX (rows, in) += dY (rows, out) · W (out, in)
+                cblas_sgemm(
+                    CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(columns.count), Int32(outFeatures),
+                    1, dY, Int32(outFeatures), weight + columns.lowerBound, Int32(inFeatures),
+                    1, dX + columns.lowerBound, Int32(inFeatures))
+            } else {
+                let columns = columnSlice(p - inputParts, of: weightParts, columns: inFeatures)
+                guard !columns.isEmpty else { return }
+                // dWeight (out, in) += dYᵀ (out, rows) · X (rows, in)
+                cblas_sgemm(
+                    CblasRowMajor, CblasTrans, CblasNoTrans, Int32(outFeatures), Int32(columns.count), Int32(rows),
+                    1, dY, Int32(outFeatures), x + columns.lowerBound, Int32(inFeatures),
+                    1, dWeight + columns.lowerBound, Int32(inFeatures))
+            }
+        }
+    }
+
+    /// Part `part` of `parts` slices of `0..<columns`, in whole blocks of 64 columns but the last.
+    @inline(__always)
+    private static func columnSlice(_ part: Int, of parts: Int, columns: Int) -> Range<Int> {
+        let per = ((columns + parts - 1) / parts + 63) / 64 * 64
+        return min(columns, part * per) ..< min(columns, (part + 1) * per)
     }
 
     /// dWeight (out, in) += dY (rows, out)ᵀ · X (rows, in): the weight half of `linearBackward`, for a

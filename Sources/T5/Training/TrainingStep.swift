@@ -45,8 +45,8 @@ extension ParameterStore {
         precondition(labelSmoothing >= 0 && labelSmoothing <= 1, "label smoothing \(labelSmoothing) outside [0, 1]")
         let pass = TrainingPass(
             weights: weights, config: config, inputs: batch.inputIDs, targets: batch.targetIDs,
-            dropoutRate: dropoutRate, generator: &generator)
-        let logSumExp = Tensor(zeros: [pass.labels.count])  // (Nt) saved by the loss for its backward
+            dropoutRate: dropoutRate, workspace: workspace, generator: &generator)
+        let logSumExp = workspace.tensor([pass.labels.count], zeroed: false)  // (Nt) saved by the loss for its backward
         let result = loss(of: pass, labelSmoothing: labelSmoothing, logSumExp: logSumExp.pointer)
         pass.labels.withUnsafeBufferPointer { labels in
             CrossEntropy.backward(
@@ -63,7 +63,7 @@ extension ParameterStore {
         var unused = SeededGenerator(seed: 0)  // no dropout: never drawn from
         let pass = TrainingPass(
             weights: weights, config: config, inputs: batch.inputIDs, targets: batch.targetIDs,
-            dropoutRate: 0, generator: &unused)
+            dropoutRate: 0, workspace: workspace, generator: &unused)
         return loss(of: pass, labelSmoothing: labelSmoothing)
     }
 
