@@ -64,6 +64,9 @@ struct Finetune: AsyncParsableCommand {
 
     func validate() throws {
         if train.isEmpty { throw ValidationError("give at least one --train FILE") }
+        if modelOptions.weights != .f32 {
+            throw ValidationError("--weights \(modelOptions.weights.rawValue): training updates fp32 weights; convert the result afterwards (t5 convert)")
+        }
         if epochs != nil && steps != nil { throw ValidationError("give --epochs or --steps, not both") }
         if maxInputTokens < 2 { throw ValidationError("--max-input-tokens must be at least 2 (a token and </s>)") }
         if maxTargetTokens < 2 { throw ValidationError("--max-target-tokens must be at least 2 (a token and </s>)") }
@@ -189,7 +192,11 @@ struct Finetune: AsyncParsableCommand {
         } else {
             print("saved \(output.path) at step \(trainer.completedSteps) of \(trainer.totalSteps)" + (finished ? "" : " (interrupted; continue with --resume)"))
         }
-        if !finished { throw ExitCode(130) }
+        if !finished {
+            // 128 + SIGINT, as a shell reports an interrupted command (ExitCode would add an empty error line).
+            fflush(nil)
+            Foundation.exit(130)
+        }
     }
 
     struct Summary: Encodable {

@@ -198,6 +198,7 @@ import Testing
         if interrupted.terminationStatus != 0 {
             #expect(interrupted.terminationStatus == 130)
             #expect(message.contains("interrupted: saving step"), "\(message)")
+            #expect(!message.contains("t5:"), "an interruption is not an error: \(message)")
         }
         let finish = try run(baseArguments(data, out: split) + arguments + ["--resume"])
         #expect(finish.status == 0, "\(finish.stderr)")
