@@ -45,4 +45,20 @@ import Testing
         #expect(mt.array.map(\.bitPattern) == m.map(\.bitPattern), "exp_avg differs from the scalar loop")
         #expect(vt.array.map(\.bitPattern) == v.map(\.bitPattern), "exp_avg_sq differs from the scalar loop")
     }
+
+    // MARK: Dropout
+
+    /// `makeMask` compares the generator's 24-bit draws as integers; the masks must be those of
+    /// `nextUnit() < rate`, draw for draw.
+    @Test(arguments: [Float(0.1), 0.25, 0.5, Float(1) / 3, 1e-7, 0.9999, 0x1p-24, Float(0.1) + 0x1p-27] as [Float])
+    func dropoutMaskIsTheNextUnitComparison(rate: Float) {
+        let n = 5001
+        var g1 = SeededGenerator(seed: 5), g2 = SeededGenerator(seed: 5)
+        let mask = Tensor(zeros: [n])
+        Dropout.makeMask(rate: rate, count: n, generator: &g1, into: mask.pointer)
+        let keep = 1 / (1 - rate)
+        let expected = (0..<n).map { _ in g2.nextUnit() < rate ? 0 : keep }
+        #expect(mask.array == expected, "rate \(rate)")
+        #expect(g1.next() == g2.next(), "different number of draws")
+    }
 }
