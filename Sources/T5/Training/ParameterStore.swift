@@ -125,7 +125,8 @@ final class TrainingWorkspace {
         } else if buffers[next].count < count {
             buffers[next] = FloatStorage(count: count)
         } else if zeroed {
-            buffers[next].pointer.update(repeating: 0, count: count)
+            let p = buffers[next].pointer
+            forEachSlice(count, cost: count) { s in (p + s.lowerBound).update(repeating: 0, count: s.count) }
         }
         let t = Tensor(shape: shape, storage: buffers[next])
         next += 1
