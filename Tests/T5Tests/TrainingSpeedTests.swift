@@ -5,7 +5,7 @@ import Testing
 /// The fast paths of the training step against the plain loops they replace, on odd sizes: each must give
 /// the same numbers (bit for bit where the operations are the same, within rounding where only the
 /// summation order changed).
-@Suite struct TrainingSpeedTests {
+@Suite(.serialized) struct TrainingSpeedTests {
     static func random(_ n: Int, _ range: ClosedRange<Float>, _ g: inout SeededGenerator) -> [Float] {
         (0..<n).map { _ in range.lowerBound + (range.upperBound - range.lowerBound) * g.nextUnit() }
     }
@@ -44,5 +44,98 @@ import Testing
         #expect(pt.array.map(\.bitPattern) == p.map(\.bitPattern), "parameters differ from the scalar loop")
         #expect(mt.array.map(\.bitPattern) == m.map(\.bitPattern), "exp_avg differs from the scalar loop")
         #expect(vt.array.map(\.bitPattern) == v.map(\.bitPattern), "exp_avg_sq differs from the scalar loop")
+    }
+
+    // MARK: Dropout
+
+    /// `makeMask` compares the generator's 24-bit draws as integers; the masks must be those of
+    /// `nextUnit() < rate`, draw for draw.
+    @Test(arguments: [Float(0.1), 0.25, 0.5, Float(1) / 3, 1e-7, 0.9999, 0x1p-24, Float(0.1) + 0x1p-27] as [Float])
+    func dropoutMaskIsTheNextUnitComparison(rate: Float) {
+        let n = 5001
+        var g1 = SeededGenerator(seed: 5), g2 = SeededGenerator(seed: 5)
+        let mask = Tensor(zeros: [n])
+        Dropout.makeMask(rate: rate, count: n, generator: &g1, into: mask.pointer)
+        let keep = 1 / (1 - rate)
+        let expected = (0..<n).map { _ in g2.nextUnit() < rate ? 0 : keep }
+        #expect(mask.array == expected, "rate \(rate)")
+        #expect(g1.next() == g2.next(), "different number of draws")
+    }
+
+    // MARK: The whole step
+
+    /// Runs one step on a fresh store, with every parallel path forced onto two threads when `forced`.
+    static func step(
+        _ model: T5Model, _ batch: TrainingBatch, dropout: Float, smoothing: Float, forced: Bool, store: ParameterStore? = nil
+    ) -> (ParameterStore, LossResult) {
+        if forced {
+            Parallel.minimumCost = 0
+            T5Runtime.setThreads(2)
+        }
+        defer { if forced { Parallel.minimumCost = 20_000 } }
+        let store = store ?? ParameterStore(model: model)
+        store.zeroGradients()
+        var generator = SeededGenerator(seed: 11)
+        let result = store.accumulateGradients(batch, dropoutRate: dropout, labelSmoothing: smoothing, generator: &generator)
+        return (store, result)
+    }
+
+    static func gradients(_ store: ParameterStore) -> [String: [Float]] {
+        store.gradients.mapValues(\.array)
+    }
+
+    /// The fixtures are too small for the cost heuristic to split anything: force the threaded attention,
+    /// linear backward, cross-entropy, RMSNorm and elementwise paths and compare with PyTorch's gradients
+    /// and with the one-thread run, with and without dropout (whose masks must not depend on the split).
+    @Test(arguments: TrainingFixtures.variants)
+    func twoThreadPathsGiveTheSameGradients(variant: String) throws {
+        let reference = try TrainingFixtures.reference(variant)
+        let expected = try TrainingFixtures.tensors(variant, reference.grads)
+        let model = try TrainingFixtures.model(variant), batch = try TrainingFixtures.batch(variant)
+
+        let (forced, result) = Self.step(model, batch, dropout: 0, smoothing: 0, forced: true)
+        #expect(abs(result.loss - reference.loss) <= 1e-5 * abs(reference.loss), "\(variant) loss \(result.loss) vs \(reference.loss)")
+        #expect(result.correct == reference.correct)
+        for spec in forced.specs {
+            let error = relativeL2(forced.gradients[spec.key]?.array ?? [], expected[spec.key] ?? [])
+            #expect(error <= 1e-4, "\(variant) \(spec.key) on two threads: relative L2 \(error) against PyTorch")
+        }
+
+        for dropout in [Float(0), 0.2] {
+            let (one, r1) = Self.step(model, batch, dropout: dropout, smoothing: 0.1, forced: false)
+            let (two, r2) = Self.step(model, batch, dropout: dropout, smoothing: 0.1, forced: true)
+            #expect(abs(r1.loss - r2.loss) <= 1e-6 * abs(r1.loss), "\(variant) dropout \(dropout): loss \(r1.loss) vs \(r2.loss)")
+            for spec in one.specs {
+                let error = relativeL2(two.gradients[spec.key]?.array ?? [], one.gradients[spec.key]?.array ?? [])
+                #expect(error <= 1e-5, "\(variant) dropout \(dropout) \(spec.key): two threads vs one, relative L2 \(error)")
+            }
+        }
+    }
+
+    /// The workspace hands the previous step's buffers to the next: a step after steps on other batch shapes
+    /// (which grow and reuse the buffers differently) must give the gradients of a first step.
+    @Test(arguments: TrainingFixtures.variants, [false, true])
+    func reusedBuffersGiveIdenticalSteps(variant: String, forced: Bool) throws {
+        let model = try TrainingFixtures.model(variant), batch = try TrainingFixtures.batch(variant)
+        let (fresh, first) = Self.step(model, batch, dropout: 0.2, smoothing: 0, forced: forced)
+        let expected = Self.gradients(fresh)
+        let store = ParameterStore(model: model)
+        let shorter = TrainingBatch(
+            inputIDs: batch.inputIDs.map { Array($0.prefix(max(1, $0.count / 2))) },
+            targetIDs: batch.targetIDs.map { Array($0.prefix(max(1, $0.count - 1))) })
+        let longer = TrainingBatch(inputIDs: batch.inputIDs.map { $0 + $0 }, targetIDs: batch.targetIDs.map { $0 + $0 })
+        for other in [longer, shorter, TrainingBatch(inputIDs: [batch.inputIDs[0]], targetIDs: [batch.targetIDs[0]])] {
+            _ = Self.step(model, other, dropout: 0.2, smoothing: 0, forced: forced, store: store)
+            _ = store.evaluate(other)
+        }
+        let (_, again) = Self.step(model, batch, dropout: 0.2, smoothing: 0, forced: forced, store: store)
+        // Equal up to the summation order of a thread split (other suites toggle the forced paths meanwhile);
+        // a stale buffer would be far off.
+        #expect(abs(again.loss - first.loss) <= 1e-6 * abs(first.loss) && again.correct == first.correct)
+        let actual = Self.gradients(store)
+        for spec in store.specs {
+            let error = relativeL2(actual[spec.key] ?? [], expected[spec.key] ?? [])
+            #expect(error <= 1e-6, "\(variant) \(spec.key) differs after the workspace was reused: relative L2 \(error)")
+        }
     }
 }

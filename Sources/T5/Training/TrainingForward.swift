@@ -166,6 +166,15 @@ final class TrainingPass {
     }
 }
 
+/// Runs `body` on contiguous slices of `0..<count`, on several threads when the pass (`cost` elementwise
+/// operations) is worth a hand-off. For the elementwise passes between the products, which would otherwise
+/// leave every core but one idle.
+@inline(__always)
+func forEachSlice(_ count: Int, cost: Int, _ body: (Range<Int>) -> Void) {
+    let parts = Parallel.chunks(count, cost: cost)
+    Parallel.run(parts) { part in body(count * part / parts ..< count * (part + 1) / parts) }
+}
+
 /// The forward of one stack, shared by the encoder and the decoder.
 struct StackForward {
     let config: T5Config
@@ -176,9 +185,42 @@ struct StackForward {
 
     /// A dropout mask for `x` (n), applied in place; nil (and `x` untouched) without dropout.
     private func dropout(_ x: UnsafeMutablePointer<Float>, _ n: Int, _ generator: inout SeededGenerator) -> Tensor? {
+        guard let mask = dropoutMask(n, &generator) else { return nil }
+        forEachSlice(n, cost: n) { s in Vector.multiply(x + s.lowerBound, by: mask.pointer + s.lowerBound, s.count) }
+        return mask
+    }
+
+    /// A fresh dropout mask of n elements (the generator's draws are sequential); nil without dropout.
+    private func dropoutMask(_ n: Int, _ generator: inout SeededGenerator) -> Tensor? {
         guard dropoutRate > 0 else { return nil }
         let mask = workspace.tensor([n], zeroed: false)
-        Dropout.forward(x, n, rate: dropoutRate, generator: &generator, mask: mask.pointer)
+        Dropout.makeMask(rate: dropoutRate, count: n, generator: &generator, into: mask.pointer)
+        return mask
+    }
+
+    /// y (rows, D) = RMSNorm(x), rows split across threads.
+    private func rmsNorm(_ x: Tensor, weight: Tensor, rows n: Int, into y: Tensor) {
+        let d = config.dModel
+        forEachSlice(n, cost: 4 * n * d) { r in
+            RMSNorm.forward(
+                x.pointer + r.lowerBound * d, weight: weight.pointer, epsilon: config.layerNormEpsilon,
+                rows: r.count, dim: d, into: y.pointer + r.lowerBound * d)
+        }
+    }
+
+    /// The end of a sub-layer: output (rows, D) = input + dropout(branch), branch (rows, D) the projected
+    /// output of the sub-layer. Draws the mask (nil without dropout).
+    private func residual(
+        _ input: Tensor, branch: Tensor, rows n: Int, into output: Tensor, _ generator: inout SeededGenerator
+    ) -> Tensor? {
+        let count = n * config.dModel
+        let mask = dropoutMask(count, &generator)
+        forEachSlice(count, cost: 2 * count) { s in
+            let branch = branch.pointer + s.lowerBound, out = output.pointer + s.lowerBound
+            if let mask { Vector.multiply(branch, by: mask.pointer + s.lowerBound, s.count) }
+            out.update(from: input.pointer + s.lowerBound, count: s.count)
+            Vector.add(branch, into: out, s.count)
+        }
         return mask
     }
 
@@ -214,7 +256,7 @@ struct StackForward {
             saved.append(BlockActivations(selfAttention: selfAttention.saved, crossAttention: crossAttention, feedForward: feedForward.saved))
         }
         let output = workspace.tensor([n, d], zeroed: false)
-        RMSNorm.forward(x.pointer, weight: finalNorm.pointer, epsilon: config.layerNormEpsilon, rows: n, dim: d, into: output.pointer)
+        rmsNorm(x, weight: finalNorm, rows: n, into: output)
         let finalMask = dropout(output.pointer, n * d, &generator)
         return StackActivations(
             ids: ids, rows: rows, embeddingMask: embeddingMask, blocks: saved,
@@ -233,7 +275,7 @@ struct StackForward {
         let n = queries.rows
         let keyRows = memory?.1 ?? queries
         let normed = workspace.tensor([n, d], zeroed: false)  // (N, D)
-        RMSNorm.forward(input.pointer, weight: norm.pointer, epsilon: config.layerNormEpsilon, rows: n, dim: d, into: normed.pointer)
+        rmsNorm(input, weight: norm, rows: n, into: normed)
         let keySource = memory?.0 ?? normed  // (N or Ns, D)
         let q = workspace.tensor([n, hk], zeroed: false)            // (N, H·K)
         let k = workspace.tensor([keyRows.rows, hk], zeroed: false)  // (N or Ns, H·K)
@@ -283,17 +325,10 @@ struct StackForward {
             }
         }
 
-        let output = workspace.tensor([n, d], zeroed: false)  // (N, D) input + branch
-        output.pointer.update(from: input.pointer, count: n * d)
-        var outputMask: Tensor?
-        if dropoutRate > 0 {
-            let projected = workspace.tensor([n, d], zeroed: false)
-            GEMM.linear(context.pointer, rows: n, inFeatures: hk, weight: w.o.pointer, outFeatures: d, into: projected.pointer)
-            outputMask = dropout(projected.pointer, n * d, &generator)
-            Vector.add(projected.pointer, into: output.pointer, n * d)
-        } else {
-            GEMM.linear(context.pointer, rows: n, inFeatures: hk, weight: w.o.pointer, outFeatures: d, into: output.pointer, accumulate: true)
-        }
+        let output = workspace.tensor([n, d], zeroed: false)  // (N, D) input + dropout(context · Woᵀ)
+        let projected = workspace.tensor([n, d], zeroed: false)
+        GEMM.linear(context.pointer, rows: n, inFeatures: hk, weight: w.o.pointer, outFeatures: d, into: projected.pointer)
+        let outputMask = residual(input, branch: projected, rows: n, into: output, &generator)
         let saved = AttentionActivations(
             input: input, normed: normed, q: q, k: k, v: v, probabilities: probabilities,
             probabilityMask: probabilityMask, offsets: offsets, context: context, outputMask: outputMask)
@@ -306,32 +341,32 @@ struct StackForward {
     ) -> (saved: FeedForwardActivations, output: Tensor) {
         let d = config.dModel, f = config.dFF
         let normed = workspace.tensor([n, d], zeroed: false)  // (N, D)
-        RMSNorm.forward(input.pointer, weight: norm.pointer, epsilon: config.layerNormEpsilon, rows: n, dim: d, into: normed.pointer)
+        rmsNorm(input, weight: norm, rows: n, into: normed)
         let gate = workspace.tensor([n, f], zeroed: false)  // (N, F)
         GEMM.linear(normed.pointer, rows: n, inFeatures: d, weight: w.wi.pointer, outFeatures: f, into: gate.pointer)
-        let hidden = workspace.tensor([n, f], zeroed: false)  // (N, F)
-        hidden.pointer.update(from: gate.pointer, count: n * f)
         var linear: Tensor?
         if let wi1 = w.wiLinear {
             let l = workspace.tensor([n, f], zeroed: false)
             GEMM.linear(normed.pointer, rows: n, inFeatures: d, weight: wi1.pointer, outFeatures: f, into: l.pointer)
-            Activations.gatedForward(config.activation, gate: hidden.pointer, linear: l.pointer, n * f)
             linear = l
-        } else {
-            Activations.forward(config.activation, hidden.pointer, n * f)
         }
-        let hiddenMask = dropout(hidden.pointer, n * f, &generator)
-        let output = workspace.tensor([n, d], zeroed: false)  // (N, D) input + branch
-        output.pointer.update(from: input.pointer, count: n * d)
-        var outputMask: Tensor?
-        if dropoutRate > 0 {
-            let projected = workspace.tensor([n, d], zeroed: false)
-            GEMM.linear(hidden.pointer, rows: n, inFeatures: f, weight: w.wo.pointer, outFeatures: d, into: projected.pointer)
-            outputMask = dropout(projected.pointer, n * d, &generator)
-            Vector.add(projected.pointer, into: output.pointer, n * d)
-        } else {
-            GEMM.linear(hidden.pointer, rows: n, inFeatures: f, weight: w.wo.pointer, outFeatures: d, into: output.pointer, accumulate: true)
+        // hidden = dropout(act(gate) (⊙ linear)) in one pass over row slices, after drawing its mask.
+        let hiddenMask = dropoutMask(n * f, &generator)
+        let hidden = workspace.tensor([n, f], zeroed: false)  // (N, F)
+        forEachSlice(n, cost: 4 * n * f) { r in
+            let offset = r.lowerBound * f, count = r.count * f
+            (hidden.pointer + offset).update(from: gate.pointer + offset, count: count)
+            if let linear {
+                Activations.gatedForward(config.activation, gate: hidden.pointer + offset, linear: linear.pointer + offset, count)
+            } else {
+                Activations.forward(config.activation, hidden.pointer + offset, count)
+            }
+            if let hiddenMask { Vector.multiply(hidden.pointer + offset, by: hiddenMask.pointer + offset, count) }
         }
+        let output = workspace.tensor([n, d], zeroed: false)  // (N, D) input + dropout(hidden · Woᵀ)
+        let projected = workspace.tensor([n, d], zeroed: false)
+        GEMM.linear(hidden.pointer, rows: n, inFeatures: f, weight: w.wo.pointer, outFeatures: d, into: projected.pointer)
+        let outputMask = residual(input, branch: projected, rows: n, into: output, &generator)
         let saved = FeedForwardActivations(
             input: input, normed: normed, gate: gate, linear: linear, hidden: hidden,
             hiddenMask: hiddenMask, outputMask: outputMask)
