@@ -298,6 +298,8 @@ def prepare_onnx(model_dir, work):
     from torch import nn
     from transformers import T5ForConditionalGeneration
     from transformers.models.t5.modeling_t5 import T5Attention
+    import warnings
+    warnings.filterwarnings("ignore", category=DeprecationWarning)  # the TorchScript exporter's notice
     out = work / "onnx"
     if (out / "meta.json").exists():
         return
