@@ -179,9 +179,12 @@ def worker_onnxruntime(model_dir, work, inputs, runs, threads):
     st = {}
 
     def load():
+        # One thread pool shared by the three sessions: with a pool per session, the encoder's and
+        # cross_kv's idle workers keep spinning while the decoder runs and take the cores from it.
+        from onnxruntime.capi import _pybind_state
+        _pybind_state.set_global_thread_pool_sizes(threads, 1)
         so = ort.SessionOptions()
-        so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
+        so.use_per_session_threads = False
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         for name in ("encoder", "cross_kv", "decoder"):
             st[name] = ort.InferenceSession(str(odir / f"{name}.onnx"), so, providers=["CPUExecutionProvider"])
