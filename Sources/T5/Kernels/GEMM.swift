@@ -23,7 +23,7 @@ enum GEMM {
             for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
             return
         }
-        // Skinny products against a weight stored [out, in] (decode steps of 1-16 rows): a kernel that
+        // Skinny products against a weight stored [out, in] (decode steps of 1-4 rows): a kernel that
         // streams each weight row once for all rows of A. OpenBLAS 0.3.21's sgemm streams weights at
         // 4-9 GB/s for m = 4..16.
         if transposeB && !transposeA && m <= SkinnyGEMM.maxRows && alpha == 1 && (beta == 0 || beta == 1) {
