@@ -239,4 +239,23 @@ import Testing
         #expect(relativeL2(dX.array.map(Double.init), expectedX) <= 1e-6, "dX")
         #expect(relativeL2(dW.array.map(Double.init), expectedW) <= 1e-6, "dWeight")
     }
+
+    // MARK: Gradient clipping
+
+    @Test func clippingMatchesThePlainLoops() {
+        var g = SeededGenerator(seed: 21)
+        let sizes = [1, 7, 8, 9, 1000, 4099]
+        let values = sizes.map { Self.random($0, -2...2, &g) }
+        var expected = 0.0
+        for v in values { for x in v { expected += Double(x) * Double(x) } }
+        expected = expected.squareRoot()
+        let tensors = values.map { Tensor(shape: [$0.count], values: $0) }
+        let norm = GradientClipping.globalNorm(tensors)
+        #expect(abs(norm - expected) <= 1e-12 * expected, "norm \(norm) vs \(expected)")
+        #expect(GradientClipping.clip(tensors, maxNorm: 1) == norm)
+        let coefficient = Float(1) / (Float(norm) + 1e-6)
+        for (t, v) in zip(tensors, values) {
+            #expect(t.array.map(\.bitPattern) == v.map { ($0 * coefficient).bitPattern }, "clipped values differ from x · coefficient")
+        }
+    }
 }
