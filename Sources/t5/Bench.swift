@@ -116,7 +116,7 @@ struct Bench: AsyncParsableCommand {
         let optimizer = AdamW(.init(learningRate: 1e-4))
         var generator = SeededGenerator(seed: 0)
         var loss: Float = 0
-        var steps = [Double](), backwards = [Double](), updates = [Double](), cpu = [Double]()
+        var steps = [Double](), backwards = [Double](), updates = [Double](), cpu = [Double](), clips = [Double]()
         for run in 0...runs {  // run 0 warms up
             let c0 = processCPUSeconds()
             let t0 = DispatchTime.now().uptimeNanoseconds
@@ -127,7 +127,12 @@ struct Bench: AsyncParsableCommand {
             optimizer.step(parameters: store.values, gradients: store.gradients, learningRate: 1e-4)
             let t2 = DispatchTime.now().uptimeNanoseconds
             let c1 = processCPUSeconds()
+            // Not part of the step (PyTorch's side does not clip either), but the Trainer clips by default.
+            let t3 = DispatchTime.now().uptimeNanoseconds
+            GradientClipping.clip(Array(store.gradients.values), maxNorm: 1e-3)  // always scales
+            let t4 = DispatchTime.now().uptimeNanoseconds
             if run > 0 {
+                clips.append(Double(t4 - t3) / 1e6)
                 cpu.append((c1 - c0) * 1000)
                 steps.append(Double(t2 - t0) / 1e6)
                 backwards.append(Double(t1 - t0) / 1e6)
@@ -138,13 +143,14 @@ struct Bench: AsyncParsableCommand {
             let sorted = times.sorted()
             return Stat(median: sorted[sorted.count / 2], min: sorted[0], max: sorted[sorted.count - 1])
         }
-        let step = stat(steps), backward = stat(backwards), update = stat(updates), cpuStep = stat(cpu)
+        let step = stat(steps), backward = stat(backwards), update = stat(updates), cpuStep = stat(cpu), clip = stat(clips)
         let tokens = Double(batchSize * (inputLength + targetLength))
         let rows: [(String, String, Double, Stat?)] = [
             ("finetune_step_ms", "fine-tuning step (fwd+bwd+AdamW), ms", step.median, step),
             ("finetune_forward_backward_ms", "  zero grads + forward + backward, ms", backward.median, backward),
             ("finetune_optimizer_ms", "  AdamW step, ms", update.median, update),
             ("finetune_cpu_ms", "  CPU time of the step, all threads, ms", cpuStep.median, cpuStep),
+            ("finetune_clip_ms", "gradient norm + clip (Trainer), not in step, ms", clip.median, clip),
             ("finetune_tokens_per_s", "fine-tuning tokens/s (8 x (64 + 32) per step)", tokens / step.median * 1000, nil),
             ("finetune_loss", "loss of the last step", Double(loss), nil),
             ("peak_rss_mb", "peak RSS, MB", Double(peakResidentBytes()) / 1e6, nil),

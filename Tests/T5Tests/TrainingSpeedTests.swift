@@ -138,4 +138,124 @@ import Testing
             #expect(error <= 1e-6, "\(variant) \(spec.key) differs after the workspace was reused: relative L2 \(error)")
         }
     }
+
+    // MARK: The AVX-512 product
+
+    /// op(A) · op(B) in Double, row-major, from arrays with row strides lda, ldb.
+    static func naiveProduct(
+        m: Int, n: Int, k: Int, _ a: [Float], lda: Int, transposeA: Bool, _ b: [Float], ldb: Int, transposeB: Bool
+    ) -> [Double] {
+        var c = [Double](repeating: 0, count: m * n)
+        for i in 0..<m {
+            for j in 0..<n {
+                var s = 0.0
+                for p in 0..<k {
+                    let x = transposeA ? a[p * lda + i] : a[i * lda + p]
+                    let y = transposeB ? b[j * ldb + p] : b[p * ldb + j]
+                    s += Double(x) * Double(y)
+                }
+                c[i * n + j] = s
+            }
+        }
+        return c
+    }
+
+    /// Shapes around the kernel's tile (12 x 32) and block (96 rows, 512 columns, 256 k) edges.
+    static let productShapes = [(1, 1, 1), (13, 33, 7), (12, 32, 256), (25, 70, 257), (97, 515, 300), (200, 1100, 530)]
+
+    @Test(arguments: productShapes, [(false, false), (false, true), (true, false), (true, true)])
+    func productOnThisThreadMatchesNaive(shape: (Int, Int, Int), transposes: (Bool, Bool)) {
+        let (m, n, k) = shape, (ta, tb) = transposes
+        var g = SeededGenerator(seed: UInt64(m * 7 + n * 3 + k))
+        // Row strides wider than the rows, and a C with extra columns that must stay untouched.
+        let lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 5, ldc = n + 2
+        let a = Self.random((ta ? k : m) * lda, -1...1, &g), b = Self.random((tb ? n : k) * ldb, -1...1, &g)
+        let prefill = Self.random(m * ldc, -1...1, &g)
+        let expected = Self.naiveProduct(m: m, n: n, k: k, a, lda: lda, transposeA: ta, b, ldb: ldb, transposeB: tb)
+        for accumulate in [false, true] {
+            let c = Tensor(shape: [m * ldc], values: prefill)
+            a.withUnsafeBufferPointer { a in
+                b.withUnsafeBufferPointer { b in
+                    GEMM.productOnThisThread(
+                        m: m, n: n, k: k, a.baseAddress!, lda: lda, transposeA: ta, b.baseAddress!, ldb: ldb, transposeB: tb,
+                        c.pointer, ldc: ldc, accumulate: accumulate)
+                }
+            }
+            let out = c.array
+            var actual = [Float](), want = [Double]()
+            for i in 0..<m {
+                for j in 0..<n {
+                    actual.append(out[i * ldc + j])
+                    want.append(expected[i * n + j] + (accumulate ? Double(prefill[i * ldc + j]) : 0))
+                }
+                for j in n..<ldc { #expect(out[i * ldc + j] == prefill[i * ldc + j], "wrote past column \(n) in row \(i)") }
+            }
+            let error = relativeL2(actual.map(Double.init), want)
+            #expect(error <= 1e-6, "\(m)x\(n)x\(k) transposes \(ta) \(tb) accumulate \(accumulate): relative L2 \(error)")
+        }
+    }
+
+    @Test(arguments: [(17, 33, 7), (64, 1100, 515)])
+    func trainingLinearOnTwoThreadsMatchesNaive(shape: (Int, Int, Int)) {
+        let (rows, outFeatures, inFeatures) = shape
+        Parallel.minimumCost = 0
+        T5Runtime.setThreads(2)
+        defer { Parallel.minimumCost = 20_000 }
+        var g = SeededGenerator(seed: UInt64(rows))
+        let x = Self.random(rows * inFeatures, -1...1, &g), w = Self.random(outFeatures * inFeatures, -1...1, &g)
+        let expected = Self.naiveProduct(
+            m: rows, n: outFeatures, k: inFeatures, x, lda: inFeatures, transposeA: false, w, ldb: inFeatures, transposeB: true)
+        let xt = Tensor(shape: [rows, inFeatures], values: x), wt = Tensor(shape: [outFeatures, inFeatures], values: w)
+        let y = Tensor(zeros: [rows, outFeatures])
+        GEMM.trainingLinear(xt.pointer, rows: rows, inFeatures: inFeatures, weight: wt.pointer, outFeatures: outFeatures, into: y.pointer)
+        #expect(relativeL2(y.array.map(Double.init), expected) <= 1e-6)
+        GEMM.trainingLinear(xt.pointer, rows: rows, inFeatures: inFeatures, weight: wt.pointer, outFeatures: outFeatures, into: y.pointer, accumulate: true)
+        #expect(relativeL2(y.array.map(Double.init), expected.map { 2 * $0 }) <= 1e-6)
+    }
+
+    @Test(arguments: [(5, 7, 3), (37, 70, 45), (300, 130, 600)])
+    func linearBackwardOnTwoThreadsMatchesNaive(shape: (Int, Int, Int)) {
+        let (rows, inFeatures, outFeatures) = shape
+        Parallel.minimumCost = 0
+        T5Runtime.setThreads(2)
+        defer { Parallel.minimumCost = 20_000 }
+        var g = SeededGenerator(seed: UInt64(rows + 1))
+        let x = Self.random(rows * inFeatures, -1...1, &g), w = Self.random(outFeatures * inFeatures, -1...1, &g)
+        let dY = Self.random(rows * outFeatures, -1...1, &g)
+        let prefillX = Self.random(rows * inFeatures, -1...1, &g), prefillW = Self.random(outFeatures * inFeatures, -1...1, &g)
+        // dX = dY · W, dW = dYᵀ · X, both added to what the buffers held.
+        let expectedX = zip(Self.naiveProduct(
+            m: rows, n: inFeatures, k: outFeatures, dY, lda: outFeatures, transposeA: false, w, ldb: inFeatures, transposeB: false),
+            prefillX).map { $0 + Double($1) }
+        let expectedW = zip(Self.naiveProduct(
+            m: outFeatures, n: inFeatures, k: rows, dY, lda: outFeatures, transposeA: true, x, ldb: inFeatures, transposeB: false),
+            prefillW).map { $0 + Double($1) }
+        let xt = Tensor(shape: [rows, inFeatures], values: x), wt = Tensor(shape: [outFeatures, inFeatures], values: w)
+        let dYt = Tensor(shape: [rows, outFeatures], values: dY)
+        let dX = Tensor(shape: [rows, inFeatures], values: prefillX), dW = Tensor(shape: [outFeatures, inFeatures], values: prefillW)
+        GEMM.linearBackward(
+            dYt.pointer, rows: rows, outFeatures: outFeatures, x: xt.pointer, inFeatures: inFeatures, weight: wt.pointer,
+            dX: dX.pointer, dWeight: dW.pointer)
+        #expect(relativeL2(dX.array.map(Double.init), expectedX) <= 1e-6, "dX")
+        #expect(relativeL2(dW.array.map(Double.init), expectedW) <= 1e-6, "dWeight")
+    }
+
+    // MARK: Gradient clipping
+
+    @Test func clippingMatchesThePlainLoops() {
+        var g = SeededGenerator(seed: 21)
+        let sizes = [1, 7, 8, 9, 1000, 4099]
+        let values = sizes.map { Self.random($0, -2...2, &g) }
+        var expected = 0.0
+        for v in values { for x in v { expected += Double(x) * Double(x) } }
+        expected = expected.squareRoot()
+        let tensors = values.map { Tensor(shape: [$0.count], values: $0) }
+        let norm = GradientClipping.globalNorm(tensors)
+        #expect(abs(norm - expected) <= 1e-12 * expected, "norm \(norm) vs \(expected)")
+        #expect(GradientClipping.clip(tensors, maxNorm: 1) == norm)
+        let coefficient = Float(1) / (Float(norm) + 1e-6)
+        for (t, v) in zip(tensors, values) {
+            #expect(t.array.map(\.bitPattern) == v.map { ($0 * coefficient).bitPattern }, "clipped values differ from x · coefficient")
+        }
+    }
 }

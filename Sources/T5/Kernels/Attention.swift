@@ -94,6 +94,9 @@ extension Attention {
     ///   (eager_attention_forward's `nn.functional.dropout(attn_weights, p=dropout, training=...)`,
     ///   modeling_t5.py:169); nil when there is no dropout.
     /// - dropped: (queries, L) scratch for the masked probabilities; unused without a mask.
+    ///
+    /// The products run on the calling thread (`GEMM.productOnThisThread`): the training step runs the heads
+    /// of a layer on the worker threads, one (sequence, head) pair per call.
     static func trainingForward(
         q: UnsafePointer<Float>, ldq: Int,
         keys: UnsafePointer<Float>, ldk: Int,
@@ -106,10 +109,10 @@ extension Attention {
     ) {
         let p = probabilities  // (queries, L)
         // p = Q · Kᵀ (no 1/sqrt(d_kv): T5Attention.scaling = 1.0)
-        GEMM.multiply(
+        GEMM.productOnThisThread(
             m: queries, n: keyLength, k: headDim,
-            q, lda: ldq, keys, ldb: ldk, transposeB: true,
-            p, ldc: keyLength)
+            q, lda: ldq, transposeA: false, keys, ldb: ldk, transposeB: true,
+            p, ldc: keyLength, accumulate: false)
         for i in 0..<queries {
             let row = p + i * keyLength
             let visible = causal ? min(i + 1, keyLength) : keyLength
@@ -126,10 +129,10 @@ extension Attention {
             weights = UnsafePointer(dropped)
         }
         // out (queries, K) = P̃ (queries, L) · V (L, K)
-        GEMM.multiply(
+        GEMM.productOnThisThread(
             m: queries, n: headDim, k: keyLength,
-            weights, lda: keyLength, values, ldb: ldv,
-            out, ldc: ldo)
+            weights, lda: keyLength, transposeA: false, values, ldb: ldv,
+            out, ldc: ldo, accumulate: false)
     }
 
     /// Backward of `trainingForward`, given dOut (queries, K). With P̃ = P ⊙ M (M the dropout mask, or 1):
@@ -143,7 +146,7 @@ extension Attention {
     /// Masked scores have P = 0, hence dS = 0: no gradient crosses the causal or padding mask.
     /// dQ, dKeys, dValues have the layouts (and row strides) of q, keys, values and accumulate.
     /// dBias is this head's gradient row centred like `RelativePositionBias.center` (nil: none, or frozen).
-    /// scratch: 2 · queries · L floats.
+    /// scratch: 2 · queries · L floats. The products run on the calling thread, as in `trainingForward`.
     static func backward(
         dOut: UnsafePointer<Float>, ldo: Int,
         q: UnsafePointer<Float>, ldq: Int,
@@ -166,15 +169,15 @@ extension Attention {
             weights = UnsafePointer(dropped)
         }
         // dV (L, K) += P̃ᵀ · dOut
-        GEMM.multiply(
+        GEMM.productOnThisThread(
             m: keyLength, n: headDim, k: queries,
             weights, lda: keyLength, transposeA: true, dOut, ldb: ldo,
-            dValues, ldc: ldv, beta: 1)
+            dValues, ldc: ldv, accumulate: true)
         // dP (queries, L) = dOut · Vᵀ
-        GEMM.multiply(
+        GEMM.productOnThisThread(
             m: queries, n: keyLength, k: headDim,
-            dOut, lda: ldo, values, ldb: ldv, transposeB: true,
-            dS, ldc: keyLength)
+            dOut, lda: ldo, transposeA: false, values, ldb: ldv, transposeB: true,
+            dS, ldc: keyLength, accumulate: false)
         if let dropoutMask { Vector.multiply(dS, by: dropoutMask, n) }
         for i in 0..<queries {
             let row = dS + i * keyLength
@@ -186,14 +189,14 @@ extension Attention {
             }
         }
         // dQ (queries, K) += dS · K
-        GEMM.multiply(
+        GEMM.productOnThisThread(
             m: queries, n: headDim, k: keyLength,
-            dS, lda: keyLength, keys, ldb: ldk,
-            dQ, ldc: ldq, beta: 1)
+            dS, lda: keyLength, transposeA: false, keys, ldb: ldk,
+            dQ, ldc: ldq, accumulate: true)
         // dK (L, K) += dSᵀ · Q
-        GEMM.multiply(
+        GEMM.productOnThisThread(
             m: keyLength, n: headDim, k: queries,
             dS, lda: keyLength, transposeA: true, q, ldb: ldq,
-            dKeys, ldc: ldk, beta: 1)
+            dKeys, ldc: ldk, accumulate: true)
     }
 }

@@ -180,7 +180,6 @@ extension GEMM {
             }
             return
         }
-        configureBLAS()
         // Parts [0, inputParts) take column slices of dX, the others column slices of dWeight.
         let inputParts = parts / 2, weightParts = parts - inputParts
         Parallel.run(parts) { p in
@@ -188,20 +187,36 @@ extension GEMM {
                 let columns = columnSlice(p, of: inputParts, columns: inFeatures)
                 guard !columns.isEmpty else { return }
                 // dX (rows, in) += dY (rows, out) · W (out, in)
-                cblas_sgemm(
-                    CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(columns.count), Int32(outFeatures),
-                    1, dY, Int32(outFeatures), weight + columns.lowerBound, Int32(inFeatures),
-                    1, dX + columns.lowerBound, Int32(inFeatures))
+                productOnThisThread(
+                    m: rows, n: columns.count, k: outFeatures, dY, lda: outFeatures, transposeA: false,
+                    weight + columns.lowerBound, ldb: inFeatures, dX + columns.lowerBound, ldc: inFeatures, accumulate: true)
             } else {
                 let columns = columnSlice(p - inputParts, of: weightParts, columns: inFeatures)
                 guard !columns.isEmpty else { return }
                 // dWeight (out, in) += dYᵀ (out, rows) · X (rows, in)
-                cblas_sgemm(
-                    CblasRowMajor, CblasTrans, CblasNoTrans, Int32(outFeatures), Int32(columns.count), Int32(rows),
-                    1, dY, Int32(outFeatures), x + columns.lowerBound, Int32(inFeatures),
-                    1, dWeight + columns.lowerBound, Int32(inFeatures))
+                productOnThisThread(
+                    m: outFeatures, n: columns.count, k: rows, dY, lda: outFeatures, transposeA: true,
+                    x + columns.lowerBound, ldb: inFeatures, dWeight + columns.lowerBound, ldc: inFeatures, accumulate: true)
             }
         }
+    }
+
+    /// `C (m, n) (+)= op(A) · op(B)` on the calling thread: the AVX-512 kernel (`t5_sgemm`) where it runs,
+    /// single-threaded sgemm otherwise. m, n, k > 0.
+    @inline(__always)
+    static func productOnThisThread(
+        m: Int, n: Int, k: Int, _ a: UnsafePointer<Float>, lda: Int, transposeA: Bool,
+        _ b: UnsafePointer<Float>, ldb: Int, transposeB: Bool = false,
+        _ c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool
+    ) {
+        let done = t5_sgemm(
+            Int64(m), Int64(n), Int64(k), a, Int64(lda), transposeA ? 1 : 0, b, Int64(ldb), transposeB ? 1 : 0,
+            c, Int64(ldc), accumulate ? 1 : 0)
+        if done != 0 { return }
+        configureBLAS()
+        cblas_sgemm(
+            CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+            Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb), accumulate ? 1 : 0, c, Int32(ldc))
     }
 
     /// Part `part` of `parts` slices of `0..<columns`, in whole blocks of 64 columns but the last.
@@ -222,5 +237,35 @@ extension GEMM {
             m: outFeatures, n: inFeatures, k: rows,
             dY, lda: outFeatures, transposeA: true, x, ldb: inFeatures,
             dWeight, ldc: inFeatures, beta: 1)
+    }
+}
+
+extension GEMM {
+    /// `Y (rows, out) (+)= X (rows, in) · Wᵀ` for the training step: `linear`, with the AVX-512 kernel of
+    /// CKernels/sgemm.c (`t5_sgemm`) where the CPU has it, the columns of Y split across threads as
+    /// `multiply` splits them; `linear` (OpenBLAS) otherwise.
+    ///
+    /// OpenBLAS may run its AVX2 kernels on an AVX-512 machine (an old CPU table, or OPENBLAS_CORETYPE):
+    /// measured on the 2-core Zen 5 this project benchmarks on, 512·256·512 products ran at 125 GFLOP/s per
+    /// thread in OpenBLAS's Haswell kernel and 220 in t5_sgemm. Inference keeps `linear` for now: the kernel
+    /// sums in a different order, which can flip near-tied beams against the recorded fixtures.
+    static func trainingLinear(
+        _ x: UnsafePointer<Float>, rows: Int, inFeatures: Int,
+        weight: UnsafePointer<Float>, outFeatures: Int,
+        into y: UnsafeMutablePointer<Float>, accumulate: Bool = false
+    ) {
+        guard t5_sgemm_available() != 0, rows > SkinnyGEMM.maxRows, inFeatures > 0 else {
+            linear(x, rows: rows, inFeatures: inFeatures, weight: weight, outFeatures: outFeatures, into: y, accumulate: accumulate)
+            return
+        }
+        let parts = Parallel.chunks(outFeatures, granule: 64, cost: rows * outFeatures * inFeatures)
+        Parallel.run(parts) { p in
+            let columns = columnSlice(p, of: parts, columns: outFeatures)
+            guard !columns.isEmpty else { return }
+            productOnThisThread(
+                m: rows, n: columns.count, k: inFeatures, x, lda: inFeatures, transposeA: false,
+                weight + columns.lowerBound * inFeatures, ldb: inFeatures, transposeB: true,
+                y + columns.lowerBound, ldc: outFeatures, accumulate: accumulate)
+        }
     }
 }

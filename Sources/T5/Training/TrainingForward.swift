@@ -162,7 +162,7 @@ final class TrainingPass {
             headInput = decoder.output
         }
         logits = workspace.tensor([nt, config.vocabSize], zeroed: false)
-        GEMM.linear(headInput.pointer, rows: nt, inFeatures: d, weight: weights.lmHead.pointer, outFeatures: config.vocabSize, into: logits.pointer)
+        GEMM.trainingLinear(headInput.pointer, rows: nt, inFeatures: d, weight: weights.lmHead.pointer, outFeatures: config.vocabSize, into: logits.pointer)
     }
 }
 
@@ -280,9 +280,9 @@ struct StackForward {
         let q = workspace.tensor([n, hk], zeroed: false)            // (N, H·K)
         let k = workspace.tensor([keyRows.rows, hk], zeroed: false)  // (N or Ns, H·K)
         let v = workspace.tensor([keyRows.rows, hk], zeroed: false)
-        GEMM.linear(normed.pointer, rows: n, inFeatures: d, weight: w.q.pointer, outFeatures: hk, into: q.pointer)
-        GEMM.linear(keySource.pointer, rows: keyRows.rows, inFeatures: d, weight: w.k.pointer, outFeatures: hk, into: k.pointer)
-        GEMM.linear(keySource.pointer, rows: keyRows.rows, inFeatures: d, weight: w.v.pointer, outFeatures: hk, into: v.pointer)
+        GEMM.trainingLinear(normed.pointer, rows: n, inFeatures: d, weight: w.q.pointer, outFeatures: hk, into: q.pointer)
+        GEMM.trainingLinear(keySource.pointer, rows: keyRows.rows, inFeatures: d, weight: w.k.pointer, outFeatures: hk, into: k.pointer)
+        GEMM.trainingLinear(keySource.pointer, rows: keyRows.rows, inFeatures: d, weight: w.v.pointer, outFeatures: hk, into: v.pointer)
 
         var offsets = [Int](), total = 0, largest = 0, work = 0
         for b in 0..<queries.count {
@@ -327,7 +327,7 @@ struct StackForward {
 
         let output = workspace.tensor([n, d], zeroed: false)  // (N, D) input + dropout(context · Woᵀ)
         let projected = workspace.tensor([n, d], zeroed: false)
-        GEMM.linear(context.pointer, rows: n, inFeatures: hk, weight: w.o.pointer, outFeatures: d, into: projected.pointer)
+        GEMM.trainingLinear(context.pointer, rows: n, inFeatures: hk, weight: w.o.pointer, outFeatures: d, into: projected.pointer)
         let outputMask = residual(input, branch: projected, rows: n, into: output, &generator)
         let saved = AttentionActivations(
             input: input, normed: normed, q: q, k: k, v: v, probabilities: probabilities,
@@ -343,11 +343,11 @@ struct StackForward {
         let normed = workspace.tensor([n, d], zeroed: false)  // (N, D)
         rmsNorm(input, weight: norm, rows: n, into: normed)
         let gate = workspace.tensor([n, f], zeroed: false)  // (N, F)
-        GEMM.linear(normed.pointer, rows: n, inFeatures: d, weight: w.wi.pointer, outFeatures: f, into: gate.pointer)
+        GEMM.trainingLinear(normed.pointer, rows: n, inFeatures: d, weight: w.wi.pointer, outFeatures: f, into: gate.pointer)
         var linear: Tensor?
         if let wi1 = w.wiLinear {
             let l = workspace.tensor([n, f], zeroed: false)
-            GEMM.linear(normed.pointer, rows: n, inFeatures: d, weight: wi1.pointer, outFeatures: f, into: l.pointer)
+            GEMM.trainingLinear(normed.pointer, rows: n, inFeatures: d, weight: wi1.pointer, outFeatures: f, into: l.pointer)
             linear = l
         }
         // hidden = dropout(act(gate) (⊙ linear)) in one pass over row slices, after drawing its mask.
@@ -365,7 +365,7 @@ struct StackForward {
         }
         let output = workspace.tensor([n, d], zeroed: false)  // (N, D) input + dropout(hidden · Woᵀ)
         let projected = workspace.tensor([n, d], zeroed: false)
-        GEMM.linear(hidden.pointer, rows: n, inFeatures: f, weight: w.wo.pointer, outFeatures: d, into: projected.pointer)
+        GEMM.trainingLinear(hidden.pointer, rows: n, inFeatures: f, weight: w.wo.pointer, outFeatures: d, into: projected.pointer)
         let outputMask = residual(input, branch: projected, rows: n, into: output, &generator)
         let saved = FeedForwardActivations(
             input: input, normed: normed, gate: gate, linear: linear, hidden: hidden,
