@@ -35,8 +35,37 @@ static int buffers(void) {
     return packed_a && packed_b;
 }
 
+// r[i] <- column i of the 16 x 16 block whose rows are r[0..15]: three rounds of lane shuffles
+// (pairs of rows, then 128-bit quarters, then halves).
+__attribute__((target("avx512f")))
+static inline void transpose16(__m512 r[16]) {
+    __m512 t[16], u[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);      // per quarter: r_i[0] r_i+1[0] r_i[1] r_i+1[1]
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);  //              r_i[2] r_i+1[2] r_i[3] r_i+1[3]
+    }
+    for (int i = 0; i < 16; i += 4) {
+        // quarter L of u[i + j] = column 4L + j of rows i..i+3
+        u[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        u[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        u[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        u[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int h = 0; h < 16; h += 8) {
+        for (int j = 0; j < 4; j++) {
+            t[h + j] = _mm512_shuffle_f32x4(u[h + j], u[h + j + 4], 0x88);      // columns j, 8 + j
+            t[h + j + 4] = _mm512_shuffle_f32x4(u[h + j], u[h + j + 4], 0xdd);  // columns 4 + j, 12 + j
+        }
+    }
+    for (int j = 0; j < 8; j++) {
+        r[j] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88);
+        r[j + 8] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0xdd);
+    }
+}
+
 // Rows [i0, i0 + mc) and k in [p0, p0 + kc) of op(A) into panels of MR rows: panel q holds, for each k,
 // the MR values op(A)[i0 + q·MR + r, k] (zeros past row mc).
+__attribute__((target("avx512f")))
 static void pack_a(const float *a, int64_t lda, int trans, int64_t i0, int64_t mc, int64_t p0, int64_t kc,
                    float *dst) {
     for (int64_t q = 0; q < mc; q += MR, dst += MR * kc) {
@@ -50,13 +79,21 @@ static void pack_a(const float *a, int64_t lda, int trans, int64_t i0, int64_t m
                 for (int64_t r = rows; r < MR; r++) d[r] = 0;
             }
         } else {
-            // op(A)[i, k] = a[i, k]: read each row along k, write it strided into the panel.
-            for (int64_t r = 0; r < rows; r++) {
-                const float *src = a + (i0 + q + r) * lda + p0;
-                for (int64_t p = 0; p < kc; p++) dst[p * MR + r] = src[p];
+            // op(A)[i, k] = a[i, k]: 16 k of the panel's rows at a time, transposed in registers.
+            int64_t p = 0;
+            for (; p + 16 <= kc; p += 16) {
+                __m512 r[16];
+                for (int64_t i = 0; i < 16; i++)
+                    r[i] = i < rows ? _mm512_loadu_ps(a + (i0 + q + i) * lda + p0 + p) : _mm512_setzero_ps();
+                transpose16(r);
+                for (int t = 0; t < 16; t++) _mm512_mask_storeu_ps(dst + (p + t) * MR, (1 << MR) - 1, r[t]);
             }
-            for (int64_t r = rows; r < MR; r++)
-                for (int64_t p = 0; p < kc; p++) dst[p * MR + r] = 0;
+            for (; p < kc; p++) {
+                float *d = dst + p * MR;
+#pragma clang loop vectorize(disable)
+                for (int64_t r = 0; r < rows; r++) d[r] = a[(i0 + q + r) * lda + p0 + p];
+                for (int64_t r = rows; r < MR; r++) d[r] = 0;
+            }
         }
     }
 }
@@ -69,13 +106,24 @@ static void pack_b(const float *b, int64_t ldb, int trans, int64_t p0, int64_t k
     for (int64_t q = 0; q < nc; q += NR, dst += NR * kc) {
         int64_t cols = nc - q < NR ? nc - q : NR;
         if (trans) {
-            // op(B)[k, j] = b[j, k] (a weight stored [out, in]): read each row along k.
-            for (int64_t c = 0; c < cols; c++) {
-                const float *src = b + (j0 + q + c) * ldb + p0;
-                for (int64_t p = 0; p < kc; p++) dst[p * NR + c] = src[p];
+            // op(B)[k, j] = b[j, k] (a weight stored [out, in]): 16 k of 16 rows of b at a time, transposed
+            // in registers.
+            int64_t p = 0;
+            for (; p + 16 <= kc; p += 16) {
+                for (int64_t h = 0; h < NR; h += 16) {
+                    __m512 r[16];
+                    for (int64_t i = 0; i < 16; i++)
+                        r[i] = h + i < cols ? _mm512_loadu_ps(b + (j0 + q + h + i) * ldb + p0 + p) : _mm512_setzero_ps();
+                    transpose16(r);
+                    for (int t = 0; t < 16; t++) _mm512_store_ps(dst + (p + t) * NR + h, r[t]);
+                }
             }
-            for (int64_t c = cols; c < NR; c++)
-                for (int64_t p = 0; p < kc; p++) dst[p * NR + c] = 0;
+            for (; p < kc; p++) {
+                float *d = dst + p * NR;
+#pragma clang loop vectorize(disable)
+                for (int64_t c = 0; c < cols; c++) d[c] = b[(j0 + q + c) * ldb + p0 + p];
+                for (int64_t c = cols; c < NR; c++) d[c] = 0;
+            }
         } else if (cols == NR) {
             for (int64_t p = 0; p < kc; p++) {
                 const float *src = b + (p0 + p) * ldb + j0 + q;
