@@ -23,16 +23,38 @@
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #include <immintrin.h>
+#include <pthread.h>
 
 enum { MR = 12, NR = 32, KC = 256, MC = 96, NC = 512 };
 
-// Packing buffers, one pair per thread (the products of a step run on a few long-lived worker threads).
-static _Thread_local float *packed_a = NULL, *packed_b = NULL;
+// Packing buffers, one pair per thread (the products of a step run on a few long-lived worker threads),
+// freed when the thread exits (the dispatch pool retires idle threads).
+struct packing { float *a, *b; };
+static pthread_key_t packing_key;
+static pthread_once_t packing_once = PTHREAD_ONCE_INIT;
 
-static int buffers(void) {
-    if (!packed_a) packed_a = aligned_alloc(64, sizeof(float) * MC * KC);
-    if (!packed_b) packed_b = aligned_alloc(64, sizeof(float) * NC * KC);
-    return packed_a && packed_b;
+static void free_packing(void *p) {
+    struct packing *buffers = p;
+    free(buffers->a);
+    free(buffers->b);
+    free(buffers);
+}
+
+static void make_packing_key(void) { pthread_key_create(&packing_key, free_packing); }
+
+static struct packing *packing_buffers(void) {
+    pthread_once(&packing_once, make_packing_key);
+    struct packing *buffers = pthread_getspecific(packing_key);
+    if (buffers) return buffers;
+    buffers = malloc(sizeof *buffers);
+    if (!buffers) return NULL;
+    buffers->a = aligned_alloc(64, sizeof(float) * MC * KC);
+    buffers->b = aligned_alloc(64, sizeof(float) * NC * KC);
+    if (!buffers->a || !buffers->b || pthread_setspecific(packing_key, buffers) != 0) {
+        free_packing(buffers);
+        return NULL;
+    }
+    return buffers;
 }
 
 // r[i] <- column i of the 16 x 16 block whose rows are r[0..15]: three rounds of lane shuffles
@@ -179,7 +201,8 @@ static void micro_kernel(int64_t kc, const float *pa, const float *pb, float *c,
 
 __attribute__((target("avx512f")))
 static void sgemm_avx512(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, int trans_a,
-                         const float *b, int64_t ldb, int trans_b, float *c, int64_t ldc, int accumulate) {
+                         const float *b, int64_t ldb, int trans_b, float *c, int64_t ldc, int accumulate,
+                         float *packed_a, float *packed_b) {
     for (int64_t j0 = 0; j0 < n; j0 += NC) {
         int64_t nc = n - j0 < NC ? n - j0 : NC;
         for (int64_t p0 = 0; p0 < k; p0 += KC) {
@@ -214,7 +237,8 @@ int t5_sgemm_available(void) {
 
 int t5_sgemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, int trans_a, const float *b,
              int64_t ldb, int trans_b, float *c, int64_t ldc, int accumulate) {
-    if (!t5_sgemm_available() || !buffers()) return 0;
+    struct packing *buffers = t5_sgemm_available() ? packing_buffers() : NULL;
+    if (!buffers) return 0;
     if (m <= 0 || n <= 0) return 1;
     if (k <= 0) {
         if (!accumulate)
@@ -222,7 +246,7 @@ int t5_sgemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, int t
                 for (int64_t j = 0; j < n; j++) c[i * ldc + j] = 0;
         return 1;
     }
-    sgemm_avx512(m, n, k, a, lda, trans_a, b, ldb, trans_b, c, ldc, accumulate);
+    sgemm_avx512(m, n, k, a, lda, trans_a, b, ldb, trans_b, c, ldc, accumulate, buffers->a, buffers->b);
     return 1;
 }
 

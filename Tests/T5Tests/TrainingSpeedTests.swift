@@ -213,12 +213,15 @@ import Testing
         #expect(relativeL2(y.array.map(Double.init), expected.map { 2 * $0 }) <= 1e-6)
     }
 
-    @Test(arguments: [(5, 7, 3), (37, 70, 45), (300, 130, 600)])
-    func linearBackwardOnTwoThreadsMatchesNaive(shape: (Int, Int, Int)) {
+    @Test(arguments: [(5, 7, 3), (37, 70, 45), (300, 130, 600)], [(2, false), (2, true), (1, false)])
+    func linearBackwardMatchesNaive(shape: (Int, Int, Int), setup: (threads: Int, frozen: Bool)) {
         let (rows, inFeatures, outFeatures) = shape
         Parallel.minimumCost = 0
-        T5Runtime.setThreads(2)
-        defer { Parallel.minimumCost = 20_000 }
+        T5Runtime.setThreads(setup.threads)
+        defer {
+            Parallel.minimumCost = 20_000
+            T5Runtime.setThreads(ProcessInfo.processInfo.activeProcessorCount)
+        }
         var g = SeededGenerator(seed: UInt64(rows + 1))
         let x = Self.random(rows * inFeatures, -1...1, &g), w = Self.random(outFeatures * inFeatures, -1...1, &g)
         let dY = Self.random(rows * outFeatures, -1...1, &g)
@@ -235,9 +238,13 @@ import Testing
         let dX = Tensor(shape: [rows, inFeatures], values: prefillX), dW = Tensor(shape: [outFeatures, inFeatures], values: prefillW)
         GEMM.linearBackward(
             dYt.pointer, rows: rows, outFeatures: outFeatures, x: xt.pointer, inFeatures: inFeatures, weight: wt.pointer,
-            dX: dX.pointer, dWeight: dW.pointer)
+            dX: dX.pointer, dWeight: setup.frozen ? nil : dW.pointer)
         #expect(relativeL2(dX.array.map(Double.init), expectedX) <= 1e-6, "dX")
-        #expect(relativeL2(dW.array.map(Double.init), expectedW) <= 1e-6, "dWeight")
+        if setup.frozen {
+            #expect(dW.array == prefillW, "a frozen weight's buffer changed")
+        } else {
+            #expect(relativeL2(dW.array.map(Double.init), expectedW) <= 1e-6, "dWeight")
+        }
     }
 
     // MARK: Gradient clipping

@@ -171,12 +171,14 @@ extension GEMM {
     ) {
         let parts = Parallel.chunks(2 * ((inFeatures + 63) / 64), cost: 2 * rows * inFeatures * outFeatures)
         guard let dWeight, parts >= 2, rows > 0, inFeatures > 0, outFeatures > 0 else {
-            multiply(
-                m: rows, n: inFeatures, k: outFeatures,
-                dY, lda: outFeatures, weight, ldb: inFeatures,
-                dX, ldc: inFeatures, beta: 1)
+            // One after the other, each split across the threads (one thread, a frozen weight, or tiny).
+            trainingMultiply(
+                m: rows, n: inFeatures, k: outFeatures, dY, lda: outFeatures, transposeA: false,
+                weight, ldb: inFeatures, transposeB: false, dX, ldc: inFeatures, accumulate: true)
             if let dWeight {
-                weightGradient(dY, rows: rows, outFeatures: outFeatures, x: x, inFeatures: inFeatures, dWeight: dWeight)
+                trainingMultiply(
+                    m: outFeatures, n: inFeatures, k: rows, dY, lda: outFeatures, transposeA: true,
+                    x, ldb: inFeatures, transposeB: false, dWeight, ldc: inFeatures, accumulate: true)
             }
             return
         }
@@ -225,47 +227,46 @@ extension GEMM {
         let per = ((columns + parts - 1) / parts + 63) / 64 * 64
         return min(columns, part * per) ..< min(columns, (part + 1) * per)
     }
-
-    /// dWeight (out, in) += dY (rows, out)ᵀ · X (rows, in): the weight half of `linearBackward`, for a
-    /// projection whose input gradient goes elsewhere.
-    @inline(__always)
-    static func weightGradient(
-        _ dY: UnsafePointer<Float>, rows: Int, outFeatures: Int,
-        x: UnsafePointer<Float>, inFeatures: Int, dWeight: UnsafeMutablePointer<Float>
-    ) {
-        multiply(
-            m: outFeatures, n: inFeatures, k: rows,
-            dY, lda: outFeatures, transposeA: true, x, ldb: inFeatures,
-            dWeight, ldc: inFeatures, beta: 1)
-    }
 }
 
 extension GEMM {
-    /// `Y (rows, out) (+)= X (rows, in) · Wᵀ` for the training step: `linear`, with the AVX-512 kernel of
-    /// CKernels/sgemm.c (`t5_sgemm`) where the CPU has it, the columns of Y split across threads as
-    /// `multiply` splits them; `linear` (OpenBLAS) otherwise.
+    /// `C (m, n) (+)= op(A) · op(B)` for the training step: `multiply`'s column split across the threads,
+    /// each slice through `productOnThisThread`, i.e. the AVX-512 kernel of CKernels/sgemm.c (`t5_sgemm`)
+    /// where the CPU has it and single-threaded sgemm otherwise.
     ///
     /// OpenBLAS may run its AVX2 kernels on an AVX-512 machine (an old CPU table, or OPENBLAS_CORETYPE):
     /// measured on the 2-core Zen 5 this project benchmarks on, 512·256·512 products ran at 125 GFLOP/s per
-    /// thread in OpenBLAS's Haswell kernel and 220 in t5_sgemm. Inference keeps `linear` for now: the kernel
-    /// sums in a different order, which can flip near-tied beams against the recorded fixtures.
+    /// thread in OpenBLAS's Haswell kernel and 220-240 in t5_sgemm. Inference keeps `multiply` for now: the
+    /// kernel sums in a different order, which can flip near-tied beams against the recorded fixtures.
+    static func trainingMultiply(
+        m: Int, n: Int, k: Int, _ a: UnsafePointer<Float>, lda: Int, transposeA: Bool,
+        _ b: UnsafePointer<Float>, ldb: Int, transposeB: Bool,
+        _ c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool
+    ) {
+        guard m > 0, n > 0 else { return }
+        guard k > 0 else {
+            if !accumulate { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
+            return
+        }
+        let parts = Parallel.chunks(n, granule: 64, cost: m * n * k)
+        Parallel.run(parts) { p in
+            let columns = columnSlice(p, of: parts, columns: n)
+            guard !columns.isEmpty else { return }
+            productOnThisThread(
+                m: m, n: columns.count, k: k, a, lda: lda, transposeA: transposeA,
+                transposeB ? b + columns.lowerBound * ldb : b + columns.lowerBound, ldb: ldb, transposeB: transposeB,
+                c + columns.lowerBound, ldc: ldc, accumulate: accumulate)
+        }
+    }
+
+    /// `Y (rows, out) (+)= X (rows, in) · Wᵀ` for the training step: `linear` through `trainingMultiply`.
     static func trainingLinear(
         _ x: UnsafePointer<Float>, rows: Int, inFeatures: Int,
         weight: UnsafePointer<Float>, outFeatures: Int,
         into y: UnsafeMutablePointer<Float>, accumulate: Bool = false
     ) {
-        guard t5_sgemm_available() != 0, rows > SkinnyGEMM.maxRows, inFeatures > 0 else {
-            linear(x, rows: rows, inFeatures: inFeatures, weight: weight, outFeatures: outFeatures, into: y, accumulate: accumulate)
-            return
-        }
-        let parts = Parallel.chunks(outFeatures, granule: 64, cost: rows * outFeatures * inFeatures)
-        Parallel.run(parts) { p in
-            let columns = columnSlice(p, of: parts, columns: outFeatures)
-            guard !columns.isEmpty else { return }
-            productOnThisThread(
-                m: rows, n: columns.count, k: inFeatures, x, lda: inFeatures, transposeA: false,
-                weight + columns.lowerBound * inFeatures, ldb: inFeatures, transposeB: true,
-                y + columns.lowerBound, ldc: outFeatures, accumulate: accumulate)
-        }
+        trainingMultiply(
+            m: rows, n: outFeatures, k: inFeatures, x, lda: inFeatures, transposeA: false,
+            weight, ldb: inFeatures, transposeB: true, y, ldc: outFeatures, accumulate: accumulate)
     }
 }
