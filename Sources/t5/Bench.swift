@@ -21,7 +21,7 @@ struct Bench: AsyncParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
     @Option(help: "Timed runs per row (after one warm-up).") var runs = 5
-    @Option(help: "BLAS threads (default: OpenBLAS's own choice).") var threads: Int?
+    @Option(help: "Worker threads for the products and parallel loops (default: all cores).") var threads: Int?
     @Flag(help: "Print one JSON object whose keys name the rows.") var json = false
     @Flag(help: "Measure the fine-tuning step (forward + backward + AdamW step) instead of inference.")
     var finetune = false

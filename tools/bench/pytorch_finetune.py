@@ -36,6 +36,9 @@ def main():
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     model = T5ForConditionalGeneration.from_pretrained(args.model, dtype=torch.float32)
+    # transformers 5 writes decoder_start_token_id to generation_config.json only; labels need it on the config.
+    if getattr(model.config, "decoder_start_token_id", None) is None:
+        model.config.decoder_start_token_id = model.generation_config.decoder_start_token_id or 0
     model.train()  # dropout as config.json's dropout_rate
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr)
 
