@@ -49,7 +49,15 @@ enum GEMM {
             }
             return
         }
-        // Large products: split the columns of C (rows of a transposed B) across our threads, each running
+        // Large products (the encoder, batches, teacher-forced scoring): the same column split and AVX-512
+        // kernel as training (`trainingMultiply`: CKernels/sgemm.c where the CPU has it, else OpenBLAS).
+        if alpha == 1 && (beta == 0 || beta == 1) {
+            trainingMultiply(
+                m: m, n: n, k: k, a, lda: lda, transposeA: transposeA, b, ldb: ldb, transposeB: transposeB,
+                c, ldc: ldc, accumulate: beta == 1)
+            return
+        }
+        // Otherwise: split the columns of C (rows of a transposed B) across our threads, each running
         // single-threaded sgemm on its slice.
         let parts = Parallel.chunks(n, granule: 64, cost: m * n * k)
         let per = ((n + parts - 1) / parts + 63) / 64 * 64
