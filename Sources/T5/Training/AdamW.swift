@@ -68,11 +68,16 @@ public final class AdamW: Optimizer {
         let eps = Float(options.eps)
         let applyDecay = options.weightDecay != 0
 
-        forEachConcurrently(keys) { key in
+        for key in keys {
+            if let p = parameters[key], let g = gradients[key] {
+                precondition(p.shape == g.shape, "gradient of \(key) has shape \(g.shape), parameter \(p.shape)")
+            }
+        }
+        let counts = gradients.mapValues(\.count)
+        forEachRangeConcurrently(keys, counts: counts) { key, range in
             guard let p = parameters[key], let g = gradients[key], let m = expAvg[key], let v = expAvgSq[key] else { return }
-            precondition(p.shape == g.shape, "gradient of \(key) has shape \(g.shape), parameter \(p.shape)")
             let pp = p.pointer, gp = g.pointer, mp = m.pointer, vp = v.pointer
-            for i in 0..<p.count {
+            for i in range {
                 if applyDecay { pp[i] *= decay }
                 let gi = gp[i]
                 // torch.lerp with weight < 0.5: start + weight·(end − start).
