@@ -154,6 +154,9 @@ struct Finetune: AsyncParsableCommand {
         if !frozen.isEmpty {
             let count = specs.filter { frozen.contains($0.key) }.reduce(0) { $0 + $1.shape.reduce(1, *) }
             note("frozen: \(frozen.count) of \(specs.count) tensors (\(count.formatted()) of \(model.parameterCount.formatted()) parameters)")
+            if !model.hasSeparateLMHead && freeze.contains(where: { $0.split(separator: ",").contains("lm-head") }) {
+                note("lm-head: this model's head is tied to the embedding, so shared.weight is frozen")
+            }
         }
         if hasCheckpoint {
             note("resuming \(out) at step \(trainer.completedSteps) of \(trainer.totalSteps)")

@@ -71,12 +71,18 @@ public final class AdamW: Optimizer {
             oneMinusBeta2: oneMinusBeta2, biasCorrection2Sqrt: biasCorrection2Sqrt,
             negativeStepSize: negativeStepSize, eps: eps)
 
-        forEachConcurrently(keys) { key in
+        for key in keys {
+            if let p = parameters[key], let g = gradients[key] {
+                precondition(p.shape == g.shape, "gradient of \(key) has shape \(g.shape), parameter \(p.shape)")
+            }
+        }
+        let counts = gradients.mapValues(\.count)
+        forEachRangeConcurrently(keys, counts: counts) { key, range in
             guard let p = parameters[key], let g = gradients[key], let m = expAvg[key], let v = expAvgSq[key] else { return }
-            precondition(p.shape == g.shape, "gradient of \(key) has shape \(g.shape), parameter \(p.shape)")
+            let start = range.lowerBound
             Self.update(
-                p.pointer, gradient: g.pointer, expAvg: m.pointer, expAvgSq: v.pointer, count: p.count,
-                constants: constants)
+                p.pointer + start, gradient: g.pointer + start, expAvg: m.pointer + start, expAvgSq: v.pointer + start,
+                count: range.count, constants: constants)
         }
     }
 

@@ -89,3 +89,19 @@ func forEachConcurrently(_ keys: [String], _ body: (String) -> Void) {
         DispatchQueue.concurrentPerform(iterations: keys.count) { body(keys[$0]) }
     }
 }
+
+/// Runs `body(key, range)` over every tensor cut into ranges of at most `chunk` elements, in parallel: an
+/// elementwise update (AdamW) then spreads a large embedding over every thread instead of one. Ranges are
+/// disjoint, so the result does not depend on the schedule.
+func forEachRangeConcurrently(_ keys: [String], counts: [String: Int], chunk: Int = 1 << 18, _ body: (String, Range<Int>) -> Void) {
+    var work = [(String, Range<Int>)]()
+    for key in keys {
+        let n = counts[key] ?? 0
+        for start in stride(from: 0, to: n, by: chunk) { work.append((key, start..<min(start + chunk, n))) }
+    }
+    let items = work
+    withoutActuallyEscaping(body) { body in
+        nonisolated(unsafe) let body = body
+        DispatchQueue.concurrentPerform(iterations: items.count) { body(items[$0].0, items[$0].1) }
+    }
+}
