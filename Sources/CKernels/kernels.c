@@ -1,5 +1,6 @@
 #include "CKernels.h"
 
+#include <stddef.h>
 #include <string.h>
 
 // ---------------------------------------------------------------------------------------------------
@@ -58,58 +59,47 @@ __attribute__((target("avx512f,avx512bw"))) static inline __m512 int8x16_avx512(
     return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b));
 }
 
-#define T5_ROWS4_KERNEL(NAME, TYPE, WIDEN, SCALE_DECL, SCALE_OF)                                              \
-    __attribute__((target("avx512f,avx512bw"))) static void NAME(                                             \
-        const TYPE *w, SCALE_DECL int64_t ldw, int64_t r0, int64_t r1, int64_t k, const float *x, int64_t ldx, \
-        int64_t m, float *y, int64_t ldy, int acc) {                                                          \
-        int64_t kv = k / 16 * 16;                                                                              \
-        int64_t o = r0;                                                                                        \
-        for (; o + 4 <= r1; o += 4) {                                                                          \
-            const TYPE *w0 = w + o * ldw, *w1 = w0 + ldw, *w2 = w1 + ldw, *w3 = w2 + ldw;                       \
-            for (int64_t r = 0; r < m; r++) {                                                                  \
-                const float *xr = x + r * ldx;                                                                 \
-                __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;                                    \
+// One weight row at a time, front to back (what the prefetcher streams best), widened once per vector
+// and multiplied with four activation rows per pass while it sits in L1.
+// `scale` is one factor per weight row (int8), or NULL (bf16).
+#define T5_ROWS_KERNEL(NAME, TARGET, VEC, LANES, SETZERO, LOADX, FMADD, HSUM, TYPE, WIDEN)                   \
+    __attribute__((target(TARGET))) static void NAME(                                                         \
+        const TYPE *w, const float *scale, int64_t ldw, int64_t r0, int64_t r1, int64_t k, const float *x,   \
+        int64_t ldx, int64_t m, float *y, int64_t ldy, int acc) {                                             \
+        int64_t kv = k / LANES * LANES;                                                                        \
+        for (int64_t o = r0; o < r1; o++) {                                                                    \
+            const TYPE *wo = w + o * ldw;                                                                      \
+            float factor = scale ? scale[o] : 1.0f;                                                            \
+            int64_t r = 0;                                                                                     \
+            for (; r < m; r += 4) {                                                                            \
+                int64_t n = m - r < 4 ? m - r : 4;                                                             \
+                const float *x0 = x + r * ldx;                                                                 \
+                const float *x1 = n > 1 ? x0 + ldx : x0, *x2 = n > 2 ? x0 + 2 * ldx : x0;                      \
+                const float *x3 = n > 3 ? x0 + 3 * ldx : x0;                                                   \
+                VEC s0 = SETZERO(), s1 = SETZERO(), s2 = SETZERO(), s3 = SETZERO();                            \
                 int64_t i = 0;                                                                                 \
-                for (; i < kv; i += 16) {                                                                      \
-                    __m512 xv = _mm512_loadu_ps(xr + i);                                                       \
-                    s0 = _mm512_fmadd_ps(WIDEN(w0 + i), xv, s0);                                               \
-                    s1 = _mm512_fmadd_ps(WIDEN(w1 + i), xv, s1);                                               \
-                    s2 = _mm512_fmadd_ps(WIDEN(w2 + i), xv, s2);                                               \
-                    s3 = _mm512_fmadd_ps(WIDEN(w3 + i), xv, s3);                                               \
+                for (; i < kv; i += LANES) {                                                                   \
+                    VEC wv = WIDEN(wo + i);                                                                    \
+                    s0 = FMADD(wv, LOADX(x0 + i), s0);                                                         \
+                    s1 = FMADD(wv, LOADX(x1 + i), s1);                                                         \
+                    s2 = FMADD(wv, LOADX(x2 + i), s2);                                                         \
+                    s3 = FMADD(wv, LOADX(x3 + i), s3);                                                         \
                 }                                                                                              \
-                float t[4] = {_mm512_reduce_add_ps(s0), _mm512_reduce_add_ps(s1), _mm512_reduce_add_ps(s2),    \
-                              _mm512_reduce_add_ps(s3)};                                                       \
+                float t[4] = {HSUM(s0), HSUM(s1), HSUM(s2), HSUM(s3)};                                         \
                 for (; i < k; i++) {                                                                           \
-                    t[0] += (float)SCALAR(w0[i]) * xr[i];                                                      \
-                    t[1] += (float)SCALAR(w1[i]) * xr[i];                                                      \
-                    t[2] += (float)SCALAR(w2[i]) * xr[i];                                                      \
-                    t[3] += (float)SCALAR(w3[i]) * xr[i];                                                      \
+                    float wi = (float)SCALAR(wo[i]);                                                           \
+                    t[0] += wi * x0[i]; t[1] += wi * x1[i]; t[2] += wi * x2[i]; t[3] += wi * x3[i];            \
                 }                                                                                              \
-                for (int j = 0; j < 4; j++) {                                                                  \
-                    float v = t[j] * SCALE_OF(o + j);                                                          \
-                    float *dst = y + r * ldy + o + j;                                                          \
-                    *dst = acc ? *dst + v : v;                                                                 \
+                for (int64_t j = 0; j < n; j++) {                                                              \
+                    float *dst = y + (r + j) * ldy + o;                                                        \
+                    *dst = acc ? *dst + t[j] * factor : t[j] * factor;                                         \
                 }                                                                                              \
             }                                                                                                  \
         }                                                                                                      \
-        TAIL(o, r1);                                                                                           \
     }
 
-#define SCALAR(v) bf16_to_f32(v)
-#define NO_SCALE_DECL
-#define NO_SCALE_OF(o) 1.0f
-#define TAIL(o, r1) bf16_gemm_scalar(w, ldw, o, r1, k, x, ldx, m, y, ldy, acc)
-T5_ROWS4_KERNEL(bf16_gemm_avx512, uint16_t, bf16x16_avx512, NO_SCALE_DECL, NO_SCALE_OF)
-#undef SCALAR
-#undef TAIL
-
-#define SCALAR(v) (v)
-#define SCALE_DECL const float *scale,
-#define SCALE_OF(o) scale[o]
-#define TAIL(o, r1) int8_gemm_scalar(w, scale, ldw, o, r1, k, x, ldx, m, y, ldy, acc)
-T5_ROWS4_KERNEL(int8_gemm_avx512, int8_t, int8x16_avx512, SCALE_DECL, SCALE_OF)
-#undef SCALAR
-#undef TAIL
+#define AVX512_ARGS "avx512f,avx512bw", __m512, 16, _mm512_setzero_ps, _mm512_loadu_ps, _mm512_fmadd_ps, _mm512_reduce_add_ps
+#define AVX2_ARGS "avx2,fma", __m256, 8, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_fmadd_ps, hsum256
 
 // ---------------------------------------------------------------------------------------------------
 // AVX2 + FMA: the same loops 8 lanes wide.
@@ -132,53 +122,16 @@ __attribute__((target("avx2,fma"))) static inline float hsum256(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-#define T5_ROWS4_KERNEL_AVX2(NAME, TYPE, WIDEN, SCALE_DECL, SCALE_OF)                                         \
-    __attribute__((target("avx2,fma"))) static void NAME(                                                     \
-        const TYPE *w, SCALE_DECL int64_t ldw, int64_t r0, int64_t r1, int64_t k, const float *x, int64_t ldx, \
-        int64_t m, float *y, int64_t ldy, int acc) {                                                          \
-        int64_t kv = k / 8 * 8;                                                                                \
-        int64_t o = r0;                                                                                        \
-        for (; o + 4 <= r1; o += 4) {                                                                          \
-            const TYPE *w0 = w + o * ldw, *w1 = w0 + ldw, *w2 = w1 + ldw, *w3 = w2 + ldw;                       \
-            for (int64_t r = 0; r < m; r++) {                                                                  \
-                const float *xr = x + r * ldx;                                                                 \
-                __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;                                    \
-                int64_t i = 0;                                                                                 \
-                for (; i < kv; i += 8) {                                                                       \
-                    __m256 xv = _mm256_loadu_ps(xr + i);                                                       \
-                    s0 = _mm256_fmadd_ps(WIDEN(w0 + i), xv, s0);                                               \
-                    s1 = _mm256_fmadd_ps(WIDEN(w1 + i), xv, s1);                                               \
-                    s2 = _mm256_fmadd_ps(WIDEN(w2 + i), xv, s2);                                               \
-                    s3 = _mm256_fmadd_ps(WIDEN(w3 + i), xv, s3);                                               \
-                }                                                                                              \
-                float t[4] = {hsum256(s0), hsum256(s1), hsum256(s2), hsum256(s3)};                             \
-                for (; i < k; i++) {                                                                           \
-                    t[0] += (float)SCALAR(w0[i]) * xr[i];                                                      \
-                    t[1] += (float)SCALAR(w1[i]) * xr[i];                                                      \
-                    t[2] += (float)SCALAR(w2[i]) * xr[i];                                                      \
-                    t[3] += (float)SCALAR(w3[i]) * xr[i];                                                      \
-                }                                                                                              \
-                for (int j = 0; j < 4; j++) {                                                                  \
-                    float v = t[j] * SCALE_OF(o + j);                                                          \
-                    float *dst = y + r * ldy + o + j;                                                          \
-                    *dst = acc ? *dst + v : v;                                                                 \
-                }                                                                                              \
-            }                                                                                                  \
-        }                                                                                                      \
-        TAIL(o, r1);                                                                                           \
-    }
-
+#define EXPAND(...) __VA_ARGS__
 #define SCALAR(v) bf16_to_f32(v)
-#define TAIL(o, r1) bf16_gemm_scalar(w, ldw, o, r1, k, x, ldx, m, y, ldy, acc)
-T5_ROWS4_KERNEL_AVX2(bf16_gemm_avx2, uint16_t, bf16x8_avx2, NO_SCALE_DECL, NO_SCALE_OF)
+#define KERNEL(...) EXPAND(T5_ROWS_KERNEL(__VA_ARGS__))
+KERNEL(bf16_gemm_avx512, AVX512_ARGS, uint16_t, bf16x16_avx512)
+KERNEL(bf16_gemm_avx2, AVX2_ARGS, uint16_t, bf16x8_avx2)
 #undef SCALAR
-#undef TAIL
-
 #define SCALAR(v) (v)
-#define TAIL(o, r1) int8_gemm_scalar(w, scale, ldw, o, r1, k, x, ldx, m, y, ldy, acc)
-T5_ROWS4_KERNEL_AVX2(int8_gemm_avx2, int8_t, int8x8_avx2, SCALE_DECL, SCALE_OF)
+KERNEL(int8_gemm_avx512, AVX512_ARGS, int8_t, int8x16_avx512)
+KERNEL(int8_gemm_avx2, AVX2_ARGS, int8_t, int8x8_avx2)
 #undef SCALAR
-#undef TAIL
 
 enum isa { ISA_UNKNOWN, ISA_SCALAR, ISA_AVX2, ISA_AVX512 };
 static enum isa detected = ISA_UNKNOWN;
@@ -199,8 +152,8 @@ static enum isa current_isa(void) {
 void t5_bf16_gemm(const uint16_t *w, int64_t ldw, int64_t r0, int64_t r1, int64_t k, const float *x, int64_t ldx,
                   int64_t m, float *y, int64_t ldy, int acc) {
     switch (current_isa()) {
-    case ISA_AVX512: bf16_gemm_avx512(w, ldw, r0, r1, k, x, ldx, m, y, ldy, acc); break;
-    case ISA_AVX2: bf16_gemm_avx2(w, ldw, r0, r1, k, x, ldx, m, y, ldy, acc); break;
+    case ISA_AVX512: bf16_gemm_avx512(w, NULL, ldw, r0, r1, k, x, ldx, m, y, ldy, acc); break;
+    case ISA_AVX2: bf16_gemm_avx2(w, NULL, ldw, r0, r1, k, x, ldx, m, y, ldy, acc); break;
     default: bf16_gemm_scalar(w, ldw, r0, r1, k, x, ldx, m, y, ldy, acc);
     }
 }

@@ -8,16 +8,28 @@ struct Bench: AsyncParsableCommand {
         discussion: """
             Inputs are 32 random tokens (128 for the encoder row); every decode produces exactly 64 new tokens \
             (eos suppressed). Each row runs once to warm up, then --runs times; medians are reported with min-max.
+
+            --finetune measures the training step instead: a ParameterStore copied from the model, then \
+            zeroGradients + accumulateGradients (forward, cross-entropy, backward) on a synthetic batch of 8 \
+            inputs of 64 tokens and 8 targets of 32 tokens (eos last, other ids random ordinary pieces), \
+            dropout as config.json's dropout_rate, then one AdamW step (lr 1e-4): the optimizer step IS \
+            included in the timed step (its share is reported apart). finetune_tokens_per_s = \
+            8 · (64 + 32) / median step time, comparable with tools/bench/pytorch_finetune.py. Also reported: \
+            the process CPU time per step (all threads; steadier than wall time on a shared machine) and, \
+            outside the step, the gradient-norm clipping the Trainer adds by default.
             """)
 
     @OptionGroup var modelOptions: ModelOptions
     @Option(help: "Timed runs per row (after one warm-up).") var runs = 5
-    @Option(help: "BLAS threads (default: OpenBLAS's own choice).") var threads: Int?
+    @Option(help: "Worker threads for the products and parallel loops (default: all cores).") var threads: Int?
     @Flag(help: "Print one JSON object whose keys name the rows.") var json = false
+    @Flag(help: "Measure the fine-tuning step (forward + backward + AdamW step) instead of inference.")
+    var finetune = false
 
     func validate() throws {
         if runs < 1 { throw ValidationError("--runs must be at least 1") }
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+        if finetune && modelOptions.weights != .f32 { throw ValidationError("--finetune trains fp32 weights: drop --weights") }
     }
 
     struct Stat: Encodable {
@@ -54,6 +66,10 @@ struct Bench: AsyncParsableCommand {
             o.numBeams = beams
             return o
         }
+        if finetune {
+            runFinetune(model: model)
+            return
+        }
         let input32 = randomInput(32), input128 = randomInput(128)
         let batch16 = (0..<16).map { _ in randomInput(32) }
 
@@ -81,12 +97,90 @@ struct Bench: AsyncParsableCommand {
             for (key, _, value, _) in rows { object[key] = (value * 1000).rounded() / 1000 }
             printJSON(object)
         } else {
-            for (_, label, value, stat) in rows {
-                let range = stat.map { String(format: "  (runs: median %.2f ms, min %.2f, max %.2f)", $0.median, $0.min, $0.max) } ?? ""
-                print(label.padding(toLength: 44, withPad: " ", startingAt: 0) + String(format: " %10.2f", value) + range)
-            }
+            printRows(rows)
         }
     }
+
+    private func printRows(_ rows: [(String, String, Double, Stat?)]) {
+        for (_, label, value, stat) in rows {
+            let range = stat.map { String(format: "  (runs: median %.2f ms, min %.2f, max %.2f)", $0.median, $0.min, $0.max) } ?? ""
+            print(label.padding(toLength: 44, withPad: " ", startingAt: 0) + String(format: " %10.2f", value) + range)
+        }
+    }
+
+    /// `--finetune`: the training step on a synthetic batch shaped like tools/bench/pytorch_finetune.py's:
+    /// zero the gradients, forward + loss + backward, one AdamW step (lr 1e-4, torch's other defaults).
+    private func runFinetune(model: T5Model) {
+        let batchSize = 8, inputLength = 64, targetLength = 32
+        // Ordinary pieces that are also rows of the embedding (a small test model may have fewer), eos last;
+        // seeded, so that the loss is comparable between runs.
+        var ids = SeededGenerator(seed: 1)
+        let lastID = min(model.tokenizer.sentencePieceSize, model.config.vocabSize) - 1
+        func randomInput(_ n: Int) -> [Int] {
+            (0..<(n - 1)).map { _ in Int.random(in: 3...lastID, using: &ids) } + [model.config.eosTokenID]
+        }
+        let batch = TrainingBatch(
+            inputIDs: (0..<batchSize).map { _ in randomInput(inputLength) },
+            targetIDs: (0..<batchSize).map { _ in randomInput(targetLength) })
+        let store = ParameterStore(model: model)
+        let optimizer = AdamW(.init(learningRate: 1e-4))
+        var generator = SeededGenerator(seed: 0)
+        var loss: Float = 0
+        var steps = [Double](), backwards = [Double](), updates = [Double](), cpu = [Double](), clips = [Double]()
+        for run in 0...runs {  // run 0 warms up
+            let c0 = processCPUSeconds()
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            store.zeroGradients()
+            loss = store.accumulateGradients(
+                batch, dropoutRate: model.config.dropoutRate, labelSmoothing: 0, generator: &generator).loss
+            let t1 = DispatchTime.now().uptimeNanoseconds
+            optimizer.step(parameters: store.values, gradients: store.gradients, learningRate: 1e-4)
+            let t2 = DispatchTime.now().uptimeNanoseconds
+            let c1 = processCPUSeconds()
+            // Not part of the step (PyTorch's side does not clip either), but the Trainer clips by default.
+            let t3 = DispatchTime.now().uptimeNanoseconds
+            GradientClipping.clip(Array(store.gradients.values), maxNorm: 1e-3)  // always scales
+            let t4 = DispatchTime.now().uptimeNanoseconds
+            if run > 0 {
+                clips.append(Double(t4 - t3) / 1e6)
+                cpu.append((c1 - c0) * 1000)
+                steps.append(Double(t2 - t0) / 1e6)
+                backwards.append(Double(t1 - t0) / 1e6)
+                updates.append(Double(t2 - t1) / 1e6)
+            }
+        }
+        func stat(_ times: [Double]) -> Stat {
+            let sorted = times.sorted()
+            return Stat(median: sorted[sorted.count / 2], min: sorted[0], max: sorted[sorted.count - 1])
+        }
+        let step = stat(steps), backward = stat(backwards), update = stat(updates), cpuStep = stat(cpu), clip = stat(clips)
+        let tokens = Double(batchSize * (inputLength + targetLength))
+        let rows: [(String, String, Double, Stat?)] = [
+            ("finetune_step_ms", "fine-tuning step (fwd+bwd+AdamW), ms", step.median, step),
+            ("finetune_forward_backward_ms", "  zero grads + forward + backward, ms", backward.median, backward),
+            ("finetune_optimizer_ms", "  AdamW step, ms", update.median, update),
+            ("finetune_cpu_ms", "  CPU time of the step, all threads, ms", cpuStep.median, cpuStep),
+            ("finetune_clip_ms", "gradient norm + clip (Trainer), not in step, ms", clip.median, clip),
+            ("finetune_tokens_per_s", "fine-tuning tokens/s (8 x (64 + 32) per step)", tokens / step.median * 1000, nil),
+            ("finetune_loss", "loss of the last step", Double(loss), nil),
+            ("peak_rss_mb", "peak RSS, MB", Double(peakResidentBytes()) / 1e6, nil),
+        ]
+        if json {
+            var object = [String: Double]()
+            for (key, _, value, _) in rows { object[key] = (value * 1000).rounded() / 1000 }
+            printJSON(object)
+        } else {
+            printRows(rows)
+        }
+    }
+}
+
+/// User + system CPU time of this process so far, all threads (getrusage).
+func processCPUSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
 /// Peak resident set size of this process, from getrusage (kilobytes on Linux).

@@ -24,6 +24,7 @@ struct Info: AsyncParsableCommand {
         print("vocab:        \(c.vocabSize) (tokenizer \(model.tokenizer.size): \(model.tokenizer.sentencePieceSize) pieces + 100 sentinels)")
         print("position:     \(c.relativeAttentionNumBuckets) buckets, max distance \(c.relativeAttentionMaxDistance)")
         print("parameters:   \(model.parameterCount.formatted())")
+        print("weights:      \(model.weightPrecision.rawValue) projections in memory; a decode step reads \(formatBytes(model.decodeWeightBytes))")
         var dtypes = [String: Int]()
         for key in archive.keys { if let info = archive.info(key) { dtypes[info.dtype, default: 0] += 1 } }
         print("dtypes:       " + dtypes.sorted { $0.key < $1.key }.map { "\($0.key) × \($0.value)" }.joined(separator: ", "))

@@ -15,7 +15,8 @@ struct ModelOptions: ParsableArguments {
     func directory() throws(T5Error) -> URL {
         if let model { return URL(fileURLWithPath: model) }
         if let env = ProcessInfo.processInfo.environment["T5_MODEL"], !env.isEmpty { return URL(fileURLWithPath: env) }
-        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        // The running binary's real path (found through PATH or a symlink such as .build/release/t5).
+        let executable = (Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])).resolvingSymlinksInPath()
         var candidates = [URL]()
         var dir = executable.deletingLastPathComponent()
         for _ in 0..<4 {

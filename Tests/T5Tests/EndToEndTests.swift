@@ -76,7 +76,7 @@ import Testing
         let emBefore = before.exactMatch ?? 1, emAfter = after.exactMatch ?? 0
         #expect(emBefore < 0.05)
         #expect(emAfter > 0.3, "exact match \(emAfter), chance is under 0.02")
-        // Addition (100 distinct examples) is learnt first, then sorting; reversal takes longer (see docs/finetuning.md).
+        // Addition (100 distinct examples) is learnt first, then sorting; reversal takes longer (see README.md, Fine-tuning).
         let byTask = Dictionary(uniqueKeysWithValues: after.tasks.map { ($0.name, $0.exactMatch ?? 0) })
         #expect((byTask["add"] ?? 0) > 0.5 && (byTask["sort"] ?? 0) > 0.2, "\(perTask)")
         // The training loss falls too: the last 50 steps average well under the first 50.

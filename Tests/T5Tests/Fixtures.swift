@@ -105,6 +105,39 @@ struct ModelReference: Decodable {
     let batch: [BatchCase]
 }
 
+extension ModelReference.GreedyCase {
+    /// The generation options transformers ran this case with.
+    var options: GenerationOptions {
+        var o = GenerationOptions()
+        o.maxNewTokens = max_new_tokens
+        o.minNewTokens = min_new_tokens
+        o.repetitionPenalty = repetition_penalty
+        o.noRepeatNgramSize = no_repeat_ngram_size
+        return o
+    }
+}
+
+extension ModelReference.BeamCase {
+    /// The generation options transformers ran this case with.
+    var options: GenerationOptions {
+        var o = GenerationOptions()
+        o.numBeams = num_beams
+        o.lengthPenalty = length_penalty
+        o.earlyStopping = early_stopping.value
+        o.numReturnSequences = num_return_sequences
+        o.maxNewTokens = max_new_tokens
+        o.minNewTokens = min_new_tokens
+        return o
+    }
+}
+
+extension ModelReference.BatchCase {
+    /// Each input without the padding transformers' batch carried (every input ends at its eos).
+    var unpaddedInputs: [[Int]] {
+        input_ids.map { ids in Array(ids.prefix(through: ids.lastIndex(of: 1) ?? ids.count - 1)) }
+    }
+}
+
 /// Compares with |a − b| ≤ tol · max(1, |b|) and describes the first mismatch.
 func firstMismatch(_ actual: [Float], _ expected: [Float], tolerance: Float) -> String? {
     if actual.count != expected.count { return "length \(actual.count) != expected \(expected.count)" }

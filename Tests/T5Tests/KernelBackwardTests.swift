@@ -277,8 +277,11 @@ import Testing
         let reference: ([Double]) -> Double = {
             Reference.crossEntropy($0, targets: targets.map(Int.init), vocab: vocab, labelSmoothing: Double(labelSmoothing))
         }
+        let lse = Tensor(zeros: [rows])
         let (sum, tokens, correct) = targets.withUnsafeBufferPointer {
-            CrossEntropy.forward(logits: logitsT.pointer, rows: rows, vocab: vocab, targets: $0.baseAddress!, labelSmoothing: labelSmoothing)
+            CrossEntropy.forward(
+                logits: logitsT.pointer, rows: rows, vocab: vocab, targets: $0.baseAddress!, labelSmoothing: labelSmoothing,
+                logSumExp: lse.pointer)
         }
         #expect(tokens == 4)
         var hits = 0
@@ -299,11 +302,11 @@ import Testing
         }
         Self.expectClose(dLogits.array, expected, 1e-5, "cross-entropy backward ε=\(labelSmoothing)")
         #expect(dLogits.array[vocab ..< 2 * vocab].allSatisfy { $0 == 0 }, "an ignored row got a gradient")
-        // In place over the logits.
+        // In place over the logits, reusing the forward's log Σ exp.
         targets.withUnsafeBufferPointer {
             CrossEntropy.backward(
                 logits: logitsT.pointer, rows: rows, vocab: vocab, targets: $0.baseAddress!, labelSmoothing: labelSmoothing,
-                scale: 0.5 / Float(tokens), into: logitsT.pointer)
+                scale: 0.5 / Float(tokens), logSumExp: lse.pointer, into: logitsT.pointer)
         }
         #expect(logitsT.array == dLogits.array)
     }

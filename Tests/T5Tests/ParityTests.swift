@@ -51,11 +51,7 @@ import Testing
     @Test(arguments: names) func greedy(name: String) throws {
         let model = try Fixtures.model(name)
         for c in try reference(name).greedy {
-            var o = GenerationOptions()
-            o.maxNewTokens = c.max_new_tokens
-            o.minNewTokens = c.min_new_tokens
-            o.repetitionPenalty = c.repetition_penalty
-            o.noRepeatNgramSize = c.no_repeat_ngram_size
+            let o = c.options
             let out = try model.generate(ids: [c.input_ids], options: o)[0][0]
             #expect(out.ids == c.ids, "\(name) greedy \(c.input.debugDescription) \(o): got \(out.ids), expected \(c.ids)")
             #expect(abs(out.score - c.score) <= 1e-4 * max(1, abs(c.score)), "\(name) greedy score \(out.score) vs \(c.score)")
@@ -65,13 +61,7 @@ import Testing
     @Test(arguments: names) func beamSearch(name: String) throws {
         let model = try Fixtures.model(name)
         for c in try reference(name).beam {
-            var o = GenerationOptions()
-            o.numBeams = c.num_beams
-            o.lengthPenalty = c.length_penalty
-            o.earlyStopping = c.early_stopping.value
-            o.numReturnSequences = c.num_return_sequences
-            o.maxNewTokens = c.max_new_tokens
-            o.minNewTokens = c.min_new_tokens
+            let o = c.options
             let out = try model.generate(ids: [c.input_ids], options: o)[0]
             let label = "\(name) beam \(c.num_beams) lp \(c.length_penalty) \(c.early_stopping.value) \(c.input.debugDescription)"
             #expect(out.map(\.ids) == c.outputs.map(\.ids), "\(label): got \(out.map(\.ids)), expected \(c.outputs.map(\.ids))")
@@ -86,7 +76,7 @@ import Testing
             var o = GenerationOptions()
             o.maxNewTokens = c.max_new_tokens
             // The fixture records the padded batch transformers ran; each input ends at its eos.
-            let inputs = c.input_ids.map { ids in Array(ids.prefix(through: ids.lastIndex(of: 1) ?? ids.count - 1)) }
+            let inputs = c.unpaddedInputs
             let batched = try model.generate(ids: inputs, options: o).map { $0[0] }
             #expect(batched.map(\.ids) == c.ids, "\(name) batch: got \(batched.map(\.ids)), expected \(c.ids)")
             for (i, ids) in inputs.enumerated() {
@@ -125,20 +115,14 @@ import Testing
         let model = try Fixtures.model(name)
         let ref = try Fixtures.reference(ModelReference.self, "reference/\(name).json")
         for c in ref.beam {
-            var o = GenerationOptions()
-            o.numBeams = c.num_beams
-            o.lengthPenalty = c.length_penalty
-            o.earlyStopping = c.early_stopping.value
-            o.numReturnSequences = c.num_return_sequences
-            o.maxNewTokens = c.max_new_tokens
-            o.minNewTokens = c.min_new_tokens
+            let o = c.options
             let out = try model.generate(ids: [c.input_ids], options: o)[0]
             #expect(out.map(\.ids) == c.outputs.map(\.ids), "\(name) beam on 2 threads")
         }
         for c in ref.batch {
             var o = GenerationOptions()
             o.maxNewTokens = c.max_new_tokens
-            let inputs = c.input_ids.map { ids in Array(ids.prefix(through: ids.lastIndex(of: 1) ?? ids.count - 1)) }
+            let inputs = c.unpaddedInputs
             #expect(try model.generate(ids: inputs, options: o).map { $0[0].ids } == c.ids, "\(name) batch on 2 threads")
         }
         let s = ref.encoder_hidden

@@ -51,11 +51,7 @@ import Testing
             #expect(firstMismatch(scored.logprobs, c.logprobs, tolerance: 1e-4) == nil)
         }
         for c in ref.greedy.prefix(3) {
-            var o = GenerationOptions()
-            o.maxNewTokens = c.max_new_tokens
-            o.minNewTokens = c.min_new_tokens
-            o.repetitionPenalty = c.repetition_penalty
-            o.noRepeatNgramSize = c.no_repeat_ngram_size
+            let o = c.options
             #expect(try model.generate(ids: [c.input_ids], options: o)[0][0].ids == c.ids)
         }
     }
@@ -93,12 +89,7 @@ import Testing
             }
             var agree = 0, tokens = 0
             for c in ref.greedy {
-                var o = GenerationOptions()
-                o.maxNewTokens = c.max_new_tokens
-                o.minNewTokens = c.min_new_tokens
-                o.repetitionPenalty = c.repetition_penalty
-                o.noRepeatNgramSize = c.no_repeat_ngram_size
-                let ids = try model.generate(ids: [c.input_ids], options: o)[0][0].ids
+                let ids = try model.generate(ids: [c.input_ids], options: c.options)[0][0].ids
                 // Agreement up to the first divergence (after it the prefixes differ).
                 let same = zip(ids, c.ids).prefix { $0 == $1 }.count
                 agree += same

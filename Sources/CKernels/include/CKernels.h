@@ -26,6 +26,16 @@ void t5_int8_to_f32_rows(const int8_t *w, const float *scale, int64_t ldw, int64
 /// Which instruction set the kernels run on: "avx512", "avx2" or "scalar".
 const char *t5_kernels_isa(void);
 
+/// c (m, n) (+)= op(a) (m, k) · op(b) (k, n), row-major fp32, op(x) = x or xᵀ (trans_a, trans_b), with the
+/// AVX-512 kernel of sgemm.c on the calling thread (accumulate: add to c, else overwrite it). Returns 0, with
+/// c untouched, when that kernel is unavailable (no AVX-512, or T5_SGEMM=blas in the environment): the caller
+/// then uses BLAS.
+int t5_sgemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, int trans_a, const float *b,
+             int64_t ldb, int trans_b, float *c, int64_t ldc, int accumulate);
+
+/// Whether t5_sgemm runs (1) or returns 0 (0).
+int t5_sgemm_available(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -7,6 +7,9 @@ import Foundation
 ///
 /// Scores are accumulated in Float like transformers' float32 tensors, including the −1e9 sentinels that
 /// disable a candidate, so that rankings agree to the last bit wherever they are not ties.
+///
+/// All bookkeeping lives in flat buffers sized once per request (sequences are rows of `maxLength` ids),
+/// so a step allocates nothing.
 struct BeamSearch {
     let model: T5Model
     let options: GenerationOptions
@@ -19,12 +22,6 @@ struct BeamSearch {
         var token: Int
     }
 
-    private struct Finished {
-        var ids: [Int]
-        var score: Float
-        var isFinished: Bool
-    }
-
     /// Per input, up to `numReturnSequences` hypotheses, best first.
     func run(encoded: EncoderOutput) -> [[(ids: [Int], score: Float)]] {
         let c = model.config, v = c.vocabSize, b = encoded.batch, k = options.numBeams
@@ -35,15 +32,31 @@ struct BeamSearch {
         let state = DecoderState(model: model, encoded: encoded, rowInput: (0..<rows).map { $0 / k }, capacity: options.maxNewTokens)
         let processors = LogitsProcessors(options: options, eosID: c.eosTokenID)
 
-        var running = [[Int]](repeating: [c.decoderStartTokenID], count: rows)
+        // Running beams: row r's ids are running[r·maxLength ..< r·maxLength + curLen].
+        var running = [Int](repeating: c.padTokenID, count: rows * maxLength)
+        var nextRunning = running
+        for r in 0..<rows { running[r * maxLength] = c.decoderStartTokenID }
         var runningScores = [Float](repeating: 0, count: rows)
         for i in 0..<b { for j in 1..<k { runningScores[i * k + j] = Self.disabled } }
-        var finished = [[Finished]](repeating: .init(repeating: Finished(ids: [], score: Self.disabled, isFinished: false), count: k), count: b)
-        var heuristicUnsatisfied = [Bool](repeating: true, count: b)
+        var nextScores = runningScores
+        var sources = [Int](repeating: 0, count: rows)
         var next = [Int](repeating: c.decoderStartTokenID, count: rows)
-        var curLen = 1
+
+        // Finished hypotheses per input: k slots of (ids, length, score, finished), double-buffered for merging.
+        var finishedIDs = [Int](repeating: c.padTokenID, count: b * k * maxLength)
+        var finishedLength = [Int](repeating: 0, count: b * k)
+        var finishedScore = [Float](repeating: Self.disabled, count: b * k)
+        var finishedFlag = [Bool](repeating: false, count: b * k)
+        var mergedIDs = finishedIDs, mergedLength = finishedLength, mergedScore = finishedScore, mergedFlag = finishedFlag
+        var heuristicUnsatisfied = [Bool](repeating: true, count: b)
+
         var candidates = [Candidate]()
         candidates.reserveCapacity(keep)
+        var hits = [Bool](repeating: false, count: keep)
+        var penalized = [Float](repeating: 0, count: keep)
+        var taken = [Bool](repeating: false, count: k + keep)
+        var pool = [Float](repeating: 0, count: k + keep)
+        var curLen = 1
 
         while true {
             state.forward(tokens: next)
@@ -51,95 +64,117 @@ struct BeamSearch {
             for r in 0..<rows {
                 let row = state.logits.pointer + r * v
                 Softmax.logSoftmax(row, v, into: row)
-                processors.apply(row, vocabulary: v, history: running[r], generated: curLen - 1)
+                running.withUnsafeBufferPointer { ids in
+                    processors.apply(row, vocabulary: v, history: UnsafeBufferPointer(rebasing: ids[(r * maxLength)..<(r * maxLength + curLen)]), generated: curLen - 1)
+                }
                 let s = runningScores[r]
                 for i in 0..<v { row[i] += s }
             }
             var allCandidatesHit = true
-            var sources = [Int](repeating: 0, count: rows)
-            var newRunning = running
-            var newScores = runningScores
+            let denominator = Float(pow(Double(curLen), Double(lp)))  // (cur_len + 1 − decoder_prompt_len) ** length_penalty
             for i in 0..<b {
                 topContinuations(state.logits.pointer + i * k * v, beams: k, vocabulary: v, keep: keep, into: &candidates)
-                let hits = candidates.map { $0.token == c.eosTokenID || curLen + 1 >= maxLength }
-                if hits.contains(false) { allCandidatesHit = false }
-
-                // Next running beams: the best candidates that did not just end (ended ones sink by −1e9).
-                let ranked = candidates.indices
-                    .map { (index: $0, score: candidates[$0].score + (hits[$0] ? Self.disabled : 0)) }
-                    .sorted { $0.score > $1.score || ($0.score == $1.score && $0.index < $1.index) }
-                for j in 0..<k {
-                    let cand = candidates[ranked[j].index]
-                    let row = i * k + j
-                    sources[row] = i * k + cand.beam
-                    newRunning[row] = running[i * k + cand.beam] + [cand.token]
-                    newScores[row] = ranked[j].score
+                for (index, cand) in candidates.enumerated() {
+                    hits[index] = cand.token == c.eosTokenID || curLen + 1 >= maxLength
+                    if !hits[index] { allCandidatesHit = false }
+                    // Ended candidates sink by −1e9 when choosing the beams that run on.
+                    penalized[index] = cand.score + (hits[index] ? Self.disabled : 0)
                 }
 
-                // Finished hypotheses: merge the just-ended top-k candidates into the kept ones.
-                let beamsFull = finished[i].allSatisfy(\.isFinished) && options.earlyStopping == .always
-                let denominator = Float(pow(Double(curLen + 1 - 1), Double(lp)))
-                var merged = finished[i]
+                // Next running beams: the k best penalized candidates (the earlier one on ties).
+                for index in 0..<keep { taken[index] = false }
+                for j in 0..<k {
+                    var best = -1
+                    for index in 0..<keep where !taken[index] && (best < 0 || penalized[index] > penalized[best]) { best = index }
+                    taken[best] = true
+                    let cand = candidates[best]
+                    let row = i * k + j, source = i * k + cand.beam
+                    sources[row] = source
+                    for t in 0..<curLen { nextRunning[row * maxLength + t] = running[source * maxLength + t] }
+                    nextRunning[row * maxLength + curLen] = cand.token
+                    nextScores[row] = penalized[best]
+                }
+
+                // Finished hypotheses: the k best of the kept ones and the just-ended top-k candidates.
+                let beamsFull = (0..<k).allSatisfy { finishedFlag[i * k + $0] } && options.earlyStopping == .always
+                for slot in 0..<k { pool[slot] = finishedScore[i * k + slot] }
                 for (index, cand) in candidates.enumerated() {
                     var score = cand.score / denominator
                     if beamsFull { score += Self.disabled }
                     if !heuristicUnsatisfied[i] { score += Self.disabled }
-                    let justFinished = hits[index] && index < k
-                    if !justFinished { score += Self.disabled }
-                    merged.append(Finished(
-                        ids: running[i * k + cand.beam] + [cand.token], score: score, isFinished: justFinished))
+                    if !(hits[index] && index < k) { score += Self.disabled }
+                    pool[k + index] = score
                 }
-                finished[i] = Array(stableTop(merged, k))
+                for index in 0..<(k + keep) { taken[index] = false }
+                for slot in 0..<k {
+                    var best = -1
+                    for index in 0..<(k + keep) where !taken[index] && (best < 0 || pool[index] > pool[best]) { best = index }
+                    taken[best] = true
+                    let dst = i * k + slot
+                    mergedScore[dst] = pool[best]
+                    if best < k {
+                        let src = i * k + best
+                        mergedLength[dst] = finishedLength[src]
+                        mergedFlag[dst] = finishedFlag[src]
+                        for t in 0..<finishedLength[src] { mergedIDs[dst * maxLength + t] = finishedIDs[src * maxLength + t] }
+                    } else {
+                        let cand = candidates[best - k]
+                        let source = i * k + cand.beam
+                        mergedLength[dst] = curLen + 1
+                        mergedFlag[dst] = hits[best - k] && best - k < k
+                        for t in 0..<curLen { mergedIDs[dst * maxLength + t] = running[source * maxLength + t] }
+                        mergedIDs[dst * maxLength + curLen] = cand.token
+                    }
+                }
             }
-            running = newRunning
-            runningScores = newScores
+            swap(&running, &nextRunning)
+            swap(&runningScores, &nextScores)
+            swap(&finishedIDs, &mergedIDs)
+            swap(&finishedLength, &mergedLength)
+            swap(&finishedScore, &mergedScore)
+            swap(&finishedFlag, &mergedFlag)
             state.reorder(sources)
             curLen += 1
 
             // _check_early_stop_heuristic: can the best running beam still beat the worst finished one?
+            let hypothetical = options.earlyStopping == .never && lp > 0 ? maxLength - 1 : curLen - 1
+            let hypotheticalDenominator = Float(pow(Double(hypothetical), Double(lp)))
             for i in 0..<b where heuristicUnsatisfied[i] {
-                let hypothetical = options.earlyStopping == .never && lp > 0 ? maxLength - 1 : curLen - 1
-                let best = runningScores[i * k] / Float(pow(Double(hypothetical), Double(lp)))
-                let worst = finished[i].map(\.score).min() ?? Self.disabled
-                heuristicUnsatisfied[i] = finished[i].contains { best > ($0.isFinished ? worst : Self.disabled) }
+                let best = runningScores[i * k] / hypotheticalDenominator
+                var worst = finishedScore[i * k]
+                for slot in 1..<max(k, 1) { worst = min(worst, finishedScore[i * k + slot]) }
+                heuristicUnsatisfied[i] = (0..<k).contains { best > (finishedFlag[i * k + $0] ? worst : Self.disabled) }
             }
             let improvementPossible = heuristicUnsatisfied.contains(true)
-            let allFinished = finished.allSatisfy { $0.allSatisfy(\.isFinished) }
+            let allFinished = !finishedFlag.contains(false)
             let openBeam = !(allFinished && options.earlyStopping == .always)
             if !(improvementPossible && openBeam && !allCandidatesHit) { break }
-            for r in 0..<rows { next[r] = running[r].last ?? c.padTokenID }
+            for r in 0..<rows { next[r] = running[r * maxLength + curLen - 1] }
         }
-        return finished.map { hyps in
-            hyps.prefix(options.numReturnSequences).map { h in
-                var ids = Array(h.ids.dropFirst())  // drop the decoder start token
+        return (0..<b).map { i in
+            (0..<min(options.numReturnSequences, k)).map { slot in
+                let h = i * k + slot
+                // Drop the decoder start token; keep ids up to and including the first eos.
+                var ids = Array(finishedIDs[(h * maxLength + 1)..<(h * maxLength + finishedLength[h])])
                 if let end = ids.firstIndex(of: c.eosTokenID) { ids = Array(ids[...end]) }
-                return (ids, h.score)
+                return (ids, finishedScore[h])
             }
         }
     }
 
-    /// torch.topk over the (beams · V) accumulated scores of one input, sorted by descending score.
+    /// torch.topk over the (beams · V) accumulated scores of one input, sorted by descending score
+    /// (the lower index first on equal scores).
     private func topContinuations(_ scores: UnsafePointer<Float>, beams: Int, vocabulary v: Int, keep: Int, into out: inout [Candidate]) {
         out.removeAll(keepingCapacity: true)
         var minScore = -Float.infinity
         for index in 0..<(beams * v) {
             let s = scores[index]
             if out.count == keep && !(s > minScore) { continue }
-            let cand = Candidate(score: s, beam: index / v, token: index % v)
-            // Insert keeping descending order; on equal scores the lower index first.
             var pos = out.count
             while pos > 0 && out[pos - 1].score < s { pos -= 1 }
-            out.insert(cand, at: pos)
-            if out.count > keep { out.removeLast() }
+            if out.count == keep { out.removeLast() }
+            out.insert(Candidate(score: s, beam: index / v, token: index % v), at: min(pos, out.count))
             minScore = out.count == keep ? out[keep - 1].score : -.infinity
         }
-    }
-
-    /// The `k` best hypotheses by score, the earlier one first on ties.
-    private func stableTop(_ items: [Finished], _ k: Int) -> ArraySlice<Finished> {
-        items.enumerated()
-            .sorted { $0.element.score > $1.element.score || ($0.element.score == $1.element.score && $0.offset < $1.offset) }
-            .map(\.element)
-            .prefix(k)
     }
 }

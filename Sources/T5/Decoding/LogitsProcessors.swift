@@ -8,15 +8,17 @@ struct LogitsProcessors {
 
     /// Processes `scores` (V) of a row whose decoder sequence so far is `history` (starting with the decoder
     /// start token) after `generated` new tokens.
-    func apply(_ scores: UnsafeMutablePointer<Float>, vocabulary v: Int, history: [Int], generated: Int) {
+    func apply<History: RandomAccessCollection<Int>>(
+        _ scores: UnsafeMutablePointer<Float>, vocabulary v: Int, history: History, generated: Int
+    ) where History.Index == Int {
         if options.repetitionPenalty != 1 {
             // RepetitionPenaltyLogitsProcessor: every token of the decoder input (the start token included)
-            // is penalized once: negative scores multiplied, positive ones divided.
+            // is penalized once: negative scores multiplied, positive ones divided. (A quadratic scan for
+            // earlier occurrences instead of a set: histories are short and a step must not allocate.)
             let p = options.repetitionPenalty
-            var seen = Set<Int>()
-            for id in history where id < v && seen.insert(id).inserted {
-                let s = scores[id]
-                scores[id] = s < 0 ? s * p : s / p
+            for i in history.indices where history[i] < v && !history[history.startIndex..<i].contains(history[i]) {
+                let s = scores[history[i]]
+                scores[history[i]] = s < 0 ? s * p : s / p
             }
         }
         let n = options.noRepeatNgramSize
@@ -24,8 +26,9 @@ struct LogitsProcessors {
         if n > 0 && count >= n {
             // NoRepeatNGramLogitsProcessor: ban every token that would complete an n-gram already present
             // (the start token counts as part of the history).
-            let prefix = history.suffix(n - 1)
-            for start in 0...(count - n) where history[start..<(start + n - 1)].elementsEqual(prefix) {
+            let first = history.startIndex
+            let prefix = history[(history.endIndex - (n - 1))..<history.endIndex]
+            for start in first...(first + count - n) where history[start..<(start + n - 1)].elementsEqual(prefix) {
                 let banned = history[start + n - 1]
                 if banned < v { scores[banned] = -.infinity }
             }

@@ -12,8 +12,17 @@ struct TokenSearch {
         let state = DecoderState(model: model, encoded: encoded, rowInput: Array(0..<b), capacity: options.maxNewTokens)
         let processors = LogitsProcessors(options: options, eosID: c.eosTokenID)
         var sampler = options.sample ? Sampler(options: options, seed: options.seed) : nil
-        var histories = [[Int]](repeating: [c.decoderStartTokenID], count: b)
-        var generated = [[Int]](repeating: [], count: b)
+        // Sized for the whole generation up front, so appending never reallocates during a step.
+        var histories = (0..<b).map { _ in
+            var h = [c.decoderStartTokenID]
+            h.reserveCapacity(options.maxNewTokens + 1)
+            return h
+        }
+        var generated = (0..<b).map { _ in
+            var g = [Int]()
+            g.reserveCapacity(options.maxNewTokens)
+            return g
+        }
         var scores = [Float](repeating: 0, count: b)
         var finished = [Bool](repeating: false, count: b)
         var next = [Int](repeating: c.decoderStartTokenID, count: b)
@@ -42,11 +51,5 @@ struct TokenSearch {
 /// Index of the largest score; the first one on ties, like torch.argmax.
 @inline(__always)
 func argmax(_ x: UnsafePointer<Float>, _ n: Int) -> Int {
-    var best = 0
-    var value = x[0]
-    for i in 1..<n where x[i] > value {
-        value = x[i]
-        best = i
-    }
-    return best
+    Vector.argmax(x, n)
 }

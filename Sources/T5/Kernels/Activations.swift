@@ -10,9 +10,9 @@ enum Activations {
     /// x[0..<n] ← act(x) in place.
     static func forward(_ kind: Activation, _ x: UnsafeMutablePointer<Float>, _ n: Int) {
         switch kind {
-        case .relu: map(x, n, vector: { pointwiseMax($0, V()) }, scalar: { max($0, 0) })
-        case .relu2: map(x, n, vector: { let r = pointwiseMax($0, V()); return r * r }, scalar: { let r = max($0, 0); return r * r })
-        case .relu6: map(x, n, vector: { $0.clamped(lowerBound: V(), upperBound: V(repeating: 6)) }, scalar: { min(max($0, 0), 6) })
+        case .relu: map(x, n, vector: { Vector.relu($0) }, scalar: { max($0, 0) })
+        case .relu2: map(x, n, vector: { let r = Vector.relu($0); return r * r }, scalar: { let r = max($0, 0); return r * r })
+        case .relu6: map(x, n, vector: { Vector.clamp($0, V(), V(repeating: 6)) }, scalar: { min(max($0, 0), 6) })
         case .leakyRelu: map(x, n, vector: { v in var r = v; r.replace(with: v * 0.01, where: v .< 0); return r }, scalar: { $0 < 0 ? 0.01 * $0 : $0 })
         case .gelu, .geluPython:
             // GELUActivation: 0.5·x·(1 + erf(x/√2)), the exact GELU.
@@ -39,17 +39,17 @@ enum Activations {
             map(x, n, vector: { v in tanhV(v) }, scalar: { v in tanhf(v) })
         case .mish:
             // MishActivation: x·tanh(softplus(x)).
-            for i in 0..<n { let v = x[i]; x[i] = v * tanhf(log1pf(expf(v))) }
+            for i in 0..<n { let v = x[i]; x[i] = v * tanhf(softplus(v)) }
         case .hardswish:
             // nn.Hardswish: x·relu6(x + 3)/6.
-            map(x, n, vector: { v in v * (v + 3).clamped(lowerBound: V(), upperBound: V(repeating: 6)) / 6 },
+            map(x, n, vector: { v in v * Vector.clamp(v + 3, V(), V(repeating: 6)) / 6 },
                 scalar: { v in v * min(max(v + 3, 0), 6) / 6 })
         case .laplace:
             // LaplaceActivation: 0.5·(1 + erf((x − μ) / (σ·√2))) with μ = 0.707107, σ = 0.282095.
             for i in 0..<n { x[i] = 0.5 * (1 + erff((x[i] - 0.707107) / (0.282095 * 1.4142135623730951))) }
         case .sqrtsoftplus:
             // SqrtSoftplusActivation: √softplus(x).
-            for i in 0..<n { x[i] = log1pf(expf(x[i])).squareRoot() }
+            for i in 0..<n { x[i] = softplus(x[i]).squareRoot() }
         case .linear:
             break
         }
@@ -59,6 +59,12 @@ enum Activations {
     static func gatedForward(_ kind: Activation, gate: UnsafeMutablePointer<Float>, linear: UnsafePointer<Float>, _ n: Int) {
         forward(kind, gate, n)
         Vector.multiply(gate, by: linear, n)
+    }
+
+    /// torch's softplus: log(1 + eˣ), and x itself above the threshold 20 (where eˣ would overflow).
+    @inline(__always)
+    static func softplus(_ x: Float) -> Float {
+        x > 20 ? x : log1pf(expf(x))
     }
 
     @inline(__always)
@@ -209,12 +215,6 @@ extension Activations {
         case .linear:
             return (x, 1)
         }
-    }
-
-    /// torch.nn.functional.softplus with its default threshold: x itself above 20.
-    @inline(__always)
-    private static func softplus(_ x: Float) -> Float {
-        x > 20 ? x : log1pf(expf(x))
     }
 
     @inline(__always)

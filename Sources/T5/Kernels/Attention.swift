@@ -31,11 +31,22 @@ enum Attention {
         scores: UnsafeMutablePointer<Float>,
         out: UnsafeMutablePointer<Float>, ldo: Int
     ) {
-        // scores (queries, L) = Q · Kᵀ
-        GEMM.multiply(
-            m: queries, n: keyLength, k: headDim,
-            q, lda: ldq, keys, ldb: ldk, transposeB: true,
-            scores, ldc: keyLength)
+        if queries == 1 {
+            decodeStep(
+                q: q, keys: keys, ldk: ldk, values: values, ldv: ldv, keyLength: keyLength, headDim: headDim,
+                position: firstPosition, causal: causal, bias: bias, scores: scores, out: out)
+            return
+        }
+        // scores (queries, L) = Q · Kᵀ. Called from the workers of a parallel loop over (row, head), so the
+        // skinny kernel runs here directly rather than through GEMM's own thread split.
+        if queries <= SkinnyGEMM.maxRows {
+            SkinnyGEMM.multiply(m: queries, rows: 0..<keyLength, k: headDim, q, lda: ldq, keys, ldb: ldk, scores, ldc: keyLength, accumulate: false)
+        } else {
+            GEMM.multiply(
+                m: queries, n: keyLength, k: headDim,
+                q, lda: ldq, keys, ldb: ldk, transposeB: true,
+                scores, ldc: keyLength)
+        }
         for i in 0..<queries {
             let row = scores + i * keyLength
             let position = firstPosition + i
@@ -55,6 +66,24 @@ enum Attention {
             scores, lda: keyLength, values, ldb: ldv,
             out, ldc: ldo)
     }
+
+    /// One query (a decode step): the same formula as `forward` with plain SIMD loops, since two BLAS calls
+    /// per (row, head, layer) on a (1 × L) problem cost more in call overhead than in arithmetic.
+    @inline(__always)
+    static func decodeStep(
+        q: UnsafePointer<Float>, keys: UnsafePointer<Float>, ldk: Int, values: UnsafePointer<Float>, ldv: Int,
+        keyLength: Int, headDim: Int, position: Int, causal: Bool, bias: Bias,
+        scores: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>
+    ) {
+        let visible = causal ? min(position + 1, keyLength) : keyLength
+        for j in 0..<visible { scores[j] = Vector.dot(q, keys + j * ldk, headDim) }
+        if case let .relative(center, maxDistance) = bias {
+            for j in 0..<visible { scores[j] += center[min(max(j - position, -maxDistance), maxDistance)] }
+        }
+        Softmax.forwardInPlace(scores, visible)
+        out.update(repeating: 0, count: headDim)
+        for j in 0..<visible { Vector.addScaled(values + j * ldv, scores[j], into: out, headDim) }
+    }
 }
 
 extension Attention {
@@ -65,6 +94,9 @@ extension Attention {
     ///   (eager_attention_forward's `nn.functional.dropout(attn_weights, p=dropout, training=...)`,
     ///   modeling_t5.py:169); nil when there is no dropout.
     /// - dropped: (queries, L) scratch for the masked probabilities; unused without a mask.
+    ///
+    /// The products run on the calling thread (`GEMM.productOnThisThread`): the training step runs the heads
+    /// of a layer on the worker threads, one (sequence, head) pair per call.
     static func trainingForward(
         q: UnsafePointer<Float>, ldq: Int,
         keys: UnsafePointer<Float>, ldk: Int,
@@ -77,10 +109,10 @@ extension Attention {
     ) {
         let p = probabilities  // (queries, L)
         // p = Q · Kᵀ (no 1/sqrt(d_kv): T5Attention.scaling = 1.0)
-        GEMM.multiply(
+        GEMM.productOnThisThread(
             m: queries, n: keyLength, k: headDim,
-            q, lda: ldq, keys, ldb: ldk, transposeB: true,
-            p, ldc: keyLength)
+            q, lda: ldq, transposeA: false, keys, ldb: ldk, transposeB: true,
+            p, ldc: keyLength, accumulate: false)
         for i in 0..<queries {
             let row = p + i * keyLength
             let visible = causal ? min(i + 1, keyLength) : keyLength
@@ -97,10 +129,10 @@ extension Attention {
             weights = UnsafePointer(dropped)
         }
         // out (queries, K) = P̃ (queries, L) · V (L, K)
-        GEMM.multiply(
+        GEMM.productOnThisThread(
             m: queries, n: headDim, k: keyLength,
-            weights, lda: keyLength, values, ldb: ldv,
-            out, ldc: ldo)
+            weights, lda: keyLength, transposeA: false, values, ldb: ldv,
+            out, ldc: ldo, accumulate: false)
     }
 
     /// Backward of `trainingForward`, given dOut (queries, K). With P̃ = P ⊙ M (M the dropout mask, or 1):
@@ -114,7 +146,7 @@ extension Attention {
     /// Masked scores have P = 0, hence dS = 0: no gradient crosses the causal or padding mask.
     /// dQ, dKeys, dValues have the layouts (and row strides) of q, keys, values and accumulate.
     /// dBias is this head's gradient row centred like `RelativePositionBias.center` (nil: none, or frozen).
-    /// scratch: 2 · queries · L floats.
+    /// scratch: 2 · queries · L floats. The products run on the calling thread, as in `trainingForward`.
     static func backward(
         dOut: UnsafePointer<Float>, ldo: Int,
         q: UnsafePointer<Float>, ldq: Int,
@@ -137,15 +169,15 @@ extension Attention {
             weights = UnsafePointer(dropped)
         }
         // dV (L, K) += P̃ᵀ · dOut
-        GEMM.multiply(
+        GEMM.productOnThisThread(
             m: keyLength, n: headDim, k: queries,
             weights, lda: keyLength, transposeA: true, dOut, ldb: ldo,
-            dValues, ldc: ldv, beta: 1)
+            dValues, ldc: ldv, accumulate: true)
         // dP (queries, L) = dOut · Vᵀ
-        GEMM.multiply(
+        GEMM.productOnThisThread(
             m: queries, n: keyLength, k: headDim,
-            dOut, lda: ldo, values, ldb: ldv, transposeB: true,
-            dS, ldc: keyLength)
+            dOut, lda: ldo, transposeA: false, values, ldb: ldv, transposeB: true,
+            dS, ldc: keyLength, accumulate: false)
         if let dropoutMask { Vector.multiply(dS, by: dropoutMask, n) }
         for i in 0..<queries {
             let row = dS + i * keyLength
@@ -157,14 +189,14 @@ extension Attention {
             }
         }
         // dQ (queries, K) += dS · K
-        GEMM.multiply(
+        GEMM.productOnThisThread(
             m: queries, n: headDim, k: keyLength,
-            dS, lda: keyLength, keys, ldb: ldk,
-            dQ, ldc: ldq, beta: 1)
+            dS, lda: keyLength, transposeA: false, keys, ldb: ldk,
+            dQ, ldc: ldq, accumulate: true)
         // dK (L, K) += dSᵀ · Q
-        GEMM.multiply(
+        GEMM.productOnThisThread(
             m: keyLength, n: headDim, k: queries,
             dS, lda: keyLength, transposeA: true, q, ldb: ldq,
-            dKeys, ldc: ldk, beta: 1)
+            dKeys, ldc: ldk, accumulate: true)
     }
 }

@@ -11,8 +11,11 @@ enum Dropout {
         if rate == 0 { mask.update(repeating: 1, count: n); return }
         if rate >= 1 { mask.update(repeating: 0, count: n); return }
         let keep = 1 / (1 - rate)
-        // u uniform on the 2^24-point grid of [0, 1): P(u < rate) = rate up to 2^-24.
-        for i in 0..<n { mask[i] = generator.nextUnit() < rate ? 0 : keep }
+        // u = k·2^-24 uniform on the 2^24-point grid of [0, 1) (`nextUnit`): P(u < rate) = rate up to 2^-24.
+        // Compared as integers: k·2^-24 < rate ⇔ k < rate·2^24 ⇔ k < ⌈rate·2^24⌉ (both products are exact),
+        // the same draws and the same masks as `nextUnit() < rate` without the int-to-float conversion.
+        let threshold = UInt64((Double(rate) * 0x1p24).rounded(.up))
+        for i in 0..<n { mask[i] = generator.next() >> 40 < threshold ? 0 : keep }
     }
 
     /// x (n) ← x ⊙ mask, with a fresh mask drawn into `mask` (n) for the backward.

@@ -23,7 +23,7 @@ enum GEMM {
             for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
             return
         }
-        // Skinny products against a weight stored [out, in] (decode steps of 1-16 rows): a kernel that
+        // Skinny products against a weight stored [out, in] (decode steps of 1-4 rows): a kernel that
         // streams each weight row once for all rows of A. OpenBLAS 0.3.21's sgemm streams weights at
         // 4-9 GB/s for m = 4..16.
         if transposeB && !transposeA && m <= SkinnyGEMM.maxRows && alpha == 1 && (beta == 0 || beta == 1) {
@@ -49,7 +49,15 @@ enum GEMM {
             }
             return
         }
-        // Large products: split the columns of C (rows of a transposed B) across our threads, each running
+        // Large products (the encoder, batches, teacher-forced scoring): the same column split and AVX-512
+        // kernel as training (`trainingMultiply`: CKernels/sgemm.c where the CPU has it, else OpenBLAS).
+        if alpha == 1 && (beta == 0 || beta == 1) {
+            trainingMultiply(
+                m: m, n: n, k: k, a, lda: lda, transposeA: transposeA, b, ldb: ldb, transposeB: transposeB,
+                c, ldc: ldc, accumulate: beta == 1)
+            return
+        }
+        // Otherwise: split the columns of C (rows of a transposed B) across our threads, each running
         // single-threaded sgemm on its slice.
         let parts = Parallel.chunks(n, granule: 64, cost: m * n * k)
         let per = ((n + parts - 1) / parts + 63) / 64 * 64
@@ -159,31 +167,114 @@ extension GEMM {
     ///
     ///     dX (rows, in)      += dY (rows, out) · W (out, in)
     ///     dWeight (out, in)  += dYᵀ · X                         (skipped when nil: a frozen weight)
-    @inline(__always)
+    ///
+    /// The two products have the same size (rows·in·out multiply-adds) and share no output, so on several
+    /// threads they run side by side, each whole or column-split over its half of the threads, instead of
+    /// one after the other each split across all threads: every sgemm keeps more columns and the step
+    /// needs one hand-off to the workers instead of two.
     static func linearBackward(
         _ dY: UnsafePointer<Float>, rows: Int, outFeatures: Int,
         x: UnsafePointer<Float>, inFeatures: Int, weight: UnsafePointer<Float>,
         dX: UnsafeMutablePointer<Float>, dWeight: UnsafeMutablePointer<Float>?
     ) {
-        multiply(
-            m: rows, n: inFeatures, k: outFeatures,
-            dY, lda: outFeatures, weight, ldb: inFeatures,
-            dX, ldc: inFeatures, beta: 1)
-        if let dWeight {
-            weightGradient(dY, rows: rows, outFeatures: outFeatures, x: x, inFeatures: inFeatures, dWeight: dWeight)
+        let parts = Parallel.chunks(2 * ((inFeatures + 63) / 64), cost: 2 * rows * inFeatures * outFeatures)
+        guard let dWeight, parts >= 2, rows > 0, inFeatures > 0, outFeatures > 0 else {
+            // One after the other, each split across the threads (one thread, a frozen weight, or tiny).
+            trainingMultiply(
+                m: rows, n: inFeatures, k: outFeatures, dY, lda: outFeatures, transposeA: false,
+                weight, ldb: inFeatures, transposeB: false, dX, ldc: inFeatures, accumulate: true)
+            if let dWeight {
+                trainingMultiply(
+                    m: outFeatures, n: inFeatures, k: rows, dY, lda: outFeatures, transposeA: true,
+                    x, ldb: inFeatures, transposeB: false, dWeight, ldc: inFeatures, accumulate: true)
+            }
+            return
+        }
+        // Parts [0, inputParts) take column slices of dX, the others column slices of dWeight.
+        let inputParts = parts / 2, weightParts = parts - inputParts
+        Parallel.run(parts) { p in
+            if p < inputParts {
+                let columns = columnSlice(p, of: inputParts, columns: inFeatures)
+                guard !columns.isEmpty else { return }
+                // dX (rows, in) += dY (rows, out) · W (out, in)
+                productOnThisThread(
+                    m: rows, n: columns.count, k: outFeatures, dY, lda: outFeatures, transposeA: false,
+                    weight + columns.lowerBound, ldb: inFeatures, dX + columns.lowerBound, ldc: inFeatures, accumulate: true)
+            } else {
+                let columns = columnSlice(p - inputParts, of: weightParts, columns: inFeatures)
+                guard !columns.isEmpty else { return }
+                // dWeight (out, in) += dYᵀ (out, rows) · X (rows, in)
+                productOnThisThread(
+                    m: outFeatures, n: columns.count, k: rows, dY, lda: outFeatures, transposeA: true,
+                    x + columns.lowerBound, ldb: inFeatures, dWeight + columns.lowerBound, ldc: inFeatures, accumulate: true)
+            }
         }
     }
 
-    /// dWeight (out, in) += dY (rows, out)ᵀ · X (rows, in): the weight half of `linearBackward`, for a
-    /// projection whose input gradient goes elsewhere.
+    /// `C (m, n) (+)= op(A) · op(B)` on the calling thread: the AVX-512 kernel (`t5_sgemm`) where it runs,
+    /// single-threaded sgemm otherwise. m, n, k > 0.
     @inline(__always)
-    static func weightGradient(
-        _ dY: UnsafePointer<Float>, rows: Int, outFeatures: Int,
-        x: UnsafePointer<Float>, inFeatures: Int, dWeight: UnsafeMutablePointer<Float>
+    static func productOnThisThread(
+        m: Int, n: Int, k: Int, _ a: UnsafePointer<Float>, lda: Int, transposeA: Bool,
+        _ b: UnsafePointer<Float>, ldb: Int, transposeB: Bool = false,
+        _ c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool
     ) {
-        multiply(
-            m: outFeatures, n: inFeatures, k: rows,
-            dY, lda: outFeatures, transposeA: true, x, ldb: inFeatures,
-            dWeight, ldc: inFeatures, beta: 1)
+        let done = t5_sgemm(
+            Int64(m), Int64(n), Int64(k), a, Int64(lda), transposeA ? 1 : 0, b, Int64(ldb), transposeB ? 1 : 0,
+            c, Int64(ldc), accumulate ? 1 : 0)
+        if done != 0 { return }
+        configureBLAS()
+        cblas_sgemm(
+            CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+            Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb), accumulate ? 1 : 0, c, Int32(ldc))
+    }
+
+    /// Part `part` of `parts` slices of `0..<columns`, in whole blocks of 64 columns but the last.
+    @inline(__always)
+    private static func columnSlice(_ part: Int, of parts: Int, columns: Int) -> Range<Int> {
+        let per = ((columns + parts - 1) / parts + 63) / 64 * 64
+        return min(columns, part * per) ..< min(columns, (part + 1) * per)
+    }
+}
+
+extension GEMM {
+    /// `C (m, n) (+)= op(A) · op(B)` for the training step: `multiply`'s column split across the threads,
+    /// each slice through `productOnThisThread`, i.e. the AVX-512 kernel of CKernels/sgemm.c (`t5_sgemm`)
+    /// where the CPU has it and single-threaded sgemm otherwise.
+    ///
+    /// OpenBLAS may run its AVX2 kernels on an AVX-512 machine (an old CPU table, or OPENBLAS_CORETYPE):
+    /// measured on the 2-core Zen 5 this project benchmarks on, 512·256·512 products ran at 125 GFLOP/s per
+    /// thread in OpenBLAS's Haswell kernel and 220-240 in t5_sgemm. Inference keeps `multiply` for now: the
+    /// kernel sums in a different order, which can flip near-tied beams against the recorded fixtures.
+    static func trainingMultiply(
+        m: Int, n: Int, k: Int, _ a: UnsafePointer<Float>, lda: Int, transposeA: Bool,
+        _ b: UnsafePointer<Float>, ldb: Int, transposeB: Bool,
+        _ c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool
+    ) {
+        guard m > 0, n > 0 else { return }
+        guard k > 0 else {
+            if !accumulate { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
+            return
+        }
+        let parts = Parallel.chunks(n, granule: 64, cost: m * n * k)
+        Parallel.run(parts) { p in
+            let columns = columnSlice(p, of: parts, columns: n)
+            guard !columns.isEmpty else { return }
+            productOnThisThread(
+                m: m, n: columns.count, k: k, a, lda: lda, transposeA: transposeA,
+                transposeB ? b + columns.lowerBound * ldb : b + columns.lowerBound, ldb: ldb, transposeB: transposeB,
+                c + columns.lowerBound, ldc: ldc, accumulate: accumulate)
+        }
+    }
+
+    /// `Y (rows, out) (+)= X (rows, in) · Wᵀ` for the training step: `linear` through `trainingMultiply`.
+    static func trainingLinear(
+        _ x: UnsafePointer<Float>, rows: Int, inFeatures: Int,
+        weight: UnsafePointer<Float>, outFeatures: Int,
+        into y: UnsafeMutablePointer<Float>, accumulate: Bool = false
+    ) {
+        trainingMultiply(
+            m: rows, n: outFeatures, k: inFeatures, x, lda: inFeatures, transposeA: false,
+            weight, ldb: inFeatures, transposeB: true, y, ldc: outFeatures, accumulate: accumulate)
     }
 }

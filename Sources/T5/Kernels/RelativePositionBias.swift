@@ -19,6 +19,13 @@ struct RelativePositionBias: Sendable {
 
     var width: Int { 2 * maxDistance + 1 }
 
+    /// The bias of one stack of `config`'s model: bidirectional for the encoder, causal for the decoder.
+    init(config c: T5Config, table: UnsafePointer<Float>, bidirectional: Bool) {
+        self.init(
+            table: table, heads: c.numHeads, numBuckets: c.relativeAttentionNumBuckets,
+            maxDistance: c.relativeAttentionMaxDistance, bidirectional: bidirectional)
+    }
+
     /// Expands the learned `table` (numBuckets, H) into per-distance biases.
     init(table: UnsafePointer<Float>, heads: Int, numBuckets: Int, maxDistance: Int, bidirectional: Bool) {
         let clamp = max(maxDistance, numBuckets)

@@ -1,10 +1,14 @@
-/// `C (m, rows) (+)= A (m, k) · Bᵀ` for few rows of A (m ≤ 16) against a weight B stored `[out, in]`.
+/// `C (m, rows) (+)= A (m, k) · Bᵀ` for few rows of A (m ≤ 4) against a weight B stored `[out, in]`.
 ///
-/// Decoding is memory-bound: every weight is read once per step and used by only m rows. This kernel reads
-/// four weight rows at a time from memory once, then reuses them from L1 for every row of A, so the
-/// weights stream at memory bandwidth whatever m is. The k loop is 16 lanes wide with fused multiply-adds.
+/// Decoding is memory-bound: every weight is read once per step and used by only m rows. The kernel walks
+/// the weight one row at a time, front to back (the access pattern the hardware prefetcher streams best:
+/// measured 20-30% faster than interleaving four weight rows), and while that row is in L1 it is
+/// multiplied with the rows of A four at a time, so each weight vector load feeds four fused multiply-adds.
 enum SkinnyGEMM {
-    static let maxRows = 16
+    /// Up to 4 rows (greedy and beam-4 steps) this kernel wins; from 16 rows on, OpenBLAS's sgemm split
+    /// across our threads is twice as fast (t5-small, `t5 bench`: batch-16 greedy 481 → 930 tokens/s,
+    /// beam 4 at 152 tokens/s here vs 78 through sgemm).
+    static let maxRows = 4
     typealias V = Vector.V
 
     static func multiply(
@@ -16,45 +20,39 @@ enum SkinnyGEMM {
     ) {
         let w = Vector.width
         let kVector = k / w * w
-        var o = rows.lowerBound
-        // Four weight rows at a time.
-        while o + 4 <= rows.upperBound {
-            let b0 = b + o * ldb, b1 = b0 + ldb, b2 = b1 + ldb, b3 = b2 + ldb
-            for r in 0..<m {
-                let x = a + r * lda
+        @inline(__always) func store(_ value: Float, _ r: Int, _ o: Int) {
+            if accumulate { c[r * ldc + o] += value } else { c[r * ldc + o] = value }
+        }
+        for o in rows {
+            let weight = b + o * ldb
+            var r = 0
+            // Four rows of A per pass over the weight row.
+            while r + 4 <= m {
+                let x0 = a + r * lda, x1 = x0 + lda, x2 = x1 + lda, x3 = x2 + lda
                 var s0 = V(), s1 = V(), s2 = V(), s3 = V()
                 var i = 0
                 while i < kVector {
-                    let xv = Vector.load(x + i)
-                    s0 = s0.addingProduct(Vector.load(b0 + i), xv)
-                    s1 = s1.addingProduct(Vector.load(b1 + i), xv)
-                    s2 = s2.addingProduct(Vector.load(b2 + i), xv)
-                    s3 = s3.addingProduct(Vector.load(b3 + i), xv)
+                    let wv = Vector.load(weight + i)
+                    s0 = s0.addingProduct(wv, Vector.load(x0 + i))
+                    s1 = s1.addingProduct(wv, Vector.load(x1 + i))
+                    s2 = s2.addingProduct(wv, Vector.load(x2 + i))
+                    s3 = s3.addingProduct(wv, Vector.load(x3 + i))
                     i += w
                 }
                 var t0 = s0.sum(), t1 = s1.sum(), t2 = s2.sum(), t3 = s3.sum()
                 while i < k {
-                    let xi = x[i]
-                    t0 += b0[i] * xi; t1 += b1[i] * xi; t2 += b2[i] * xi; t3 += b3[i] * xi
+                    let wi = weight[i]
+                    t0 += wi * x0[i]; t1 += wi * x1[i]; t2 += wi * x2[i]; t3 += wi * x3[i]
                     i += 1
                 }
-                let out = c + r * ldc + o
-                if accumulate {
-                    out[0] += t0; out[1] += t1; out[2] += t2; out[3] += t3
-                } else {
-                    out[0] = t0; out[1] = t1; out[2] = t2; out[3] = t3
-                }
+                store(t0, r, o); store(t1, r + 1, o); store(t2, r + 2, o); store(t3, r + 3, o)
+                r += 4
             }
-            o += 4
-        }
-        // The remaining 0-3 weight rows.
-        while o < rows.upperBound {
-            let row = b + o * ldb
-            for r in 0..<m {
-                let t = Vector.dot(a + r * lda, row, k)
-                if accumulate { c[r * ldc + o] += t } else { c[r * ldc + o] = t }
+            // The remaining rows of A (all of them at m = 1): a dot product with two accumulators.
+            while r < m {
+                store(Vector.dot(weight, a + r * lda, k), r, o)
+                r += 1
             }
-            o += 1
         }
     }
 }

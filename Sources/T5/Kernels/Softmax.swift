@@ -25,21 +25,20 @@ enum Softmax {
     }
 
     /// log Σ exp(x): the normalizer of log-softmax, log p_i = x_i − logSumExp(x).
-    /// Accumulated in Double so that a 32k-way sum does not lose the small terms.
+    /// Two passes (max, then Σ exp(x − max)) with two vector accumulators; float32 like torch's log_softmax.
     static func logSumExp(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
         let m = Vector.max(x, n)
         if m == -.infinity { return m }
-        var sum = 0.0
-        var acc = Vector.V()
+        var a0 = Vector.V(), a1 = Vector.V()
         var i = 0
-        while i + Vector.width <= n {
-            acc += Vector.exp(Vector.load(x + i) - m)
-            i += Vector.width
-            if i % 1024 == 0 { sum += Double(acc.sum()); acc = Vector.V() }
+        while i + 2 * Vector.width <= n {
+            a0 += Vector.exp(Vector.load(x + i) - m)
+            a1 += Vector.exp(Vector.load(x + i + Vector.width) - m)
+            i += 2 * Vector.width
         }
-        sum += Double(acc.sum())
-        while i < n { sum += Double(Foundation.exp(x[i] - m)); i += 1 }
-        return m + Float(Foundation.log(sum))
+        var sum = (a0 + a1).sum()
+        while i < n { sum += Foundation.exp(x[i] - m); i += 1 }
+        return m + Foundation.log(sum)
     }
 
     /// y ← log_softmax(x) for one row; `y` may alias `x`.

@@ -16,16 +16,21 @@ enum Vector {
         UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self)
     }
 
-    /// Σ x[i]·y[i].
+    /// Σ x[i]·y[i], with two accumulators so consecutive fused multiply-adds do not wait on each other.
     @inline(__always)
     static func dot(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ n: Int) -> Float {
-        var acc = V()
+        var a0 = V(), a1 = V()
         var i = 0
-        while i + width <= n {
-            acc = acc.addingProduct(load(x + i), load(y + i))
+        while i + 2 * width <= n {
+            a0 = a0.addingProduct(load(x + i), load(y + i))
+            a1 = a1.addingProduct(load(x + i + width), load(y + i + width))
+            i += 2 * width
+        }
+        if i + width <= n {
+            a0 = a0.addingProduct(load(x + i), load(y + i))
             i += width
         }
-        var s = acc.sum()
+        var s = (a0 + a1).sum()
         while i < n { s += x[i] * y[i]; i += 1 }
         return s
     }
@@ -42,15 +47,34 @@ enum Vector {
         var m = -Float.infinity
         var i = 0
         if n >= width {
+            // `replacing(with:where:)` lowers to a vector compare and blend; `pointwiseMax` stays a call.
             var acc = V(repeating: -.infinity)
             while i + width <= n {
-                acc = pointwiseMax(acc, load(x + i))
+                let v = load(x + i)
+                acc.replace(with: v, where: v .> acc)
                 i += width
             }
             m = acc.max()
         }
         while i < n { m = Swift.max(m, x[i]); i += 1 }
         return m
+    }
+
+    /// Lane-wise min(max(v, lo), hi) as compares and blends (`clamped` and `pointwiseMax` are not inlined).
+    @inline(__always)
+    static func clamp(_ v: V, _ lo: V, _ hi: V) -> V {
+        var r = v
+        r.replace(with: lo, where: v .< lo)
+        r.replace(with: hi, where: v .> hi)
+        return r
+    }
+
+    /// Lane-wise max(v, 0).
+    @inline(__always)
+    static func relu(_ v: V) -> V {
+        var r = v
+        r.replace(with: V(), where: v .< 0)
+        return r
     }
 
     /// x[i] *= s.
@@ -75,6 +99,26 @@ enum Vector {
         while i < n { y[i] += x[i]; i += 1 }
     }
 
+    /// y[i] += a · x[i].
+    @inline(__always)
+    static func addScaled(_ x: UnsafePointer<Float>, _ a: Float, into y: UnsafeMutablePointer<Float>, _ n: Int) {
+        let av = V(repeating: a)
+        var i = 0
+        while i + width <= n {
+            store(load(y + i).addingProduct(load(x + i), av), y + i)
+            i += width
+        }
+        while i < n { y[i] += a * x[i]; i += 1 }
+    }
+
+    /// Index of the largest element, the first on ties (torch.argmax): a vector max, then a scan for it.
+    @inline(__always)
+    static func argmax(_ x: UnsafePointer<Float>, _ n: Int) -> Int {
+        let m = max(x, n)
+        for i in 0..<n where x[i] == m { return i }
+        return 0
+    }
+
     /// x[i] *= y[i].
     @inline(__always)
     static func multiply(_ x: UnsafeMutablePointer<Float>, by y: UnsafePointer<Float>, _ n: Int) {
@@ -96,7 +140,7 @@ enum Vector {
     static func exp(_ x: V) -> V {
         let lo = V(repeating: -87.33654), hi = V(repeating: 88.0)
         let magic = V(repeating: 12_582_912)  // 1.5 · 2^23
-        let xc = x.clamped(lowerBound: lo, upperBound: hi)
+        let xc = clamp(x, lo, hi)
         let shifted = magic.addingProduct(xc, V(repeating: 1.442695040888963))
         let n = shifted - magic
         var r = xc.addingProduct(n, V(repeating: -0.693145751953125))

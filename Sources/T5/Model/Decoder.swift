@@ -35,7 +35,6 @@ final class DecoderState {
     private(set) var logits = Tensor(zeros: [0])
 
     init(model: T5Model, encoded: EncoderOutput, rowInput: [Int], capacity: Int) {
-        let c = model.config
         self.model = model
         self.rows = rowInput.count
         self.capacity = max(1, capacity)

@@ -54,7 +54,7 @@ extension T5Model {
         perSequence: (Int) -> (first: Int, length: Int), sequences: Int, bias: RelativePositionBias,
         scores: UnsafeMutablePointer<Float>, scoreSlices: Int, out: UnsafeMutablePointer<Float>
     ) {
-        let d = config.dModel, hk = innerDim, dk = config.dKV
+        let hk = innerDim, dk = config.dKV
         GEMM.linear(h, rows: rows, weight: w.q, into: q)
         GEMM.linear(h, rows: rows, weight: w.k, into: k)
         GEMM.linear(h, rows: rows, weight: w.v, into: v)
@@ -85,7 +85,7 @@ extension T5Model {
         hidden: UnsafeMutablePointer<Float>, linear: UnsafeMutablePointer<Float>,
         residual x: UnsafeMutablePointer<Float>
     ) {
-        let d = config.dModel, f = config.dFF
+        let f = config.dFF
         GEMM.linear(h, rows: rows, weight: w.wi, into: hidden)
         if let wi1 = w.wiLinear {
             GEMM.linear(h, rows: rows, weight: wi1, into: linear)

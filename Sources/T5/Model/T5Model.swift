@@ -16,14 +16,8 @@ public struct T5Model: Sendable {
         self.weights = weights
         self.tokenizer = tokenizer
         self.hasSeparateLMHead = hasSeparateLMHead
-        encoderBias = RelativePositionBias(
-            table: weights.encoderRelativeBias.pointer, heads: config.numHeads,
-            numBuckets: config.relativeAttentionNumBuckets, maxDistance: config.relativeAttentionMaxDistance,
-            bidirectional: true)
-        decoderBias = RelativePositionBias(
-            table: weights.decoderRelativeBias.pointer, heads: config.numHeads,
-            numBuckets: config.relativeAttentionNumBuckets, maxDistance: config.relativeAttentionMaxDistance,
-            bidirectional: false)
+        encoderBias = RelativePositionBias(config: config, table: weights.encoderRelativeBias.pointer, bidirectional: true)
+        decoderBias = RelativePositionBias(config: config, table: weights.decoderRelativeBias.pointer, bidirectional: false)
     }
 
     /// Number of parameters (the shared embedding counted once).

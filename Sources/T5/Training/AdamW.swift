@@ -66,7 +66,10 @@ public final class AdamW: Optimizer {
         let biasCorrection2Sqrt = Float((1 - pow(options.beta2, t)).squareRoot())
         let negativeStepSize = Float(-(lr / biasCorrection1))
         let eps = Float(options.eps)
-        let applyDecay = options.weightDecay != 0
+        let constants = StepConstants(
+            decay: options.weightDecay != 0 ? decay : nil, beta1Weight: beta1Weight, beta2: beta2,
+            oneMinusBeta2: oneMinusBeta2, biasCorrection2Sqrt: biasCorrection2Sqrt,
+            negativeStepSize: negativeStepSize, eps: eps)
 
         for key in keys {
             if let p = parameters[key], let g = gradients[key] {
@@ -76,16 +79,67 @@ public final class AdamW: Optimizer {
         let counts = gradients.mapValues(\.count)
         forEachRangeConcurrently(keys, counts: counts) { key, range in
             guard let p = parameters[key], let g = gradients[key], let m = expAvg[key], let v = expAvgSq[key] else { return }
-            let pp = p.pointer, gp = g.pointer, mp = m.pointer, vp = v.pointer
-            for i in range {
-                if applyDecay { pp[i] *= decay }
-                let gi = gp[i]
-                // torch.lerp with weight < 0.5: start + weight·(end − start).
-                mp[i] += beta1Weight * (gi - mp[i])
-                vp[i] = vp[i] * beta2 + oneMinusBeta2 * (gi * gi)
-                let denom = vp[i].squareRoot() / biasCorrection2Sqrt + eps
-                pp[i] += negativeStepSize * (mp[i] / denom)
-            }
+            let start = range.lowerBound
+            Self.update(
+                p.pointer + start, gradient: g.pointer + start, expAvg: m.pointer + start, expAvgSq: v.pointer + start,
+                count: range.count, constants: constants)
+        }
+    }
+
+    /// The per-step factors of `update`, in fp32.
+    struct StepConstants {
+        /// 1 − lr·weight_decay, or nil without weight decay.
+        var decay: Float?
+        var beta1Weight: Float
+        var beta2: Float
+        var oneMinusBeta2: Float
+        var biasCorrection2Sqrt: Float
+        var negativeStepSize: Float
+        var eps: Float
+    }
+
+    /// One tensor's update, element by element as `step` documents. Sixteen lanes at a time: the vector
+    /// loop does the same fp32 operations in the same order as the scalar tail (no fused multiply-add,
+    /// correctly rounded sqrt and division), so its results are bit-identical to the scalar loop's.
+    /// A scalar loop over 60M parameters cost ~300 ms per step (sqrt and division latency); this one is
+    /// bound by memory bandwidth.
+    static func update(
+        _ pp: UnsafeMutablePointer<Float>, gradient gp: UnsafePointer<Float>, expAvg mp: UnsafeMutablePointer<Float>,
+        expAvgSq vp: UnsafeMutablePointer<Float>, count n: Int, constants c: StepConstants
+    ) {
+        typealias V = SIMD16<Float>
+        let width = V.scalarCount
+        let decay = c.decay ?? 1, applyDecay = c.decay != nil
+        let beta1Weight = V(repeating: c.beta1Weight), beta2 = V(repeating: c.beta2)
+        let oneMinusBeta2 = V(repeating: c.oneMinusBeta2), biasCorrection2Sqrt = V(repeating: c.biasCorrection2Sqrt)
+        let negativeStepSize = V(repeating: c.negativeStepSize), eps = V(repeating: c.eps)
+        func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
+        func store(_ v: V, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self) }
+        var i = 0
+        while i + width <= n {
+            var pv = load(pp + i)
+            if applyDecay { pv = pv * decay }
+            let gv = load(gp + i)
+            var mv = load(mp + i)
+            mv = mv + beta1Weight * (gv - mv)
+            var vv = load(vp + i)
+            vv = vv * beta2 + oneMinusBeta2 * (gv * gv)
+            let denom = vv.squareRoot() / biasCorrection2Sqrt + eps
+            pv = pv + negativeStepSize * (mv / denom)
+            store(pv, pp + i)
+            store(mv, mp + i)
+            store(vv, vp + i)
+            i += width
+        }
+        while i < n {
+            if applyDecay { pp[i] *= decay }
+            let gi = gp[i]
+            // torch.lerp with weight < 0.5: start + weight·(end − start).
+            mp[i] += c.beta1Weight * (gi - mp[i])
+            vp[i] = vp[i] * c.beta2 + c.oneMinusBeta2 * (gi * gi)
+            let denom = vp[i].squareRoot() / c.biasCorrection2Sqrt + c.eps
+            pp[i] += c.negativeStepSize * (mp[i] / denom)
+            i += 1
         }
     }
 

@@ -7,7 +7,7 @@ extension TrainingPass {
         let c = config, d = c.dModel, v = c.vocabSize
         let nt = decoder.rows.rows
         // logits (Nt, V) = headInput (Nt, D) · lmHeadᵀ; when tied, lmHead is shared and so is its gradient.
-        let dHeadInput = Tensor(zeros: [nt, d])  // (Nt, D)
+        let dHeadInput = workspace.tensor([nt, d])  // (Nt, D)
         GEMM.linearBackward(
             logits.pointer, rows: nt, outFeatures: v, x: headInput.pointer, inFeatures: d, weight: weights.lmHead.pointer,
             dX: dHeadInput.pointer, dWeight: gradientPointer(gradients.lmHead))
@@ -15,7 +15,7 @@ extension TrainingPass {
             Vector.scale(dHeadInput.pointer, by: Float(1 / Double(d).squareRoot()), nt * d)
         }
         let dDecoderOutput = dHeadInput  // (Nt, D)
-        let dMemory = Tensor(zeros: [encoder.rows.rows, d])  // (Ns, D) gradient of the encoder output
+        let dMemory = workspace.tensor([encoder.rows.rows, d])  // (Ns, D) gradient of the encoder output
         stackBackward(
             decoder, dOutput: dDecoderOutput, blocks: weights.decoderBlocks, dBlocks: gradients.decoderBlocks,
             finalNorm: weights.decoderFinalNorm, dFinalNorm: gradients.decoderFinalNorm,
@@ -36,15 +36,15 @@ extension TrainingPass {
         dEmbedding: Tensor, memory: (output: Tensor, rows: PackedSequences, dOutput: Tensor)?
     ) {
         let c = config, d = c.dModel, n = a.rows.rows
+        let mark = workspace.mark  // this stack's temporaries are free again on return
+        defer { workspace.release(to: mark) }
         // output = dropout(RMSNorm(finalInput))
-        if let mask = a.finalMask { Vector.multiply(dOutput.pointer, by: mask.pointer, n * d) }
-        let dX = Tensor(zeros: [n, d])  // (N, D) gradient of the residual stream
-        RMSNorm.backward(
-            dOutput.pointer, x: a.finalInput.pointer, weight: finalNorm.pointer, epsilon: c.layerNormEpsilon,
-            rows: n, dim: d, dX: dX.pointer, dWeight: gradientPointer(dFinalNorm))
+        if let mask = a.finalMask { multiply(dOutput, by: mask, n * d) }
+        let dX = workspace.tensor([n, d])  // (N, D) gradient of the residual stream
+        rmsNormBackward(dOutput, x: a.finalInput, weight: finalNorm, rows: n, dX: dX, dWeight: dFinalNorm)
 
         // Every block reads the bias of block 0: its per-distance gradients add up here, then go to the buckets.
-        let dBias = gradientPointer(dBiasTable).map { _ in Tensor(zeros: [c.numHeads, bias.width]) }  // (H, 2·clamp+1)
+        let dBias = gradientPointer(dBiasTable).map { _ in workspace.tensor([c.numHeads, bias.width]) }  // (H, 2·clamp+1)
         for (b, block) in blocks.enumerated().reversed() {
             let saved = a.blocks[b], dBlock = dBlocks[b]
             feedForwardBackward(
@@ -67,7 +67,7 @@ extension TrainingPass {
                 maxDistance: c.relativeAttentionMaxDistance, bidirectional: bidirectional, into: dTable)
         }
         // x = dropout(embedding[ids])
-        if let mask = a.embeddingMask { Vector.multiply(dX.pointer, by: mask.pointer, n * d) }
+        if let mask = a.embeddingMask { multiply(dX, by: mask, n * d) }
         if let dTable = gradientPointer(dEmbedding) {
             a.ids.withUnsafeBufferPointer { ids in
                 Embedding.backward(ids: ids.baseAddress.unsafelyUnwrapped, count: n, dX: dX.pointer, dim: d, dTable: dTable)
@@ -86,44 +86,51 @@ extension TrainingPass {
         let c = config, d = c.dModel, hk = innerDim, dk = c.dKV, heads = c.numHeads
         let n = queries.rows
         let keyRows = memory?.rows ?? queries
+        let mark = workspace.mark  // the temporaries below are free again on return
+        defer { workspace.release(to: mark) }
         // output = input + dropout(context · Woᵀ)
-        let dProjected = a.outputMask.map { mask in  // (N, D)
-            let m = Tensor(zeros: [n, d])
-            Dropout.backward(dX.pointer, mask: mask.pointer, into: m.pointer, n * d)
-            return m
-        } ?? dX
-        let dContext = Tensor(zeros: [n, hk])  // (N, H·K)
+        let dProjected = a.outputMask.map { mask in dropoutBackward(dX, mask: mask, n * d) } ?? dX  // (N, D)
+        let dContext = workspace.tensor([n, hk])  // (N, H·K)
         GEMM.linearBackward(
             dProjected.pointer, rows: n, outFeatures: d, x: a.context.pointer, inFeatures: hk, weight: w.o.pointer,
             dX: dContext.pointer, dWeight: gradientPointer(dW.o))
 
         // context = attention(q, k, v) per sequence and head
-        let dQ = Tensor(zeros: [n, hk])             // (N, H·K)
-        let dK = Tensor(zeros: [keyRows.rows, hk])  // (N or Ns, H·K)
-        let dV = Tensor(zeros: [keyRows.rows, hk])
-        var largest = 0
-        for b in 0..<queries.count { largest = max(largest, queries.lengths[b] * keyRows.lengths[b]) }
-        let scratch = Tensor(zeros: [2 * largest])
+        let dQ = workspace.tensor([n, hk])             // (N, H·K)
+        let dK = workspace.tensor([keyRows.rows, hk])  // (N or Ns, H·K)
+        let dV = workspace.tensor([keyRows.rows, hk])
+        var largest = 0, work = 0
         for b in 0..<queries.count {
-            let tq = queries.lengths[b], l = keyRows.lengths[b]
-            for h in 0..<heads {
-                let qOffset = queries.first[b] * hk + h * dk, kOffset = keyRows.first[b] * hk + h * dk
-                let pOffset = a.offsets[b] + h * tq * l
-                Attention.backward(
-                    dOut: dContext.pointer + qOffset, ldo: hk,
-                    q: a.q.pointer + qOffset, ldq: hk, keys: a.k.pointer + kOffset, ldk: hk, values: a.v.pointer + kOffset, ldv: hk,
-                    queries: tq, keyLength: l, headDim: dk, causal: causal,
-                    bias: bias.map { .relative($0.center(h), maxDistance: $0.maxDistance) } ?? .none,
-                    probabilities: a.probabilities.pointer + pOffset,
-                    dropoutMask: a.probabilityMask.map { UnsafePointer($0.pointer + pOffset) },
-                    dQ: dQ.pointer + qOffset, dKeys: dK.pointer + kOffset, dValues: dV.pointer + kOffset,
-                    dBias: bias.flatMap { b in dBias.map { b.center(h, in: $0.pointer) } },
-                    scratch: scratch.pointer)
+            largest = max(largest, queries.lengths[b] * keyRows.lengths[b])
+            work += 4 * heads * queries.lengths[b] * keyRows.lengths[b] * dk
+        }
+        // Heads are independent (each writes its own columns of dQ, dK, dV and its own row of dBias, in the
+        // same sequence order as on one thread): each thread takes a contiguous range of heads, with its own
+        // scratch.
+        let parts = Parallel.chunks(heads, cost: work)
+        let scratch = workspace.tensor([parts * 2 * largest], zeroed: false)
+        Parallel.run(parts) { part in
+            for h in heads * part / parts ..< heads * (part + 1) / parts {
+                for b in 0..<queries.count {
+                    let tq = queries.lengths[b], l = keyRows.lengths[b]
+                    let qOffset = queries.first[b] * hk + h * dk, kOffset = keyRows.first[b] * hk + h * dk
+                    let pOffset = a.offsets[b] + h * tq * l
+                    Attention.backward(
+                        dOut: dContext.pointer + qOffset, ldo: hk,
+                        q: a.q.pointer + qOffset, ldq: hk, keys: a.k.pointer + kOffset, ldk: hk, values: a.v.pointer + kOffset, ldv: hk,
+                        queries: tq, keyLength: l, headDim: dk, causal: causal,
+                        bias: bias.map { .relative($0.center(h), maxDistance: $0.maxDistance) } ?? .none,
+                        probabilities: a.probabilities.pointer + pOffset,
+                        dropoutMask: a.probabilityMask.map { UnsafePointer($0.pointer + pOffset) },
+                        dQ: dQ.pointer + qOffset, dKeys: dK.pointer + kOffset, dValues: dV.pointer + kOffset,
+                        dBias: bias.flatMap { b in dBias.map { b.center(h, in: $0.pointer) } },
+                        scratch: scratch.pointer + part * 2 * largest)
+                }
             }
         }
 
         // q = normed · Wqᵀ; k, v = (normed or memory) · Wk,vᵀ
-        let dNormed = Tensor(zeros: [n, d])  // (N, D)
+        let dNormed = workspace.tensor([n, d])  // (N, D)
         GEMM.linearBackward(
             dQ.pointer, rows: n, outFeatures: hk, x: a.normed.pointer, inFeatures: d, weight: w.q.pointer,
             dX: dNormed.pointer, dWeight: gradientPointer(dW.q))
@@ -137,9 +144,7 @@ extension TrainingPass {
             dX: dKeySource.pointer, dWeight: gradientPointer(dW.v))
 
         // normed = RMSNorm(input)
-        RMSNorm.backward(
-            dNormed.pointer, x: a.input.pointer, weight: norm.pointer, epsilon: c.layerNormEpsilon,
-            rows: n, dim: d, dX: dX.pointer, dWeight: gradientPointer(dNorm))
+        rmsNormBackward(dNormed, x: a.input, weight: norm, rows: n, dX: dX, dWeight: dNorm)
     }
 
     /// Backward of `StackForward.feedForward`; dX (N, D) as in `attentionBackward`.
@@ -148,38 +153,77 @@ extension TrainingPass {
         rows n: Int, dX: Tensor
     ) {
         let c = config, d = c.dModel, f = c.dFF
+        let mark = workspace.mark  // the temporaries below are free again on return
+        defer { workspace.release(to: mark) }
         // output = input + dropout(hidden · Woᵀ)
-        let dProjected = a.outputMask.map { mask in  // (N, D)
-            let m = Tensor(zeros: [n, d])
-            Dropout.backward(dX.pointer, mask: mask.pointer, into: m.pointer, n * d)
-            return m
-        } ?? dX
-        let dHidden = Tensor(zeros: [n, f])  // (N, F)
+        let dProjected = a.outputMask.map { mask in dropoutBackward(dX, mask: mask, n * d) } ?? dX  // (N, D)
+        let dHidden = workspace.tensor([n, f])  // (N, F)
         GEMM.linearBackward(
             dProjected.pointer, rows: n, outFeatures: d, x: a.hidden.pointer, inFeatures: f, weight: w.wo.pointer,
             dX: dHidden.pointer, dWeight: gradientPointer(dW.wo))
         // hidden = dropout(act(gate) (⊙ linear))
-        if let mask = a.hiddenMask { Vector.multiply(dHidden.pointer, by: mask.pointer, n * f) }
-        let dGate = Tensor(zeros: [n, f])  // (N, F)
-        let dNormed = Tensor(zeros: [n, d])  // (N, D)
+        if let mask = a.hiddenMask { multiply(dHidden, by: mask, n * f) }
+        let dGate = workspace.tensor([n, f])  // (N, F)
+        let dNormed = workspace.tensor([n, d])  // (N, D)
         if let linear = a.linear, let wi1 = w.wiLinear, let dWi1 = dW.wiLinear {
-            let dLinear = Tensor(zeros: [n, f])
-            Activations.gatedBackward(
-                c.activation, gate: a.gate.pointer, linear: linear.pointer, dY: dHidden.pointer,
-                dGate: dGate.pointer, dLinear: dLinear.pointer, n * f)
+            let dLinear = workspace.tensor([n, f])
+            forEachSlice(n * f, cost: 4 * n * f) { s in
+                let o = s.lowerBound
+                Activations.gatedBackward(
+                    c.activation, gate: a.gate.pointer + o, linear: linear.pointer + o, dY: dHidden.pointer + o,
+                    dGate: dGate.pointer + o, dLinear: dLinear.pointer + o, s.count)
+            }
             GEMM.linearBackward(
                 dLinear.pointer, rows: n, outFeatures: f, x: a.normed.pointer, inFeatures: d, weight: wi1.pointer,
                 dX: dNormed.pointer, dWeight: gradientPointer(dWi1))
         } else {
-            Activations.backward(c.activation, x: a.gate.pointer, dY: dHidden.pointer, dX: dGate.pointer, n * f)
+            forEachSlice(n * f, cost: 2 * n * f) { s in
+                Activations.backward(
+                    c.activation, x: a.gate.pointer + s.lowerBound, dY: dHidden.pointer + s.lowerBound,
+                    dX: dGate.pointer + s.lowerBound, s.count)
+            }
         }
         // gate = normed · Wiᵀ
         GEMM.linearBackward(
             dGate.pointer, rows: n, outFeatures: f, x: a.normed.pointer, inFeatures: d, weight: w.wi.pointer,
             dX: dNormed.pointer, dWeight: gradientPointer(dW.wi))
         // normed = RMSNorm(input)
-        RMSNorm.backward(
-            dNormed.pointer, x: a.input.pointer, weight: norm.pointer, epsilon: c.layerNormEpsilon,
-            rows: n, dim: d, dX: dX.pointer, dWeight: gradientPointer(dNorm))
+        rmsNormBackward(dNormed, x: a.input, weight: norm, rows: n, dX: dX, dWeight: dNorm)
+    }
+
+    // MARK: Elementwise passes, in slices across threads
+
+    /// x (n) ← x ⊙ mask.
+    private func multiply(_ x: Tensor, by mask: Tensor, _ n: Int) {
+        forEachSlice(n, cost: n) { s in Vector.multiply(x.pointer + s.lowerBound, by: mask.pointer + s.lowerBound, s.count) }
+    }
+
+    /// Backward of a dropout on a sub-layer's branch: a new (n) buffer dY ⊙ mask.
+    private func dropoutBackward(_ dY: Tensor, mask: Tensor, _ n: Int) -> Tensor {
+        let dX = workspace.tensor([n])
+        forEachSlice(n, cost: n) { s in
+            Dropout.backward(dY.pointer + s.lowerBound, mask: mask.pointer + s.lowerBound, into: dX.pointer + s.lowerBound, s.count)
+        }
+        return dX
+    }
+
+    /// `RMSNorm.backward` over row slices across threads. The first slice adds its rows' weight gradient
+    /// to `dWeight` directly, the others into rows of a zeroed scratch that are added afterwards in slice
+    /// order (so the result depends on the thread count only through that summation order).
+    private func rmsNormBackward(_ dY: Tensor, x: Tensor, weight: Tensor, rows n: Int, dX: Tensor, dWeight: Tensor) {
+        let d = config.dModel
+        let dW = gradientPointer(dWeight)
+        let parts = Parallel.chunks(n, cost: 4 * n * d)
+        let partial = workspace.tensor([dW == nil ? 0 : (parts - 1) * d])  // (parts − 1, D)
+        Parallel.run(parts) { part in
+            let r = n * part / parts ..< n * (part + 1) / parts
+            RMSNorm.backward(
+                dY.pointer + r.lowerBound * d, x: x.pointer + r.lowerBound * d, weight: weight.pointer,
+                epsilon: config.layerNormEpsilon, rows: r.count, dim: d, dX: dX.pointer + r.lowerBound * d,
+                dWeight: dW.map { part == 0 ? $0 : partial.pointer + (part - 1) * d })
+        }
+        if let dW {
+            for p in 1..<parts { Vector.add(partial.pointer + (p - 1) * d, into: dW, d) }
+        }
     }
 }

@@ -105,12 +105,18 @@ final class TrainingPass {
     let headInput: Tensor
     /// (Nt, V) logits. The backward overwrites them with their gradient.
     let logits: Tensor
+    /// Where every buffer of the pass and of its backward comes from.
+    let workspace: TrainingWorkspace
 
     var innerDim: Int { config.numHeads * config.dKV }
 
     /// Runs the forward. `inputs` and `targets` are unpadded; the decoder reads
     /// `[decoder_start] + target[..<last]` (transformers' `_shift_right`) and predicts `target`.
-    init(weights: T5Weights, config: T5Config, inputs: [[Int]], targets: [[Int]], dropoutRate: Float, generator: inout SeededGenerator) {
+    /// The buffers come from `workspace`, which is reset first: a previous pass over it must be finished.
+    init(
+        weights: T5Weights, config: T5Config, inputs: [[Int]], targets: [[Int]], dropoutRate: Float,
+        workspace: TrainingWorkspace, generator: inout SeededGenerator
+    ) {
         precondition(!inputs.isEmpty && inputs.count == targets.count, "a batch needs as many targets as inputs, at least one")
         for (input, target) in zip(inputs, targets) {
             precondition(!input.isEmpty && !target.isEmpty, "empty input or target in a training batch")
@@ -120,6 +126,8 @@ final class TrainingPass {
         self.config = config
         self.weights = weights
         self.dropoutRate = dropoutRate
+        self.workspace = workspace
+        workspace.reset()
         encoderBias = RelativePositionBias(
             table: weights.encoderRelativeBias.pointer, heads: config.numHeads,
             numBuckets: config.relativeAttentionNumBuckets, maxDistance: config.relativeAttentionMaxDistance,
@@ -135,7 +143,7 @@ final class TrainingPass {
         labels = targets.flatMap { $0.map(Int32.init) }
 
         // The stacks run in a helper: `self`'s methods are unavailable until every stored property is set.
-        let forward = StackForward(config: config, dropoutRate: dropoutRate)
+        let forward = StackForward(config: config, dropoutRate: dropoutRate, workspace: workspace)
         encoder = forward.run(
             ids: sourceIDs, rows: source, embedding: weights.shared, blocks: weights.encoderBlocks,
             finalNorm: weights.encoderFinalNorm, bias: encoderBias, causal: false, memory: nil, generator: &generator)
@@ -147,28 +155,72 @@ final class TrainingPass {
         // LM head (T5ForConditionalGeneration.forward, modeling_t5.py:1047-1050).
         let d = config.dModel, nt = target.rows
         if config.rescalesDecoderOutput {
-            headInput = decoder.output.copy()
+            headInput = workspace.tensor([nt, d], zeroed: false)
+            headInput.pointer.update(from: decoder.output.pointer, count: nt * d)
             Vector.scale(headInput.pointer, by: Float(1 / Double(d).squareRoot()), nt * d)
         } else {
             headInput = decoder.output
         }
-        logits = Tensor(zeros: [nt, config.vocabSize])
-        GEMM.linear(headInput.pointer, rows: nt, inFeatures: d, weight: weights.lmHead.pointer, outFeatures: config.vocabSize, into: logits.pointer)
+        logits = workspace.tensor([nt, config.vocabSize], zeroed: false)
+        GEMM.trainingLinear(headInput.pointer, rows: nt, inFeatures: d, weight: weights.lmHead.pointer, outFeatures: config.vocabSize, into: logits.pointer)
     }
+}
+
+/// Runs `body` on contiguous slices of `0..<count`, on several threads when the pass (`cost` elementwise
+/// operations) is worth a hand-off. For the elementwise passes between the products, which would otherwise
+/// leave every core but one idle.
+@inline(__always)
+func forEachSlice(_ count: Int, cost: Int, _ body: (Range<Int>) -> Void) {
+    let parts = Parallel.chunks(count, cost: cost)
+    Parallel.run(parts) { part in body(count * part / parts ..< count * (part + 1) / parts) }
 }
 
 /// The forward of one stack, shared by the encoder and the decoder.
 struct StackForward {
     let config: T5Config
     let dropoutRate: Float
+    let workspace: TrainingWorkspace
 
     var innerDim: Int { config.numHeads * config.dKV }
 
     /// A dropout mask for `x` (n), applied in place; nil (and `x` untouched) without dropout.
     private func dropout(_ x: UnsafeMutablePointer<Float>, _ n: Int, _ generator: inout SeededGenerator) -> Tensor? {
+        guard let mask = dropoutMask(n, &generator) else { return nil }
+        forEachSlice(n, cost: n) { s in Vector.multiply(x + s.lowerBound, by: mask.pointer + s.lowerBound, s.count) }
+        return mask
+    }
+
+    /// A fresh dropout mask of n elements (the generator's draws are sequential); nil without dropout.
+    private func dropoutMask(_ n: Int, _ generator: inout SeededGenerator) -> Tensor? {
         guard dropoutRate > 0 else { return nil }
-        let mask = Tensor(zeros: [n])
-        Dropout.forward(x, n, rate: dropoutRate, generator: &generator, mask: mask.pointer)
+        let mask = workspace.tensor([n], zeroed: false)
+        Dropout.makeMask(rate: dropoutRate, count: n, generator: &generator, into: mask.pointer)
+        return mask
+    }
+
+    /// y (rows, D) = RMSNorm(x), rows split across threads.
+    private func rmsNorm(_ x: Tensor, weight: Tensor, rows n: Int, into y: Tensor) {
+        let d = config.dModel
+        forEachSlice(n, cost: 4 * n * d) { r in
+            RMSNorm.forward(
+                x.pointer + r.lowerBound * d, weight: weight.pointer, epsilon: config.layerNormEpsilon,
+                rows: r.count, dim: d, into: y.pointer + r.lowerBound * d)
+        }
+    }
+
+    /// The end of a sub-layer: output (rows, D) = input + dropout(branch), branch (rows, D) the projected
+    /// output of the sub-layer. Draws the mask (nil without dropout).
+    private func residual(
+        _ input: Tensor, branch: Tensor, rows n: Int, into output: Tensor, _ generator: inout SeededGenerator
+    ) -> Tensor? {
+        let count = n * config.dModel
+        let mask = dropoutMask(count, &generator)
+        forEachSlice(count, cost: 2 * count) { s in
+            let branch = branch.pointer + s.lowerBound, out = output.pointer + s.lowerBound
+            if let mask { Vector.multiply(branch, by: mask.pointer + s.lowerBound, s.count) }
+            out.update(from: input.pointer + s.lowerBound, count: s.count)
+            Vector.add(branch, into: out, s.count)
+        }
         return mask
     }
 
@@ -180,7 +232,7 @@ struct StackForward {
         generator: inout SeededGenerator
     ) -> StackActivations {
         let d = config.dModel, n = rows.rows
-        var x = Tensor(zeros: [n, d])  // (N, D)
+        var x = workspace.tensor([n, d], zeroed: false)  // (N, D)
         ids.withUnsafeBufferPointer { p in
             Embedding.forward(ids: p.baseAddress.unsafelyUnwrapped, count: n, table: embedding.pointer, dim: d, into: x.pointer)
         }
@@ -203,8 +255,8 @@ struct StackForward {
             x = feedForward.output
             saved.append(BlockActivations(selfAttention: selfAttention.saved, crossAttention: crossAttention, feedForward: feedForward.saved))
         }
-        let output = Tensor(zeros: [n, d])
-        RMSNorm.forward(x.pointer, weight: finalNorm.pointer, epsilon: config.layerNormEpsilon, rows: n, dim: d, into: output.pointer)
+        let output = workspace.tensor([n, d], zeroed: false)
+        rmsNorm(x, weight: finalNorm, rows: n, into: output)
         let finalMask = dropout(output.pointer, n * d, &generator)
         return StackActivations(
             ids: ids, rows: rows, embeddingMask: embeddingMask, blocks: saved,
@@ -222,54 +274,61 @@ struct StackForward {
         let d = config.dModel, hk = innerDim, dk = config.dKV, heads = config.numHeads
         let n = queries.rows
         let keyRows = memory?.1 ?? queries
-        let normed = Tensor(zeros: [n, d])  // (N, D)
-        RMSNorm.forward(input.pointer, weight: norm.pointer, epsilon: config.layerNormEpsilon, rows: n, dim: d, into: normed.pointer)
+        let normed = workspace.tensor([n, d], zeroed: false)  // (N, D)
+        rmsNorm(input, weight: norm, rows: n, into: normed)
         let keySource = memory?.0 ?? normed  // (N or Ns, D)
-        let q = Tensor(zeros: [n, hk])            // (N, H·K)
-        let k = Tensor(zeros: [keyRows.rows, hk])  // (N or Ns, H·K)
-        let v = Tensor(zeros: [keyRows.rows, hk])
-        GEMM.linear(normed.pointer, rows: n, inFeatures: d, weight: w.q.pointer, outFeatures: hk, into: q.pointer)
-        GEMM.linear(keySource.pointer, rows: keyRows.rows, inFeatures: d, weight: w.k.pointer, outFeatures: hk, into: k.pointer)
-        GEMM.linear(keySource.pointer, rows: keyRows.rows, inFeatures: d, weight: w.v.pointer, outFeatures: hk, into: v.pointer)
+        let q = workspace.tensor([n, hk], zeroed: false)            // (N, H·K)
+        let k = workspace.tensor([keyRows.rows, hk], zeroed: false)  // (N or Ns, H·K)
+        let v = workspace.tensor([keyRows.rows, hk], zeroed: false)
+        GEMM.trainingLinear(normed.pointer, rows: n, inFeatures: d, weight: w.q.pointer, outFeatures: hk, into: q.pointer)
+        GEMM.trainingLinear(keySource.pointer, rows: keyRows.rows, inFeatures: d, weight: w.k.pointer, outFeatures: hk, into: k.pointer)
+        GEMM.trainingLinear(keySource.pointer, rows: keyRows.rows, inFeatures: d, weight: w.v.pointer, outFeatures: hk, into: v.pointer)
 
-        var offsets = [Int](), total = 0, largest = 0
+        var offsets = [Int](), total = 0, largest = 0, work = 0
         for b in 0..<queries.count {
             offsets.append(total)
             total += heads * queries.lengths[b] * keyRows.lengths[b]
             largest = max(largest, queries.lengths[b] * keyRows.lengths[b])
+            work += 2 * heads * queries.lengths[b] * keyRows.lengths[b] * dk
         }
-        let probabilities = Tensor(zeros: [total])
-        let probabilityMask = dropoutRate > 0 ? Tensor(zeros: [total]) : nil
-        let dropped = Tensor(zeros: [dropoutRate > 0 ? largest : 0])
-        let context = Tensor(zeros: [n, hk])  // (N, H·K)
-        for b in 0..<queries.count {
-            let tq = queries.lengths[b], l = keyRows.lengths[b]
-            for h in 0..<heads {
-                let qOffset = queries.first[b] * hk + h * dk, kOffset = keyRows.first[b] * hk + h * dk
-                let pOffset = offsets[b] + h * tq * l
-                if let probabilityMask {
-                    Dropout.makeMask(rate: dropoutRate, count: tq * l, generator: &generator, into: probabilityMask.pointer + pOffset)
+        let probabilities = workspace.tensor([total], zeroed: false)
+        let probabilityMask = dropoutRate > 0 ? workspace.tensor([total], zeroed: false) : nil
+        // The masks are drawn before the heads run, in (sequence, head) order: the generator's stream, hence
+        // every mask, does not depend on how the heads are split across threads.
+        if let probabilityMask {
+            for b in 0..<queries.count {
+                Dropout.makeMask(
+                    rate: dropoutRate, count: heads * queries.lengths[b] * keyRows.lengths[b], generator: &generator,
+                    into: probabilityMask.pointer + offsets[b])
+            }
+        }
+        // Heads are independent: each thread takes a contiguous range of heads, for every sequence, with its
+        // own scratch for the dropped-out probabilities.
+        let parts = Parallel.chunks(heads, cost: work)
+        let dropped = workspace.tensor([dropoutRate > 0 ? parts * largest : 0], zeroed: false)
+        let context = workspace.tensor([n, hk], zeroed: false)  // (N, H·K)
+        Parallel.run(parts) { part in
+            for h in heads * part / parts ..< heads * (part + 1) / parts {
+                for b in 0..<queries.count {
+                    let tq = queries.lengths[b], l = keyRows.lengths[b]
+                    let qOffset = queries.first[b] * hk + h * dk, kOffset = keyRows.first[b] * hk + h * dk
+                    let pOffset = offsets[b] + h * tq * l
+                    Attention.trainingForward(
+                        q: q.pointer + qOffset, ldq: hk, keys: k.pointer + kOffset, ldk: hk, values: v.pointer + kOffset, ldv: hk,
+                        queries: tq, keyLength: l, headDim: dk, causal: causal,
+                        bias: bias.map { .relative($0.center(h), maxDistance: $0.maxDistance) } ?? .none,
+                        probabilities: probabilities.pointer + pOffset,
+                        dropoutMask: probabilityMask.map { UnsafePointer($0.pointer + pOffset) },
+                        dropped: dropped.pointer + part * largest,
+                        out: context.pointer + qOffset, ldo: hk)
                 }
-                Attention.trainingForward(
-                    q: q.pointer + qOffset, ldq: hk, keys: k.pointer + kOffset, ldk: hk, values: v.pointer + kOffset, ldv: hk,
-                    queries: tq, keyLength: l, headDim: dk, causal: causal,
-                    bias: bias.map { .relative($0.center(h), maxDistance: $0.maxDistance) } ?? .none,
-                    probabilities: probabilities.pointer + pOffset,
-                    dropoutMask: probabilityMask.map { UnsafePointer($0.pointer + pOffset) }, dropped: dropped.pointer,
-                    out: context.pointer + qOffset, ldo: hk)
             }
         }
 
-        let output = input.copy()  // (N, D)
-        var outputMask: Tensor?
-        if dropoutRate > 0 {
-            let projected = Tensor(zeros: [n, d])
-            GEMM.linear(context.pointer, rows: n, inFeatures: hk, weight: w.o.pointer, outFeatures: d, into: projected.pointer)
-            outputMask = dropout(projected.pointer, n * d, &generator)
-            Vector.add(projected.pointer, into: output.pointer, n * d)
-        } else {
-            GEMM.linear(context.pointer, rows: n, inFeatures: hk, weight: w.o.pointer, outFeatures: d, into: output.pointer, accumulate: true)
-        }
+        let output = workspace.tensor([n, d], zeroed: false)  // (N, D) input + dropout(context · Woᵀ)
+        let projected = workspace.tensor([n, d], zeroed: false)
+        GEMM.trainingLinear(context.pointer, rows: n, inFeatures: hk, weight: w.o.pointer, outFeatures: d, into: projected.pointer)
+        let outputMask = residual(input, branch: projected, rows: n, into: output, &generator)
         let saved = AttentionActivations(
             input: input, normed: normed, q: q, k: k, v: v, probabilities: probabilities,
             probabilityMask: probabilityMask, offsets: offsets, context: context, outputMask: outputMask)
@@ -281,31 +340,33 @@ struct StackForward {
         _ w: FeedForwardWeights, norm: Tensor, input: Tensor, rows n: Int, generator: inout SeededGenerator
     ) -> (saved: FeedForwardActivations, output: Tensor) {
         let d = config.dModel, f = config.dFF
-        let normed = Tensor(zeros: [n, d])  // (N, D)
-        RMSNorm.forward(input.pointer, weight: norm.pointer, epsilon: config.layerNormEpsilon, rows: n, dim: d, into: normed.pointer)
-        let gate = Tensor(zeros: [n, f])  // (N, F)
-        GEMM.linear(normed.pointer, rows: n, inFeatures: d, weight: w.wi.pointer, outFeatures: f, into: gate.pointer)
-        let hidden = gate.copy()  // (N, F)
+        let normed = workspace.tensor([n, d], zeroed: false)  // (N, D)
+        rmsNorm(input, weight: norm, rows: n, into: normed)
+        let gate = workspace.tensor([n, f], zeroed: false)  // (N, F)
+        GEMM.trainingLinear(normed.pointer, rows: n, inFeatures: d, weight: w.wi.pointer, outFeatures: f, into: gate.pointer)
         var linear: Tensor?
         if let wi1 = w.wiLinear {
-            let l = Tensor(zeros: [n, f])
-            GEMM.linear(normed.pointer, rows: n, inFeatures: d, weight: wi1.pointer, outFeatures: f, into: l.pointer)
-            Activations.gatedForward(config.activation, gate: hidden.pointer, linear: l.pointer, n * f)
+            let l = workspace.tensor([n, f], zeroed: false)
+            GEMM.trainingLinear(normed.pointer, rows: n, inFeatures: d, weight: wi1.pointer, outFeatures: f, into: l.pointer)
             linear = l
-        } else {
-            Activations.forward(config.activation, hidden.pointer, n * f)
         }
-        let hiddenMask = dropout(hidden.pointer, n * f, &generator)
-        let output = input.copy()  // (N, D)
-        var outputMask: Tensor?
-        if dropoutRate > 0 {
-            let projected = Tensor(zeros: [n, d])
-            GEMM.linear(hidden.pointer, rows: n, inFeatures: f, weight: w.wo.pointer, outFeatures: d, into: projected.pointer)
-            outputMask = dropout(projected.pointer, n * d, &generator)
-            Vector.add(projected.pointer, into: output.pointer, n * d)
-        } else {
-            GEMM.linear(hidden.pointer, rows: n, inFeatures: f, weight: w.wo.pointer, outFeatures: d, into: output.pointer, accumulate: true)
+        // hidden = dropout(act(gate) (⊙ linear)) in one pass over row slices, after drawing its mask.
+        let hiddenMask = dropoutMask(n * f, &generator)
+        let hidden = workspace.tensor([n, f], zeroed: false)  // (N, F)
+        forEachSlice(n, cost: 4 * n * f) { r in
+            let offset = r.lowerBound * f, count = r.count * f
+            (hidden.pointer + offset).update(from: gate.pointer + offset, count: count)
+            if let linear {
+                Activations.gatedForward(config.activation, gate: hidden.pointer + offset, linear: linear.pointer + offset, count)
+            } else {
+                Activations.forward(config.activation, hidden.pointer + offset, count)
+            }
+            if let hiddenMask { Vector.multiply(hidden.pointer + offset, by: hiddenMask.pointer + offset, count) }
         }
+        let output = workspace.tensor([n, d], zeroed: false)  // (N, D) input + dropout(hidden · Woᵀ)
+        let projected = workspace.tensor([n, d], zeroed: false)
+        GEMM.trainingLinear(hidden.pointer, rows: n, inFeatures: f, weight: w.wo.pointer, outFeatures: d, into: projected.pointer)
+        let outputMask = residual(input, branch: projected, rows: n, into: output, &generator)
         let saved = FeedForwardActivations(
             input: input, normed: normed, gate: gate, linear: linear, hidden: hidden,
             hiddenMask: hiddenMask, outputMask: outputMask)

@@ -45,13 +45,14 @@ extension ParameterStore {
         precondition(labelSmoothing >= 0 && labelSmoothing <= 1, "label smoothing \(labelSmoothing) outside [0, 1]")
         let pass = TrainingPass(
             weights: weights, config: config, inputs: batch.inputIDs, targets: batch.targetIDs,
-            dropoutRate: dropoutRate, generator: &generator)
-        let result = loss(of: pass, labelSmoothing: labelSmoothing)
+            dropoutRate: dropoutRate, workspace: workspace, generator: &generator)
+        let logSumExp = workspace.tensor([pass.labels.count], zeroed: false)  // (Nt) saved by the loss for its backward
+        let result = loss(of: pass, labelSmoothing: labelSmoothing, logSumExp: logSumExp.pointer)
         pass.labels.withUnsafeBufferPointer { labels in
             CrossEntropy.backward(
                 logits: pass.logits.pointer, rows: labels.count, vocab: config.vocabSize,
                 targets: labels.baseAddress.unsafelyUnwrapped, labelSmoothing: labelSmoothing,
-                scale: lossScale / Float(result.tokens), into: pass.logits.pointer)
+                scale: lossScale / Float(result.tokens), logSumExp: logSumExp.pointer, into: pass.logits.pointer)
         }
         pass.backward(into: gradientWeights)
         return result
@@ -62,15 +63,15 @@ extension ParameterStore {
         var unused = SeededGenerator(seed: 0)  // no dropout: never drawn from
         let pass = TrainingPass(
             weights: weights, config: config, inputs: batch.inputIDs, targets: batch.targetIDs,
-            dropoutRate: 0, generator: &unused)
+            dropoutRate: 0, workspace: workspace, generator: &unused)
         return loss(of: pass, labelSmoothing: labelSmoothing)
     }
 
-    private func loss(of pass: TrainingPass, labelSmoothing: Float) -> LossResult {
+    private func loss(of pass: TrainingPass, labelSmoothing: Float, logSumExp: UnsafeMutablePointer<Float>? = nil) -> LossResult {
         let (sum, tokens, correct) = pass.labels.withUnsafeBufferPointer { labels in
             CrossEntropy.forward(
                 logits: pass.logits.pointer, rows: labels.count, vocab: config.vocabSize,
-                targets: labels.baseAddress.unsafelyUnwrapped, labelSmoothing: labelSmoothing)
+                targets: labels.baseAddress.unsafelyUnwrapped, labelSmoothing: labelSmoothing, logSumExp: logSumExp)
         }
         return LossResult(loss: Float(sum / Double(tokens)), tokens: tokens, correct: correct)
     }
