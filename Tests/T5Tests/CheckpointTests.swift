@@ -21,6 +21,7 @@ import Testing
     func writtenModelReloadsWithIdenticalLogits(name: String) throws {
         let (values, specs, config) = try tensors(of: name)
         let out = try scratchDirectory("ckpt-model")
+        defer { try? FileManager.default.removeItem(at: out) }
         let source = Fixtures.modelDirectory(name)
         try Checkpoint.writeModel(values, specs: specs, files: .copying(from: source, config: config), to: out)
         let reloaded = try T5Model(directory: out)
@@ -40,6 +41,7 @@ import Testing
     @Test func configUpdatesAndDerivedGenerationConfig() throws {
         let (values, specs, config) = try tensors(of: "t5-relu-tied")
         let out = try scratchDirectory("ckpt-config")
+        defer { try? FileManager.default.removeItem(at: out) }
         var files = Checkpoint.ModelFiles.copying(from: Fixtures.modelDirectory("t5-relu-tied"), config: config)
         files.configUpdates = ["dropout_rate": .number(0.0)]
         files.generationConfig = nil
@@ -61,6 +63,7 @@ import Testing
     @Test func saveKeepsOnlyTheNewestCompleteCheckpoint() throws {
         let (values, specs, config) = try tensors(of: "t5-relu-tied")
         let out = try scratchDirectory("ckpt-save")
+        defer { try? FileManager.default.removeItem(at: out) }
         let files = Checkpoint.ModelFiles.copying(from: Fixtures.modelDirectory("t5-relu-tied"), config: config)
         let moments = ["shared.weight.exp_avg": Tensor(shape: [2], values: [1, 2])]
         // Leftovers of an interrupted save: a half-written checkpoint directory and a temporary file.
@@ -115,6 +118,7 @@ import Testing
 
     @Test func metricsLogDropsStepsPastTheResumePoint() throws {
         let dir = try scratchDirectory("metrics")
+        defer { try? FileManager.default.removeItem(at: dir) }
         let url = dir.appendingPathComponent("metrics.jsonl")
         let lines = (1...6).map { "{\"type\":\"train\",\"step\":\($0)}" }.joined(separator: "\n") + "\n{\"type\":\"train\",\"st"
         try Data(lines.utf8).write(to: url)

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import T5
 
-/// A scratch directory removed when the value is dropped... or at least by the OS's tmp cleaning.
+/// A new empty directory under the temporary directory (tests remove it when done).
 func scratchDirectory(_ label: String) throws -> URL {
     let url = FileManager.default.temporaryDirectory.appendingPathComponent("t5-\(label)-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
@@ -69,6 +69,7 @@ func scratchDirectory(_ label: String) throws -> URL {
         #expect(TaskSource.parse("translate English to German: =de.tsv").name == "translate English to German")
         // An existing file whose name contains '=' is a file, not a prefix.
         let dir = try scratchDirectory("source")
+        defer { try? FileManager.default.removeItem(at: dir) }
         let odd = dir.appendingPathComponent("a=b.tsv")
         try Data("x\ty\n".utf8).write(to: odd)
         #expect(TaskSource.parse(odd.path) == TaskSource(path: odd.path))
@@ -77,6 +78,7 @@ func scratchDirectory(_ label: String) throws -> URL {
     @Test func prefixesAndTruncation() throws {
         let tokenizer = try T5Tokenizer(modelFile: Fixtures.root.appendingPathComponent("spm/spiece.model"))
         let dir = try scratchDirectory("task")
+        defer { try? FileManager.default.removeItem(at: dir) }
         let file = dir.appendingPathComponent("t.tsv")
         try Data("1 2 3 4 5 6 7 8\t9 8 7\n1\t2\n".utf8).write(to: file)
         let task = try TaskData(source: TaskSource(prefix: "reverse: ", path: file.path), tokenizer: tokenizer, maxInputTokens: 10, maxTargetTokens: 3)

@@ -71,6 +71,7 @@ import Testing
 
     @Test func badDataIsAOneLineErrorWithFileAndLine() throws {
         let dir = try scratchDirectory("cli-bad")
+        defer { try? FileManager.default.removeItem(at: dir) }
         let out = dir.appendingPathComponent("out").path
         func file(_ name: String, _ text: String) throws -> String {
             let url = dir.appendingPathComponent(name)
@@ -93,6 +94,7 @@ import Testing
 
     @Test func badFlagsAreOneLineErrors() throws {
         let data = try data()
+        defer { try? FileManager.default.removeItem(at: data) }
         let out = data.appendingPathComponent("out").path
         let train = data.appendingPathComponent("sort.tsv").path
         let common = ["--model", Self.model, "--out", out]
@@ -112,6 +114,7 @@ import Testing
 
     @Test func trainsSavesAndTheResultLoads() throws {
         let data = try data()
+        defer { try? FileManager.default.removeItem(at: data) }
         let out = data.appendingPathComponent("out")
         let r = try run(baseArguments(data, out: out) + [
             "--steps", "4", "--valid", "reverse: =\(data.appendingPathComponent("reverse.valid.jsonl").path)",
@@ -141,6 +144,7 @@ import Testing
 
     @Test func resumeContinuesExactlyAndChecksSettings() throws {
         let data = try data()
+        defer { try? FileManager.default.removeItem(at: data) }
         let straight = data.appendingPathComponent("straight"), split = data.appendingPathComponent("split")
         // A constant schedule with warmup does not depend on the run's length, so a run planned for 3
         // steps and extended to 6 must equal one planned for 6.
@@ -158,6 +162,7 @@ import Testing
 
     @Test func interruptedRunsResumeToTheSameWeights() throws {
         let data = try data()
+        defer { try? FileManager.default.removeItem(at: data) }
         let straight = data.appendingPathComponent("straight"), split = data.appendingPathComponent("split")
         let arguments = ["--steps", "150", "--save-every", "1", "--dropout", "0.1", "--quiet"]
         #expect(try run(baseArguments(data, out: straight) + arguments).status == 0)

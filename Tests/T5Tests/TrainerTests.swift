@@ -94,6 +94,7 @@ import Testing
         #expect(Set(trainer.store.gradients.keys) == trainer.store.trainable)
         #expect(trainer.store.gradients.keys.allSatisfy { !frozen.contains($0) })
         let out = try scratchDirectory("trainer-save")
+        defer { try? FileManager.default.removeItem(at: out) }
         try trainer.run(output: out)
         #expect(trainer.optimizer.stateTensors().keys.allSatisfy { key in !frozen.contains { key.hasPrefix($0 + ".") } })
 
@@ -133,6 +134,8 @@ import Testing
         o.poolBatches = 4
         o.seed = 99
         let straight = try scratchDirectory("resume-straight"), split = try scratchDirectory("resume-split")
+        defer { try? FileManager.default.removeItem(at: straight) }
+        defer { try? FileManager.default.removeItem(at: split) }
         try Trainer(model: model, training: data, options: o, files: files(model)).run(output: straight)
 
         let first = try Trainer(model: model, training: data, options: o, files: files(model))
@@ -161,12 +164,15 @@ import Testing
         o.length = .steps(1)
         o.batchSize = 4
         let out = try scratchDirectory("resume-refuse")
+        defer { try? FileManager.default.removeItem(at: out) }
         try Trainer(model: model, training: data, options: o, files: files(model)).run(output: out)
         o.batchSize = 8
         #expect(throws: T5Error.invalidOption(name: "--resume", reason: "the checkpoint at step 1 was made with different settings: batch_size was 4, now 8")) {
             try Trainer.resume(from: out, training: data, options: o, files: files(model))
         }
-        #expect(throws: T5Error.self) { try Trainer.resume(from: try scratchDirectory("empty"), training: data, options: o) }
+        let empty = try scratchDirectory("empty")
+        defer { try? FileManager.default.removeItem(at: empty) }
+        #expect(throws: T5Error.self) { try Trainer.resume(from: empty, training: data, options: o) }
     }
 
     /// Two micro-batches accumulated give the gradient of the mean over all their target tokens: the same

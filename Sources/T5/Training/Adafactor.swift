@@ -134,101 +134,207 @@ public final class Adafactor: Optimizer {
         lastLearningRate = relativeStep
         let beta2t = 1 - pow(Double(stepCount), options.decayRate)
 
-        forEachConcurrently(keys) { key in
-            guard let p = parameters[key], let g = gradients[key], let moment = secondMoments[key] else { return }
+        var jobs = [Job]()
+        for key in keys {
+            guard let p = parameters[key], let g = gradients[key], let moment = secondMoments[key] else { continue }
             precondition(p.shape == g.shape, "gradient of \(key) has shape \(g.shape), parameter \(p.shape)")
-            update(p, gradient: g, moment: moment, firstMoment: firstMoments[key], relativeStep: relativeStep, beta2t: beta2t)
+            jobs.append(Job(p: p, g: g, moment: moment, firstMoment: firstMoments[key]))
+        }
+        run(jobs, relativeStep: relativeStep, beta2t: beta2t)
+    }
+
+    /// One tensor's step, viewed as `rows × cols` (the last dimension is `cols`; a vector is one row) and
+    /// cut into chunks of whole rows so that a large tensor (the embedding) spreads over every thread.
+    /// Chunks have a fixed size and their partial sums are combined in chunk order, so the result does
+    /// not depend on the number of threads.
+    /// Unchecked: during the parallel phases each chunk writes only its own rows and partial-sum slots;
+    /// the fields shared by a tensor's chunks are written between phases, on one thread.
+    private final class Job: @unchecked Sendable {
+        let p: Tensor, g: Tensor, moment: SecondMoment, firstMoment: Tensor?
+        let n: Int, rows: Int, cols: Int
+        /// Rows per matrix: the second-to-last dimension (factored), or all rows.
+        let rowsPerMatrix: Int
+        let chunks: [Range<Int>]
+        /// Per chunk: Σ g² + eps₁ over each column of the chunk's matrix (factored only), Σ p², Σ update².
+        /// Raw memory: chunks on different threads write their own slots.
+        let columnPartials: UnsafeMutableBufferPointer<Double>
+        let parameterPartials: UnsafeMutableBufferPointer<Double>
+        let updatePartials: UnsafeMutableBufferPointer<Double>
+        /// rsqrt(row / mean(row)) per row (1 when not factored), and the per-column factor: rsqrt(col)
+        /// of the row's matrix, or rsqrt(v) per element of a vector.
+        var rowFactor: [Float]
+        var colFactor: [Float] = []
+        var lr: Float = 0
+        var divisor: Float = 1
+
+        init(p: Tensor, g: Tensor, moment: SecondMoment, firstMoment: Tensor?) {
+            self.p = p
+            self.g = g
+            self.moment = moment
+            self.firstMoment = firstMoment
+            n = p.count
+            if case .factored = moment {
+                cols = g.shape[g.shape.count - 1]
+                rowsPerMatrix = g.shape[g.shape.count - 2]
+            } else {
+                cols = n
+                rowsPerMatrix = 1
+            }
+            rows = cols == 0 ? 0 : n / cols
+            // About 64K elements per chunk, never spanning two matrices.
+            let perChunk = max(1, min(rowsPerMatrix, (1 << 16) / max(cols, 1)))
+            var chunks = [Range<Int>]()
+            for matrixStart in stride(from: 0, to: rows, by: rowsPerMatrix) {
+                for start in stride(from: matrixStart, to: matrixStart + rowsPerMatrix, by: perChunk) {
+                    chunks.append(start..<min(start + perChunk, matrixStart + rowsPerMatrix))
+                }
+            }
+            self.chunks = chunks
+            func zeros(_ count: Int) -> UnsafeMutableBufferPointer<Double> {
+                let buffer = UnsafeMutableBufferPointer<Double>.allocate(capacity: count)
+                buffer.initialize(repeating: 0)
+                return buffer
+            }
+            if case .factored = moment {
+                columnPartials = zeros(chunks.count * cols)
+            } else {
+                columnPartials = zeros(0)
+            }
+            parameterPartials = zeros(chunks.count)
+            updatePartials = zeros(chunks.count)
+            rowFactor = [Float](repeating: 1, count: rows)
+        }
+
+        deinit {
+            columnPartials.deallocate()
+            parameterPartials.deallocate()
+            updatePartials.deallocate()
+        }
+
+        /// Calls `body(i, update_i)` for the elements of the rows in `range`, where
+        /// update = (rowFactor ⊗ colFactor) · grad, multiplied in torch's order.
+        @inline(__always)
+        func forEachUpdate(in range: Range<Int>, _ body: (Int, Float) -> Void) {
+            let gp = g.pointer, cols = cols, rowsPerMatrix = rowsPerMatrix
+            rowFactor.withUnsafeBufferPointer { rowFactor in
+                colFactor.withUnsafeBufferPointer { colFactor in
+                    for r in range {
+                        let rf = rowFactor[r]
+                        let colBase = (r / rowsPerMatrix) * cols
+                        let base = r * cols
+                        for c in 0..<cols { body(base + c, (rf * colFactor[colBase + c]) * gp[base + c]) }
+                    }
+                }
+            }
         }
     }
 
-    /// One tensor's step. The update is never materialized: its factor per element (rsqrt of the
-    /// second-moment estimate) is recomputed in each pass, bit-identically, so the step needs no
-    /// tensor-sized scratch memory.
-    private func update(_ p: Tensor, gradient g: Tensor, moment: SecondMoment, firstMoment: Tensor?, relativeStep: Double, beta2t: Double) {
-        let n = p.count
-        let pp = p.pointer, gp = g.pointer
-        // state["RMS"] = _rms(p) and lr = param_scale · rel_step_sz: a fp32 tensor times a Python float.
-        var lr = Float(relativeStep)
-        if options.scaleParameter {
-            let rms = Float(rootMeanSquare(pp, n))
-            lr = max(Float(options.eps2), rms) * Float(relativeStep)
-        }
+    /// The step over all tensors in five phases: three parallel passes over the chunks (statistics;
+    /// update norms; the update itself) with cheap per-tensor reductions between them.
+    private func run(_ jobs: [Job], relativeStep: Double, beta2t: Double) {
+        let work = jobs.indices.flatMap { j in jobs[j].chunks.indices.map { (j, $0) } }
         let decay = Float(beta2t), keep = Float(1 - beta2t)
         let eps1 = Float(options.eps1)
+        let scaleParameter = options.scaleParameter
 
-        // Rows of the tensor viewed as (rows, cols) and, per row, the factor of each column:
-        // factored, factor(r, c) = rowFactor[r] · colFactor[matrix(r), c]; full, factor(i) = rsqrt(v[i]).
-        let cols = g.shape.count >= 2 ? g.shape[g.shape.count - 1] : n
-        let rows = n / max(cols, 1)
-        var rowFactor = [Float](repeating: 1, count: rows)
-        var colFactor: [Float]
-        var rowsPerMatrix = rows
-        switch moment {
-        case let .factored(row, col):
-            rowsPerMatrix = g.shape[g.shape.count - 2]
-            let matrices = rows / rowsPerMatrix
-            let rp = row.pointer, cp = col.pointer
-            // exp_avg_sq_row ← β₂ₜ·row + (1−β₂ₜ)·mean over the last dim of (g² + eps₁); col likewise
-            // over the second-to-last dim.
-            var colSums = [Double](repeating: 0, count: matrices * cols)
-            for r in 0..<rows {
-                let gr = gp + r * cols
-                let colBase = (r / rowsPerMatrix) * cols
-                var sum = 0.0
-                for c in 0..<cols {
-                    let x = Double(gr[c] * gr[c] + eps1)
-                    sum += x
-                    colSums[colBase + c] += x
+        // 1. Second-moment statistics (row statistics and vectors are written in place: each chunk owns
+        //    its rows) and partial sums of g² per column and of p².
+        parallel(jobs, work) { job, k in
+            let range = job.chunks[k]
+            let gp = job.g.pointer, pp = job.p.pointer, cols = job.cols
+            switch job.moment {
+            case let .factored(row, _):
+                let rp = row.pointer
+                let partial = job.columnPartials.baseAddress.map { $0 + k * cols }
+                for r in range {
+                    let gr = gp + r * cols
+                    var sum = 0.0
+                    for c in 0..<cols {
+                        let x = Double(gr[c] * gr[c] + eps1)
+                        sum += x
+                        partial?[c] += x
+                    }
+                    // exp_avg_sq_row ← β₂ₜ·row + (1−β₂ₜ)·mean over the last dim of (g² + eps₁).
+                    rp[r] = rp[r] * decay + keep * Float(sum / Double(cols))
                 }
-                rp[r] = rp[r] * decay + keep * Float(sum / Double(cols))
-            }
-            for j in 0..<(matrices * cols) {
-                cp[j] = cp[j] * decay + keep * Float(colSums[j] / Double(rowsPerMatrix))
-            }
-            // _approx_sq_grad: rsqrt(row / row.mean(-1)) ⊗ rsqrt(col).
-            for m in 0..<matrices {
-                var sum = 0.0
-                for r in 0..<rowsPerMatrix { sum += Double(rp[m * rowsPerMatrix + r]) }
-                let mean = Float(sum / Double(rowsPerMatrix))
-                for r in 0..<rowsPerMatrix {
-                    rowFactor[m * rowsPerMatrix + r] = 1 / (rp[m * rowsPerMatrix + r] / mean).squareRoot()
+            case let .full(v):
+                let vp = v.pointer
+                for i in (range.lowerBound * cols)..<(range.upperBound * cols) {
+                    vp[i] = vp[i] * decay + keep * (gp[i] * gp[i] + eps1)
                 }
             }
-            colFactor = (0..<(matrices * cols)).map { 1 / cp[$0].squareRoot() }
-        case let .full(v):
-            let vp = v.pointer
-            for i in 0..<n { vp[i] = vp[i] * decay + keep * (gp[i] * gp[i] + eps1) }
-            colFactor = (0..<n).map { 1 / vp[$0].squareRoot() }
+            if scaleParameter {
+                var sum = 0.0
+                for i in (range.lowerBound * cols)..<(range.upperBound * cols) { sum += Double(pp[i]) * Double(pp[i]) }
+                job.parameterPartials[k] = sum
+            }
         }
 
-        colFactor.withUnsafeBufferPointer { colFactor in
-            // update = (rowFactor ⊗ colFactor) · grad, in torch's order: the factor product, then the gradient.
-            @inline(__always) func forEachUpdate(_ body: (Int, Float) -> Void) {
-                for r in 0..<rows {
-                    let rf = rowFactor[r]
-                    let colBase = (r / rowsPerMatrix) * cols
-                    let base = r * cols
-                    for c in 0..<cols { body(base + c, (rf * colFactor[colBase + c]) * gp[base + c]) }
+        // 2. Per tensor: column statistics, the factors (`_approx_sq_grad`) and the rate.
+        for job in jobs {
+            let cols = job.cols
+            switch job.moment {
+            case let .factored(row, col):
+                let rp = row.pointer, cp = col.pointer
+                let matrices = job.rows / max(job.rowsPerMatrix, 1)
+                var sums = [Double](repeating: 0, count: matrices * cols)
+                for (k, range) in job.chunks.enumerated() {
+                    let m = range.lowerBound / job.rowsPerMatrix
+                    for c in 0..<cols { sums[m * cols + c] += job.columnPartials[k * cols + c] }
                 }
+                // exp_avg_sq_col ← β₂ₜ·col + (1−β₂ₜ)·mean over the second-to-last dim of (g² + eps₁).
+                for j in 0..<(matrices * cols) {
+                    cp[j] = cp[j] * decay + keep * Float(sums[j] / Double(job.rowsPerMatrix))
+                }
+                for m in 0..<matrices {
+                    var sum = 0.0
+                    for r in 0..<job.rowsPerMatrix { sum += Double(rp[m * job.rowsPerMatrix + r]) }
+                    let mean = Float(sum / Double(job.rowsPerMatrix))
+                    for r in (m * job.rowsPerMatrix)..<((m + 1) * job.rowsPerMatrix) {
+                        job.rowFactor[r] = 1 / (rp[r] / mean).squareRoot()
+                    }
+                }
+                job.colFactor = (0..<(matrices * cols)).map { 1 / cp[$0].squareRoot() }
+            case let .full(v):
+                let vp = v.pointer
+                job.colFactor = (0..<job.n).map { 1 / vp[$0].squareRoot() }
             }
-            // update /= max(RMS(update) / clip_threshold, 1)
-            var sumSquares = 0.0
-            forEachUpdate { _, u in sumSquares += Double(u) * Double(u) }
-            let updateRMS = Float((sumSquares / Double(n)).squareRoot())
-            let divisor = max(updateRMS / Float(options.clipThreshold), 1)
-            let weightDecay = Float(-options.weightDecay) * lr
-            let applyDecay = options.weightDecay != 0
+            // state["RMS"] = _rms(p) before the update; lr = max(eps₂, RMS) · rel_step_sz (a fp32 tensor
+            // times a Python float), or the bare step size without scale_parameter.
+            job.lr = Float(relativeStep)
+            if scaleParameter {
+                let rms = Float((job.parameterPartials.reduce(0, +) / Double(max(job.n, 1))).squareRoot())
+                job.lr = max(Float(options.eps2), rms) * Float(relativeStep)
+            }
+        }
 
-            if let firstMoment, let beta1 = options.beta1 {
-                let mp = firstMoment.pointer
-                let b1 = Float(beta1), oneMinusB1 = Float(1 - beta1)
-                forEachUpdate { i, u in
-                    mp[i] = mp[i] * b1 + oneMinusB1 * ((u / divisor) * lr)
+        // 3. Σ update² per chunk, update = (rowFactor ⊗ colFactor) · grad in torch's order.
+        parallel(jobs, work) { job, k in
+            var sum = 0.0
+            job.forEachUpdate(in: job.chunks[k]) { _, u in sum += Double(u) * Double(u) }
+            job.updatePartials[k] = sum
+        }
+        // 4. update /= max(RMS(update) / clip_threshold, 1)
+        for job in jobs {
+            let rms = Float((job.updatePartials.reduce(0, +) / Double(max(job.n, 1))).squareRoot())
+            job.divisor = max(rms / Float(options.clipThreshold), 1)
+        }
+
+        // 5. The update: × lr, through the first moment when beta1 is set, after the weight decay.
+        let applyDecay = options.weightDecay != 0
+        let beta1 = options.beta1.map(Float.init)
+        let oneMinusBeta1 = options.beta1.map { Float(1 - $0) } ?? 0
+        parallel(jobs, work) { job, k in
+            let pp = job.p.pointer, lr = job.lr, divisor = job.divisor
+            let weightDecay = Float(-options.weightDecay) * lr
+            if let beta1, let mp = job.firstMoment?.pointer {
+                job.forEachUpdate(in: job.chunks[k]) { i, u in
+                    mp[i] = mp[i] * beta1 + oneMinusBeta1 * ((u / divisor) * lr)
                     if applyDecay { pp[i] += weightDecay * pp[i] }
                     pp[i] -= mp[i]
                 }
             } else {
-                forEachUpdate { i, u in
+                job.forEachUpdate(in: job.chunks[k]) { i, u in
                     if applyDecay { pp[i] += weightDecay * pp[i] }
                     pp[i] -= (u / divisor) * lr
                 }
@@ -236,11 +342,13 @@ public final class Adafactor: Optimizer {
         }
     }
 
-    /// `_rms`: ‖x‖₂ / √n, accumulated in fp64.
-    private func rootMeanSquare(_ x: UnsafeMutablePointer<Float>, _ n: Int) -> Double {
-        var sum = 0.0
-        for i in 0..<n { sum += Double(x[i]) * Double(x[i]) }
-        return (sum / Double(max(n, 1))).squareRoot()
+    /// Runs `body(job, chunk)` for every chunk of every job on the worker threads. Chunks write
+    /// disjoint rows and their own partial-sum slots.
+    private func parallel(_ jobs: [Job], _ work: [(Int, Int)], _ body: (Job, Int) -> Void) {
+        withoutActuallyEscaping(body) { body in
+            nonisolated(unsafe) let body = body
+            DispatchQueue.concurrentPerform(iterations: work.count) { body(jobs[work[$0].0], work[$0].1) }
+        }
     }
 
     public func stateTensors() -> [String: Tensor] {

@@ -75,21 +75,6 @@ extension Optimizer {
     }
 }
 
-/// Runs `body` for each key, in parallel over a few threads. Keys are independent work items
-/// (one tensor each), so the result does not depend on the schedule.
-func forEachConcurrently(_ keys: [String], _ body: (String) -> Void) {
-    if keys.count < 2 {
-        keys.forEach(body)
-        return
-    }
-    withoutActuallyEscaping(body) { body in
-        // Each iteration touches only its own tensor and that tensor's state, which the caller
-        // created before this call; no two iterations share mutable memory.
-        nonisolated(unsafe) let body = body
-        DispatchQueue.concurrentPerform(iterations: keys.count) { body(keys[$0]) }
-    }
-}
-
 /// Runs `body(key, range)` over every tensor cut into ranges of at most `chunk` elements, in parallel: an
 /// elementwise update (AdamW) then spreads a large embedding over every thread instead of one. Ranges are
 /// disjoint, so the result does not depend on the schedule.
