@@ -36,6 +36,16 @@ int t5_sgemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, int t
 /// Whether t5_sgemm runs (1) or returns 0 (0).
 int t5_sgemm_available(void);
 
+/// A spin-wait hint for the worker pool (x86 `pause`, Arm `yield`): lets the sibling hyper-thread run and
+/// keeps the spinning core from flooding the memory system with loads.
+static inline void t5_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 #ifdef __cplusplus
 }
 #endif
