@@ -25,11 +25,25 @@ struct Bench: AsyncParsableCommand {
     @Flag(help: "Print one JSON object whose keys name the rows.") var json = false
     @Flag(help: "Measure the fine-tuning step (forward + backward + AdamW step) instead of inference.")
     var finetune = false
+    @Option(help: ArgumentHelp(
+        "Measure only these rows (comma-separated: \(Self.rowNames.joined(separator: ", "))); steady decode needs ttft and greedy.",
+        valueName: "rows"))
+    var only: String?
+
+    static let rowNames = ["encoder", "ttft", "greedy", "beam4", "batch16"]
+    private var selected: Set<String> {
+        guard let only else { return Set(Self.rowNames) }
+        return Set(only.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+    }
 
     func validate() throws {
         if runs < 1 { throw ValidationError("--runs must be at least 1") }
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
         if finetune && modelOptions.weights != .f32 { throw ValidationError("--finetune trains fp32 weights: drop --weights") }
+        if let bad = selected.first(where: { !Self.rowNames.contains($0) }) {
+            throw ValidationError("--only: unknown row '\(bad)' (rows: \(Self.rowNames.joined(separator: ", ")))")
+        }
+        if finetune && only != nil { throw ValidationError("--only selects inference rows: drop it with --finetune") }
     }
 
     struct Stat: Encodable {
@@ -73,32 +87,53 @@ struct Bench: AsyncParsableCommand {
         let input32 = randomInput(32), input128 = randomInput(128)
         let batch16 = (0..<16).map { _ in randomInput(32) }
 
-        let encoder = measure { _ = model.encode([input128]) }
-        let ttft = try measure { _ = try model.generate(ids: [input32], options: exactly(1)) }
-        let greedy64 = try measure { _ = try model.generate(ids: [input32], options: exactly(64)) }
-        let steadyMS = (greedy64.median - ttft.median) / 63
-        let beam4 = try measure { _ = try model.generate(ids: [input32], options: exactly(64, beams: 4)) }
-        let greedy16 = try measure { _ = try model.generate(ids: batch16, options: exactly(64)) }
+        let pick = selected
+        func row(_ name: String, _ body: () throws -> Void) rethrows -> Stat? {
+            pick.contains(name) ? try measure(body) : nil
+        }
+        let encoder = row("encoder") { _ = model.encode([input128]) }
+        let ttft = try row("ttft") { _ = try model.generate(ids: [input32], options: exactly(1)) }
+        let greedy64 = try row("greedy") { _ = try model.generate(ids: [input32], options: exactly(64)) }
+        let beam4 = try row("beam4") { _ = try model.generate(ids: [input32], options: exactly(64, beams: 4)) }
+        let greedy16 = try row("batch16") { _ = try model.generate(ids: batch16, options: exactly(64)) }
         let peakMB = Double(peakResidentBytes()) / 1e6
 
-        let rows: [(String, String, Double, Stat?)] = [
-            ("load_ms", "load, ms", loadMS, nil),
-            ("encoder_b1_ms", "encoder 1 x 128 tokens, ms", encoder.median, encoder),
-            ("encoder_tokens_per_s", "encoder tokens/s", 128 / encoder.median * 1000, nil),
-            ("ttft_ms", "time to first token (32-token input), ms", ttft.median, ttft),
-            ("greedy_b1_ms_per_token", "steady greedy decode, batch 1, ms/token", steadyMS, nil),
-            ("greedy_b1_tokens_per_s", "greedy batch 1, new tokens/s (64 tokens)", 64 / greedy64.median * 1000, greedy64),
-            ("beam4_b1_tokens_per_s", "beam 4, batch 1, new tokens/s", 64 / beam4.median * 1000, beam4),
-            ("greedy_b16_tokens_per_s", "greedy batch 16, total new tokens/s", 16 * 64 / greedy16.median * 1000, greedy16),
-            ("peak_rss_mb", "peak RSS, MB", peakMB, nil),
-        ]
+        var rows: [(String, String, Double, Stat?)] = [("load_ms", "load, ms", loadMS, nil)]
+        if let encoder {
+            rows.append(("encoder_b1_ms", "encoder 1 x 128 tokens, ms", encoder.median, encoder))
+            rows.append(("encoder_tokens_per_s", "encoder tokens/s", 128 / encoder.median * 1000, nil))
+        }
+        if let ttft { rows.append(("ttft_ms", "time to first token (32-token input), ms", ttft.median, ttft)) }
+        if let ttft, let greedy64 {
+            rows.append(("greedy_b1_ms_per_token", "steady greedy decode, batch 1, ms/token", (greedy64.median - ttft.median) / 63, nil))
+        }
+        if let greedy64 {
+            rows.append(("greedy_b1_tokens_per_s", "greedy batch 1, new tokens/s (64 tokens)", 64 / greedy64.median * 1000, greedy64))
+        }
+        if let beam4 { rows.append(("beam4_b1_tokens_per_s", "beam 4, batch 1, new tokens/s", 64 / beam4.median * 1000, beam4)) }
+        if let greedy16 {
+            rows.append(("greedy_b16_tokens_per_s", "greedy batch 16, total new tokens/s", 16 * 64 / greedy16.median * 1000, greedy16))
+        }
+        rows.append(("peak_rss_mb", "peak RSS, MB", peakMB, nil))
         if json {
-            var object = [String: Double]()
-            for (key, _, value, _) in rows { object[key] = (value * 1000).rounded() / 1000 }
-            printJSON(object)
+            printJSON(jsonObject(rows))
         } else {
             printRows(rows)
         }
+    }
+
+    /// The rows by key, plus `<key>_min_ms` / `<key>_max_ms` (fastest and slowest timed run, ms) for timed rows.
+    private func jsonObject(_ rows: [(String, String, Double, Stat?)]) -> [String: Double] {
+        func round(_ x: Double) -> Double { (x * 1000).rounded() / 1000 }
+        var object = [String: Double]()
+        for (key, _, value, stat) in rows {
+            object[key] = round(value)
+            if let stat {
+                object[key + "_min_ms"] = round(stat.min)
+                object[key + "_max_ms"] = round(stat.max)
+            }
+        }
+        return object
     }
 
     private func printRows(_ rows: [(String, String, Double, Stat?)]) {
@@ -166,9 +201,7 @@ struct Bench: AsyncParsableCommand {
             ("peak_rss_mb", "peak RSS, MB", Double(peakResidentBytes()) / 1e6, nil),
         ]
         if json {
-            var object = [String: Double]()
-            for (key, _, value, _) in rows { object[key] = (value * 1000).rounded() / 1000 }
-            printJSON(object)
+            printJSON(jsonObject(rows))
         } else {
             printRows(rows)
         }

@@ -18,7 +18,7 @@ import Testing
         return c
     }
 
-    @Test(arguments: [(1, 37, 19), (3, 37, 19), (4, 8, 16), (7, 131, 67), (16, 130, 64), (17, 33, 5), (40, 200, 33), (128, 300, 64)])
+    @Test(arguments: [(1, 37, 19), (2, 9, 1), (3, 37, 19), (4, 8, 16), (7, 131, 67), (16, 130, 64), (17, 33, 5), (32, 67, 100), (33, 41, 48), (40, 200, 33), (128, 300, 64)])
     func gemmMatchesNaive(shape: (Int, Int, Int)) {
         let (m, n, k) = shape
         for transposeB in [true, false] {

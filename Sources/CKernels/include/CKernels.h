@@ -33,6 +33,12 @@ const char *t5_kernels_isa(void);
 int t5_sgemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, int trans_a, const float *b,
              int64_t ldb, int trans_b, float *c, int64_t ldc, int accumulate);
 
+/// c[r, o] (+)= sum_i a[r, i] * b[o, i] for r in [0, m), o in [n_begin, n_end): a few activation rows times
+/// a weight stored [out, in], without packing (sgemm_small.c), on the calling thread. Returns 0, with c
+/// untouched, where t5_sgemm is unavailable. k == 0 leaves c untouched.
+int t5_sgemm_small(int64_t m, int64_t n_begin, int64_t n_end, int64_t k, const float *a, int64_t lda,
+                   const float *b, int64_t ldb, float *c, int64_t ldc, int accumulate);
+
 /// Whether t5_sgemm runs (1) or returns 0 (0).
 int t5_sgemm_available(void);
 

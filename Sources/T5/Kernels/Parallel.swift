@@ -128,7 +128,7 @@ final class WorkerPool: @unchecked Sendable {
     private func startWorker(index: Int) {
         let worker = Worker()
         workers.append(worker)
-        let thread = Thread { [unowned self] in
+        let thread = Thread { [self] in  // the pool lives as long as the process
             var idleSince = DispatchTime.now().uptimeNanoseconds
             var spins = 0
             while true {
