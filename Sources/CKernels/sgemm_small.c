@@ -1,5 +1,5 @@
-// fp32 products of a few activation rows with a weight stored [out, in]: decode steps of a batch or of a
-// beam, and short prefills (t5_sgemm_small in CKernels.h).
+// Products of a few fp32 activation rows with a weight stored [out, in] in fp32, bf16 or int8: decode
+// steps of a batch or of a beam, and short prefills (t5_sgemm_small / t5_lowp_gemm_small in CKernels.h).
 //
 // With m = 5..48 rows the packed kernel of sgemm.c spends as long copying (transposing) the weight into
 // its panels as multiplying, and pads m up to its 12-row tiles; the weight, read once per step, is the
@@ -8,12 +8,36 @@
 // each activation vector four. The four weight rows (4·k floats) stay in L1 while every block of four
 // activation rows passes over them, so the weight crosses the memory bus once, front to back. The 16
 // partial-sum vectors of a tile are then reduced together (a transpose-and-add tree) into 4 x 4 sums.
+// bf16 and int8 weights are widened in registers as they are loaded (one widening per four multiply-adds),
+// so only the narrow bytes cross the memory bus; an int8 row's scale multiplies its finished sums.
 #include "CKernels.h"
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #include <immintrin.h>
 
-#define T5_TARGET __attribute__((target("avx512f,avx512dq"), always_inline)) static inline
+#define T5_ISA "avx512f,avx512dq,avx512bw,avx512vl"
+#define T5_TARGET __attribute__((target(T5_ISA), always_inline)) static inline
+
+enum { F32 = 0, BF16 = 1, INT8 = 2 };
+
+// 16 weights from element i of row `row` (of type T) as fp32; `tail` masks a partial vector.
+T5_TARGET __m512 load_weights(int T, const void *row, int64_t i, __mmask16 tail) {
+    switch (T) {
+    case BF16: {
+        __m256i h = _mm256_maskz_loadu_epi16(tail, (const uint16_t *)row + i);
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    }
+    case INT8:
+        return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(tail, (const int8_t *)row + i)));
+    default:
+        return _mm512_maskz_loadu_ps(tail, (const float *)row + i);
+    }
+}
+
+static inline const void *weight_row(int T, const void *b, int64_t row, int64_t ldb) {
+    int64_t bytes = T == F32 ? 4 : T == BF16 ? 2 : 1;
+    return (const char *)b + row * ldb * bytes;
+}
 
 // [sum(a), sum(b), sum(c), sum(d)]: pairwise interleave-and-add inside each 128-bit lane, then across lanes.
 T5_TARGET __m128 sum4(__m512 a, __m512 b, __m512 c, __m512 d) {
@@ -26,84 +50,142 @@ T5_TARGET __m128 sum4(__m512 a, __m512 b, __m512 c, __m512 d) {
 }
 
 // The R x O tile (R activation rows from a, O weight rows from b; R, O <= 4 and constant after inlining).
-// `next` (or NULL): the following weight rows, prefetched line by line while this tile runs.
-T5_TARGET void tile(int R, int O, int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
-                    int64_t ldc, int accumulate, const float *next) {
+// The R x O tile (R activation rows from a, O weight rows of type T from b; R, O <= 4 and constant after
+// inlining). `next` (or NULL): the following weight rows, prefetched line by line while this tile runs.
+T5_TARGET void tile(int T, int R, int O, int64_t k, const float *a, int64_t lda, const void *b, int64_t ldb,
+                    const float *scale, float *c, int64_t ldc, int accumulate, const void *next) {
     __m512 acc[4][4];
     for (int r = 0; r < 4; r++)
         for (int o = 0; o < 4; o++) acc[r][o] = _mm512_setzero_ps();
-    int64_t i = 0;
-    for (; i + 16 <= k; i += 16) {
+    const void *rows[4];
+    for (int o = 0; o < O; o++) rows[o] = weight_row(T, b, o, ldb);
+    for (int64_t i = 0; i < k; i += 16) {
+        __mmask16 tail = k - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (k - i)) - 1);
         __m512 w[4];
-        for (int o = 0; o < O; o++) w[o] = _mm512_loadu_ps(b + o * ldb + i);
+        for (int o = 0; o < O; o++) w[o] = load_weights(T, rows[o], i, tail);
         if (next)
-            for (int o = 0; o < 4; o++) _mm_prefetch((const char *)(next + o * ldb + i), _MM_HINT_T0);
-        for (int r = 0; r < R; r++) {
-            __m512 x = _mm512_loadu_ps(a + r * lda + i);
-            for (int o = 0; o < O; o++) acc[r][o] = _mm512_fmadd_ps(x, w[o], acc[r][o]);
-        }
-    }
-    if (i < k) {
-        __mmask16 tail = (__mmask16)((1u << (k - i)) - 1);
-        __m512 w[4];
-        for (int o = 0; o < O; o++) w[o] = _mm512_maskz_loadu_ps(tail, b + o * ldb + i);
+            for (int o = 0; o < 4; o++)
+                _mm_prefetch((const char *)weight_row(T, next, o, ldb) + i * (T == F32 ? 4 : T == BF16 ? 2 : 1), _MM_HINT_T0);
         for (int r = 0; r < R; r++) {
             __m512 x = _mm512_maskz_loadu_ps(tail, a + r * lda + i);
             for (int o = 0; o < O; o++) acc[r][o] = _mm512_fmadd_ps(x, w[o], acc[r][o]);
         }
     }
+    __m128 factors = _mm_set1_ps(1);
+    if (scale) {
+        float f[4] = {1, 1, 1, 1};
+        for (int o = 0; o < O; o++) f[o] = scale[o];
+        factors = _mm_loadu_ps(f);
+    }
     for (int r = 0; r < R; r++) {
         float sums[4];
-        _mm_storeu_ps(sums, sum4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]));
+        _mm_storeu_ps(sums, _mm_mul_ps(factors, sum4(acc[r][0], acc[r][1], acc[r][2], acc[r][3])));
         float *cr = c + r * ldc;
         for (int o = 0; o < O; o++) cr[o] = accumulate ? cr[o] + sums[o] : sums[o];
     }
 }
 
-// All activation rows against weight rows [o, o + O).
-// The first pass over them also prefetches the next four weight rows (`next`, NULL for the last block):
-// the later passes find these four in L1, and the memory stream never waits for a demand miss.
-T5_TARGET void weight_rows(int O, int64_t m, int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb,
-                           float *c, int64_t ldc, int accumulate, const float *next) {
+// All activation rows against weight rows [0, O) of b. The first pass over them also prefetches the next
+// four weight rows (`next`, NULL for the last block): the later passes find these four in L1, and the
+// memory stream never waits for a demand miss.
+T5_TARGET void weight_rows(int T, int O, int64_t m, int64_t k, const float *a, int64_t lda, const void *b,
+                           int64_t ldb, const float *scale, float *c, int64_t ldc, int accumulate, const void *next) {
     int64_t r = 0;
-    for (; r + 4 <= m; r += 4, next = NULL) tile(4, O, k, a + r * lda, lda, b, ldb, c + r * ldc, ldc, accumulate, next);
+    for (; r + 4 <= m; r += 4, next = NULL)
+        tile(T, 4, O, k, a + r * lda, lda, b, ldb, scale, c + r * ldc, ldc, accumulate, next);
     switch (m - r) {
-    case 3: tile(3, O, k, a + r * lda, lda, b, ldb, c + r * ldc, ldc, accumulate, next); break;
-    case 2: tile(2, O, k, a + r * lda, lda, b, ldb, c + r * ldc, ldc, accumulate, next); break;
-    case 1: tile(1, O, k, a + r * lda, lda, b, ldb, c + r * ldc, ldc, accumulate, next); break;
+    case 3: tile(T, 3, O, k, a + r * lda, lda, b, ldb, scale, c + r * ldc, ldc, accumulate, next); break;
+    case 2: tile(T, 2, O, k, a + r * lda, lda, b, ldb, scale, c + r * ldc, ldc, accumulate, next); break;
+    case 1: tile(T, 1, O, k, a + r * lda, lda, b, ldb, scale, c + r * ldc, ldc, accumulate, next); break;
     default: break;
     }
 }
 
-__attribute__((target("avx512f,avx512dq")))
-static void sgemm_small_avx512(int64_t m, int64_t n_begin, int64_t n_end, int64_t k, const float *a, int64_t lda,
-                               const float *b, int64_t ldb, float *c, int64_t ldc, int accumulate) {
+T5_TARGET void gemm_small(int T, int64_t m, int64_t n_begin, int64_t n_end, int64_t k, const float *a,
+                          int64_t lda, const void *b, int64_t ldb, const float *scale, float *c, int64_t ldc,
+                          int accumulate) {
     int64_t o = n_begin;
     for (; o + 4 <= n_end; o += 4) {
-        const float *next = o + 8 <= n_end ? b + (o + 4) * ldb : NULL;
-        weight_rows(4, m, k, a, lda, b + o * ldb, ldb, c + o, ldc, accumulate, next);
+        const void *next = o + 8 <= n_end ? weight_row(T, b, o + 4, ldb) : NULL;
+        weight_rows(T, 4, m, k, a, lda, weight_row(T, b, o, ldb), ldb, scale ? scale + o : NULL, c + o, ldc,
+                    accumulate, next);
     }
+    const void *rest = weight_row(T, b, o, ldb);
+    const float *rest_scale = scale ? scale + o : NULL;
     switch (n_end - o) {
-    case 3: weight_rows(3, m, k, a, lda, b + o * ldb, ldb, c + o, ldc, accumulate, NULL); break;
-    case 2: weight_rows(2, m, k, a, lda, b + o * ldb, ldb, c + o, ldc, accumulate, NULL); break;
-    case 1: weight_rows(1, m, k, a, lda, b + o * ldb, ldb, c + o, ldc, accumulate, NULL); break;
+    case 3: weight_rows(T, 3, m, k, a, lda, rest, ldb, rest_scale, c + o, ldc, accumulate, NULL); break;
+    case 2: weight_rows(T, 2, m, k, a, lda, rest, ldb, rest_scale, c + o, ldc, accumulate, NULL); break;
+    case 1: weight_rows(T, 1, m, k, a, lda, rest, ldb, rest_scale, c + o, ldc, accumulate, NULL); break;
     default: break;
     }
+}
+
+__attribute__((target(T5_ISA))) static void gemm_small_f32(int64_t m, int64_t n0, int64_t n1, int64_t k,
+    const float *a, int64_t lda, const void *b, int64_t ldb, const float *scale, float *c, int64_t ldc, int acc) {
+    gemm_small(F32, m, n0, n1, k, a, lda, b, ldb, scale, c, ldc, acc);
+}
+__attribute__((target(T5_ISA))) static void gemm_small_bf16(int64_t m, int64_t n0, int64_t n1, int64_t k,
+    const float *a, int64_t lda, const void *b, int64_t ldb, const float *scale, float *c, int64_t ldc, int acc) {
+    gemm_small(BF16, m, n0, n1, k, a, lda, b, ldb, scale, c, ldc, acc);
+}
+__attribute__((target(T5_ISA))) static void gemm_small_int8(int64_t m, int64_t n0, int64_t n1, int64_t k,
+    const float *a, int64_t lda, const void *b, int64_t ldb, const float *scale, float *c, int64_t ldc, int acc) {
+    gemm_small(INT8, m, n0, n1, k, a, lda, b, ldb, scale, c, ldc, acc);
+}
+
+int t5_gemm_small_available(void) {
+    static int available = -1;
+    if (available < 0) {
+        __builtin_cpu_init();
+        available = t5_sgemm_available() && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw") &&
+                    __builtin_cpu_supports("avx512vl");
+    }
+    return available;
 }
 
 int t5_sgemm_small(int64_t m, int64_t n_begin, int64_t n_end, int64_t k, const float *a, int64_t lda,
                    const float *b, int64_t ldb, float *c, int64_t ldc, int accumulate) {
-    if (!t5_sgemm_available()) return 0;
-    if (m > 0 && n_end > n_begin && k > 0) sgemm_small_avx512(m, n_begin, n_end, k, a, lda, b, ldb, c, ldc, accumulate);
+    if (!t5_gemm_small_available()) return 0;
+    if (m > 0 && n_end > n_begin && k > 0) gemm_small_f32(m, n_begin, n_end, k, a, lda, b, ldb, NULL, c, ldc, accumulate);
+    return 1;
+}
+
+int t5_bf16_gemm_small(const uint16_t *w, int64_t ldw, int64_t n_begin, int64_t n_end, int64_t k, const float *x,
+                       int64_t ldx, int64_t m, float *y, int64_t ldy, int accumulate) {
+    if (!t5_gemm_small_available()) return 0;
+    if (m > 0 && n_end > n_begin && k > 0) gemm_small_bf16(m, n_begin, n_end, k, x, ldx, w, ldw, NULL, y, ldy, accumulate);
+    return 1;
+}
+
+int t5_int8_gemm_small(const int8_t *w, const float *scale, int64_t ldw, int64_t n_begin, int64_t n_end, int64_t k,
+                       const float *x, int64_t ldx, int64_t m, float *y, int64_t ldy, int accumulate) {
+    if (!t5_gemm_small_available()) return 0;
+    if (m > 0 && n_end > n_begin && k > 0) gemm_small_int8(m, n_begin, n_end, k, x, ldx, w, ldw, scale, y, ldy, accumulate);
     return 1;
 }
 
 #else
 
+int t5_gemm_small_available(void) { return 0; }
+
 int t5_sgemm_small(int64_t m, int64_t n_begin, int64_t n_end, int64_t k, const float *a, int64_t lda,
                    const float *b, int64_t ldb, float *c, int64_t ldc, int accumulate) {
     (void)m; (void)n_begin; (void)n_end; (void)k; (void)a; (void)lda; (void)b; (void)ldb; (void)c; (void)ldc;
     (void)accumulate;
+    return 0;
+}
+
+int t5_bf16_gemm_small(const uint16_t *w, int64_t ldw, int64_t n_begin, int64_t n_end, int64_t k, const float *x,
+                       int64_t ldx, int64_t m, float *y, int64_t ldy, int accumulate) {
+    (void)w; (void)ldw; (void)n_begin; (void)n_end; (void)k; (void)x; (void)ldx; (void)m; (void)y; (void)ldy;
+    (void)accumulate;
+    return 0;
+}
+
+int t5_int8_gemm_small(const int8_t *w, const float *scale, int64_t ldw, int64_t n_begin, int64_t n_end, int64_t k,
+                       const float *x, int64_t ldx, int64_t m, float *y, int64_t ldy, int accumulate) {
+    (void)w; (void)scale; (void)ldw; (void)n_begin; (void)n_end; (void)k; (void)x; (void)ldx; (void)m; (void)y;
+    (void)ldy; (void)accumulate;
     return 0;
 }
 

@@ -35,9 +35,18 @@ int t5_sgemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, int t
 
 /// c[r, o] (+)= sum_i a[r, i] * b[o, i] for r in [0, m), o in [n_begin, n_end): a few activation rows times
 /// a weight stored [out, in], without packing (sgemm_small.c), on the calling thread. Returns 0, with c
-/// untouched, where t5_sgemm is unavailable. k == 0 leaves c untouched.
+/// untouched, without AVX-512 (F, DQ, BW, VL) or with T5_SGEMM=blas. k == 0 leaves c untouched.
 int t5_sgemm_small(int64_t m, int64_t n_begin, int64_t n_end, int64_t k, const float *a, int64_t lda,
                    const float *b, int64_t ldb, float *c, int64_t ldc, int accumulate);
+
+/// The same for bf16 / int8 weights, with t5_bf16_gemm's / t5_int8_gemm's arguments (rows [n_begin, n_end)).
+int t5_bf16_gemm_small(const uint16_t *w, int64_t ldw, int64_t n_begin, int64_t n_end, int64_t k, const float *x,
+                       int64_t ldx, int64_t m, float *y, int64_t ldy, int accumulate);
+int t5_int8_gemm_small(const int8_t *w, const float *scale, int64_t ldw, int64_t n_begin, int64_t n_end, int64_t k,
+                       const float *x, int64_t ldx, int64_t m, float *y, int64_t ldy, int accumulate);
+
+/// Whether the t5_*_gemm_small kernels run (1) or return 0 (0).
+int t5_gemm_small_available(void);
 
 /// Whether t5_sgemm runs (1) or returns 0 (0).
 int t5_sgemm_available(void);

@@ -27,7 +27,7 @@ enum GEMM {
         // unpacked AVX-512 kernel of CKernels/sgemm_small.c, weight rows split across the threads. Measured
         // on t5-small: batch-16 greedy 960 → 1,880 tokens/s against the packed kernel, beam 4 246 → 304-318
         // tokens/s against SkinnyGEMM; from 64 rows (the encoder's 128) packing pays (15 vs 17.7 ms).
-        if transposeB && !transposeA && m >= 2 && m <= 32 && alpha == 1 && (beta == 0 || beta == 1) && t5_sgemm_available() != 0 {
+        if transposeB && !transposeA && m >= 2 && m <= 32 && alpha == 1 && (beta == 0 || beta == 1) && t5_gemm_small_available() != 0 {
             let parts = Parallel.chunks(n, granule: 16, cost: m * n * k)
             let per = ((n + parts - 1) / parts + 15) / 16 * 16
             Parallel.run(parts) { p in
@@ -125,9 +125,12 @@ enum GEMM {
 extension GEMM {
     /// `Y (rows, out) (+)= X (rows, in) · Wᵀ` for a weight in any precision.
     ///
-    /// fp32 goes to `linear(_:weight:)`. bf16 / int8 with few rows (decode steps) run the C kernels, which
-    /// widen the weights in registers so only the narrow bytes cross the memory bus; with many rows
-    /// (prefill) blocks of 64 weight rows are widened into a scratch and multiplied by sgemm.
+    /// fp32 goes to `linear(_:weight:)`. bf16 / int8 with up to 16 rows (decode steps, batches, beams) run
+    /// the C kernels, which widen the weights in registers so only the narrow bytes cross the memory bus:
+    /// one row through kernels.c, 2-16 rows through the 4 x 4 tiles of sgemm_small.c (t5-small int8,
+    /// batch-16 greedy: 1,430 → 2,720 tokens/s against widening). With more rows (prefill) blocks of 64
+    /// weight rows are widened into a scratch and multiplied by the AVX-512 sgemm (int8 encoder 25 → 16 ms
+    /// against OpenBLAS), which from 24 rows beats the tiles (time to first token 8.5 vs 7.4 ms).
     static func linear(
         _ x: UnsafePointer<Float>, rows: Int, weight: WeightMatrix,
         into y: UnsafeMutablePointer<Float>, accumulate: Bool = false
@@ -138,17 +141,20 @@ extension GEMM {
             return
         }
         guard rows > 0, n > 0 else { return }
-        if rows <= SkinnyGEMM.maxRows {
+        if rows <= 16 {
             let parts = Parallel.chunks(n, granule: 8, cost: rows * n * k / 2)
             let per = ((n + parts - 1) / parts + 7) / 8 * 8
             Parallel.run(parts) { p in
                 let lo = p * per, hi = min(n, lo + per)
                 guard lo < hi else { return }
+                let acc: Int32 = accumulate ? 1 : 0
                 switch weight.storage {
                 case let .bf16(w):
-                    t5_bf16_gemm(w, Int64(k), Int64(lo), Int64(hi), Int64(k), x, Int64(k), Int64(rows), y, Int64(n), accumulate ? 1 : 0)
+                    if rows >= 2 && t5_bf16_gemm_small(w, Int64(k), Int64(lo), Int64(hi), Int64(k), x, Int64(k), Int64(rows), y, Int64(n), acc) != 0 { return }
+                    t5_bf16_gemm(w, Int64(k), Int64(lo), Int64(hi), Int64(k), x, Int64(k), Int64(rows), y, Int64(n), acc)
                 case let .int8(w, scales):
-                    t5_int8_gemm(w, scales.pointer, Int64(k), Int64(lo), Int64(hi), Int64(k), x, Int64(k), Int64(rows), y, Int64(n), accumulate ? 1 : 0)
+                    if rows >= 2 && t5_int8_gemm_small(w, scales.pointer, Int64(k), Int64(lo), Int64(hi), Int64(k), x, Int64(k), Int64(rows), y, Int64(n), acc) != 0 { return }
+                    t5_int8_gemm(w, scales.pointer, Int64(k), Int64(lo), Int64(hi), Int64(k), x, Int64(k), Int64(rows), y, Int64(n), acc)
                 case .f32:
                     break
                 }
@@ -170,8 +176,9 @@ extension GEMM {
                 case let .int8(w, scales): t5_int8_to_f32_rows(w, scales.pointer, Int64(k), Int64(lo), Int64(hi), Int64(k), scratch)
                 case .f32: break
                 }
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(hi - lo), Int32(k),
-                            1, x, Int32(k), scratch, Int32(k), accumulate ? 1 : 0, y + lo, Int32(n))
+                productOnThisThread(
+                    m: rows, n: hi - lo, k: k, x, lda: k, transposeA: false, scratch, ldb: k, transposeB: true,
+                    y + lo, ldc: n, accumulate: accumulate)
             }
         }
     }
