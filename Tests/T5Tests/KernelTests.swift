@@ -97,4 +97,36 @@ import Testing
         check(.relu2) { let r = max($0, 0); return r * r }
         check(.leakyRelu) { $0 < 0 ? 0.01 * $0 : $0 }
     }
+
+    /// The decode step's attention (one query against the cache, its own SIMD loops) against the Float64
+    /// reference: key counts around its 4-key blocks, head sizes around its 64-dimension register blocks,
+    /// strided rows, with the causal relative bias and without (cross-attention).
+    @Test(arguments: [(1, 5), (3, 16), (4, 64), (5, 64), (9, 67), (33, 64), (20, 130), (8, 128)])
+    func decodeStepAttentionMatchesReference(shape: (Int, Int)) {
+        let (keys, dk) = shape
+        let ld = dk + 3, maxDistance = 6
+        let bias = Self.values(2 * maxDistance + 1, seed: 21).map { $0 * 2 }
+        let q = Self.values(dk, seed: 22), k = Self.values(keys * ld, seed: 23), v = Self.values(keys * ld, seed: 24)
+        func dense(_ x: [Float]) -> [Double] { (0..<keys).flatMap { j in x[(j * ld)..<(j * ld + dk)].map(Double.init) } }
+        for causal in [true, false] {
+            // The query sits at position keys - 1: the last row of a causal reference whose rows all equal q.
+            let expected = Reference.attention(
+                q: (0..<keys).flatMap { _ in q.map(Double.init) }, k: dense(k), v: dense(v),
+                queries: keys, keyLength: keys, headDim: dk, causal: causal,
+                bias: causal ? bias.map(Double.init) : nil, maxDistance: maxDistance, dropoutMask: nil
+            ).suffix(dk)
+            var out = [Float](repeating: .nan, count: dk), scores = [Float](repeating: 0, count: keys)
+            bias.withUnsafeBufferPointer { b in q.withUnsafeBufferPointer { pq in k.withUnsafeBufferPointer { pk in
+                v.withUnsafeBufferPointer { pv in scores.withUnsafeMutableBufferPointer { ps in out.withUnsafeMutableBufferPointer { po in
+                    Attention.forward(
+                        q: pq.baseAddress!, ldq: dk, keys: pk.baseAddress!, ldk: ld, values: pv.baseAddress!, ldv: ld,
+                        queries: 1, keyLength: keys, headDim: dk, firstPosition: keys - 1, causal: causal,
+                        bias: causal ? .relative(b.baseAddress! + maxDistance, maxDistance: maxDistance) : .none,
+                        scores: ps.baseAddress!, out: po.baseAddress!, ldo: dk)
+                } } }
+            } } }
+            let worst = zip(out, expected).map { abs(Double($0) - $1) }.max() ?? .nan
+            #expect(worst < 1e-5, "keys \(keys) head \(dk) causal \(causal): max error \(worst)")
+        }
+    }
 }

@@ -69,20 +69,64 @@ enum Attention {
 
     /// One query (a decode step): the same formula as `forward` with plain SIMD loops, since two BLAS calls
     /// per (row, head, layer) on a (1 × L) problem cost more in call overhead than in arithmetic.
+    ///
+    /// Scores take four keys per pass (four independent accumulators, one horizontal sum each at the end);
+    /// the weighted sum of values keeps 64 output dimensions in registers across every key, so `out` is
+    /// written once instead of once per key.
     @inline(__always)
     static func decodeStep(
         q: UnsafePointer<Float>, keys: UnsafePointer<Float>, ldk: Int, values: UnsafePointer<Float>, ldv: Int,
         keyLength: Int, headDim: Int, position: Int, causal: Bool, bias: Bias,
         scores: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>
     ) {
+        typealias V = Vector.V
+        let w = Vector.width
         let visible = causal ? min(position + 1, keyLength) : keyLength
-        for j in 0..<visible { scores[j] = Vector.dot(q, keys + j * ldk, headDim) }
+        let dVector = headDim / w * w
+        var j = 0
+        while j + 4 <= visible {
+            let k0 = keys + j * ldk, k1 = k0 + ldk, k2 = k1 + ldk, k3 = k2 + ldk
+            var s0 = V(), s1 = V(), s2 = V(), s3 = V()
+            var i = 0
+            while i < dVector {
+                let qv = Vector.load(q + i)
+                s0 = s0.addingProduct(qv, Vector.load(k0 + i))
+                s1 = s1.addingProduct(qv, Vector.load(k1 + i))
+                s2 = s2.addingProduct(qv, Vector.load(k2 + i))
+                s3 = s3.addingProduct(qv, Vector.load(k3 + i))
+                i += w
+            }
+            var t0 = Vector.sum(s0), t1 = Vector.sum(s1), t2 = Vector.sum(s2), t3 = Vector.sum(s3)
+            while i < headDim {
+                t0 += q[i] * k0[i]; t1 += q[i] * k1[i]; t2 += q[i] * k2[i]; t3 += q[i] * k3[i]
+                i += 1
+            }
+            scores[j] = t0; scores[j + 1] = t1; scores[j + 2] = t2; scores[j + 3] = t3
+            j += 4
+        }
+        while j < visible { scores[j] = Vector.dot(q, keys + j * ldk, headDim); j += 1 }
         if case let .relative(center, maxDistance) = bias {
             for j in 0..<visible { scores[j] += center[min(max(j - position, -maxDistance), maxDistance)] }
         }
         Softmax.forwardInPlace(scores, visible)
-        out.update(repeating: 0, count: headDim)
-        for j in 0..<visible { Vector.addScaled(values + j * ldv, scores[j], into: out, headDim) }
+        var i = 0
+        while i + 4 * w <= headDim {
+            var o0 = V(), o1 = V(), o2 = V(), o3 = V()
+            for j in 0..<visible {
+                let p = V(repeating: scores[j]), v = values + j * ldv + i
+                o0 = o0.addingProduct(p, Vector.load(v))
+                o1 = o1.addingProduct(p, Vector.load(v + w))
+                o2 = o2.addingProduct(p, Vector.load(v + 2 * w))
+                o3 = o3.addingProduct(p, Vector.load(v + 3 * w))
+            }
+            Vector.store(o0, out + i); Vector.store(o1, out + i + w)
+            Vector.store(o2, out + i + 2 * w); Vector.store(o3, out + i + 3 * w)
+            i += 4 * w
+        }
+        if i < headDim {
+            (out + i).update(repeating: 0, count: headDim - i)
+            for j in 0..<visible { Vector.addScaled(values + j * ldv + i, scores[j], into: out + i, headDim - i) }
+        }
     }
 }
 

@@ -16,6 +16,14 @@ enum Vector {
         UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self)
     }
 
+    /// Σ of the lanes, by halves (`SIMD.sum()` is an out-of-line generic call on Linux).
+    @inline(__always)
+    static func sum(_ v: V) -> Float {
+        let h = v.lowHalf + v.highHalf
+        let q = h.lowHalf + h.highHalf
+        return (q[0] + q[2]) + (q[1] + q[3])
+    }
+
     /// Σ x[i]·y[i], with two accumulators so consecutive fused multiply-adds do not wait on each other.
     @inline(__always)
     static func dot(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ n: Int) -> Float {
