@@ -51,9 +51,11 @@ T5_TARGET __m128 sum4(__m512 a, __m512 b, __m512 c, __m512 d) {
 
 // The R x O tile (R activation rows from a, O weight rows from b; R, O <= 4 and constant after inlining).
 // The R x O tile (R activation rows from a, O weight rows of type T from b; R, O <= 4 and constant after
-// inlining). `next` (or NULL): the following weight rows, prefetched line by line while this tile runs.
+// inlining). Rows [pf_begin, pf_end) of `next` (the following weight rows) are prefetched line by line
+// while this tile runs.
 T5_TARGET void tile(int T, int R, int O, int64_t k, const float *a, int64_t lda, const void *b, int64_t ldb,
-                    const float *scale, float *c, int64_t ldc, int accumulate, const void *next) {
+                    const float *scale, float *c, int64_t ldc, int accumulate, const void *next, int pf_begin,
+                    int pf_end) {
     __m512 acc[4][4];
     for (int r = 0; r < 4; r++)
         for (int o = 0; o < 4; o++) acc[r][o] = _mm512_setzero_ps();
@@ -64,7 +66,7 @@ T5_TARGET void tile(int T, int R, int O, int64_t k, const float *a, int64_t lda,
         __m512 w[4];
         for (int o = 0; o < O; o++) w[o] = load_weights(T, rows[o], i, tail);
         if (next)
-            for (int o = 0; o < 4; o++)
+            for (int o = pf_begin; o < pf_end; o++)
                 _mm_prefetch((const char *)weight_row(T, next, o, ldb) + i * (T == F32 ? 4 : T == BF16 ? 2 : 1), _MM_HINT_T0);
         for (int r = 0; r < R; r++) {
             __m512 x = _mm512_maskz_loadu_ps(tail, a + r * lda + i);
@@ -85,18 +87,27 @@ T5_TARGET void tile(int T, int R, int O, int64_t k, const float *a, int64_t lda,
     }
 }
 
-// All activation rows against weight rows [0, O) of b. The first pass over them also prefetches the next
-// four weight rows (`next`, NULL for the last block): the later passes find these four in L1, and the
-// memory stream never waits for a demand miss.
+// All activation rows against weight rows [0, O) of b, in passes of four activation rows. The passes also
+// prefetch the next four weight rows (`next`, NULL for the last block), spread evenly over them (one row
+// per pass when there are four passes, all four in a single pass): the memory stream stays busy while
+// the later passes compute from L1, and no pass waits for a demand miss.
 T5_TARGET void weight_rows(int T, int O, int64_t m, int64_t k, const float *a, int64_t lda, const void *b,
                            int64_t ldb, const float *scale, float *c, int64_t ldc, int accumulate, const void *next) {
+    int64_t passes = (m + 3) / 4;
+    int per = passes >= 4 ? 1 : (int)((4 + passes - 1) / passes);
     int64_t r = 0;
-    for (; r + 4 <= m; r += 4, next = NULL)
-        tile(T, 4, O, k, a + r * lda, lda, b, ldb, scale, c + r * ldc, ldc, accumulate, next);
+    int first = 0;
+    for (; r + 4 <= m; r += 4, first += per) {
+        int last = first + per < 4 ? first + per : 4;
+        tile(T, 4, O, k, a + r * lda, lda, b, ldb, scale, c + r * ldc, ldc, accumulate, first < 4 ? next : NULL,
+             first, last);
+    }
+    int last = first + per < 4 ? first + per : 4;
+    const void *pf = first < 4 ? next : NULL;
     switch (m - r) {
-    case 3: tile(T, 3, O, k, a + r * lda, lda, b, ldb, scale, c + r * ldc, ldc, accumulate, next); break;
-    case 2: tile(T, 2, O, k, a + r * lda, lda, b, ldb, scale, c + r * ldc, ldc, accumulate, next); break;
-    case 1: tile(T, 1, O, k, a + r * lda, lda, b, ldb, scale, c + r * ldc, ldc, accumulate, next); break;
+    case 3: tile(T, 3, O, k, a + r * lda, lda, b, ldb, scale, c + r * ldc, ldc, accumulate, pf, first, last); break;
+    case 2: tile(T, 2, O, k, a + r * lda, lda, b, ldb, scale, c + r * ldc, ldc, accumulate, pf, first, last); break;
+    case 1: tile(T, 1, O, k, a + r * lda, lda, b, ldb, scale, c + r * ldc, ldc, accumulate, pf, first, last); break;
     default: break;
     }
 }
