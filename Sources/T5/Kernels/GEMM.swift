@@ -260,14 +260,13 @@ extension GEMM {
 }
 
 extension GEMM {
-    /// `C (m, n) (+)= op(A) · op(B)` for the training step: `multiply`'s column split across the threads,
-    /// each slice through `productOnThisThread`, i.e. the AVX-512 kernel of CKernels/sgemm.c (`t5_sgemm`)
-    /// where the CPU has it and single-threaded sgemm otherwise.
+    /// `C (m, n) (+)= op(A) · op(B)` for the training step and inference's large products: columns of C
+    /// split across the threads, each slice through `productOnThisThread`, i.e. the AVX-512 kernel of
+    /// CKernels/sgemm.c (`t5_sgemm`) where the CPU has it and single-threaded sgemm otherwise.
     ///
     /// OpenBLAS may run its AVX2 kernels on an AVX-512 machine (an old CPU table, or OPENBLAS_CORETYPE):
     /// measured on the 2-core Zen 5 this project benchmarks on, 512·256·512 products ran at 125 GFLOP/s per
-    /// thread in OpenBLAS's Haswell kernel and 220-240 in t5_sgemm. Inference keeps `multiply` for now: the
-    /// kernel sums in a different order, which can flip near-tied beams against the recorded fixtures.
+    /// thread in OpenBLAS's Haswell kernel and 220-240 in t5_sgemm.
     static func trainingMultiply(
         m: Int, n: Int, k: Int, _ a: UnsafePointer<Float>, lda: Int, transposeA: Bool,
         _ b: UnsafePointer<Float>, ldb: Int, transposeB: Bool,
