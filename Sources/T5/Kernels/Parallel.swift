@@ -45,7 +45,9 @@ enum Parallel {
 /// A decode step is a few dozen products of 10-100 µs each: waking a sleeping thread per product (what
 /// `DispatchQueue.concurrentPerform` does, through a futex) cost a sizeable share of the step. Here the
 /// workers spin for a while (`spinTime`) after each job, so the next job reaches them in a few hundred
-/// nanoseconds, and only then sleep on a semaphore.
+/// nanoseconds, and only then sleep on a semaphore. Past a few tens of microseconds every wait yields its
+/// core, so that with more runnable threads than cores (other processes, several pools) spinning never
+/// keeps the thread it waits for off the CPU.
 ///
 /// A job is published as one atomic word, the ticket: (epoch, parts, next part). Every thread, the caller
 /// included, claims parts by compare-and-swap on the ticket, so parts are shared out dynamically and a
@@ -55,8 +57,10 @@ enum Parallel {
 final class WorkerPool: @unchecked Sendable {
     static let shared = WorkerPool()
 
-    /// How long an idle worker spins before it sleeps.
+    /// How long an idle worker spins (first with `pause`, then with `sched_yield`) before it sleeps.
     static let spinTime: UInt64 = 2_000_000  // ns
+    /// Spins with `pause` (tens of microseconds) before a waiting thread starts yielding its core.
+    static let pauseSpins = 4096
 
     private static let partBits = 20, partMask = (1 << 20) - 1, epochMask = (1 << 22) - 1
 
@@ -98,7 +102,13 @@ final class WorkerPool: @unchecked Sendable {
             }
         }
         claimParts()
-        while finished.load(ordering: .acquiring) < parts { t5_cpu_relax() }
+        // A worker holds a part: spin briefly, then yield the core in case that worker is waiting for it
+        // (more runnable threads than cores), which pure spinning would only delay.
+        var spins = 0
+        while finished.load(ordering: .acquiring) < parts {
+            spins += 1
+            if spins < Self.pauseSpins { t5_cpu_relax() } else { sched_yield() }
+        }
         body = nil
         return true
     }
@@ -139,8 +149,13 @@ final class WorkerPool: @unchecked Sendable {
                     continue
                 }
                 spins += 1
-                if spins & 255 != 0 || DispatchTime.now().uptimeNanoseconds - idleSince < Self.spinTime {
+                if spins < Self.pauseSpins {
                     t5_cpu_relax()
+                    continue
+                }
+                if spins & 63 != 0 || DispatchTime.now().uptimeNanoseconds - idleSince < Self.spinTime {
+                    // Still ready within a microsecond or so, but leaving the core to any other runnable thread.
+                    sched_yield()
                     continue
                 }
                 // Sleep. The caller stores the ticket, then reads `sleeping`; we store `sleeping`, then read

@@ -1,0 +1,49 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import T5
+
+/// The worker pool: every part of every job runs exactly once, whoever claims it, with nested calls and
+/// several callers at once (which the pool serves one at a time, the others running inline).
+@Suite struct ParallelTests {
+    final class Counts: @unchecked Sendable {
+        let hits: Mutex<[Int]>
+        init(_ n: Int) { hits = Mutex([Int](repeating: 0, count: n)) }
+        func hit(_ i: Int) { hits.withLock { $0[i] += 1 } }
+        func all(equal n: Int) -> Bool { hits.withLock { $0.allSatisfy { $0 == n } } }
+    }
+
+    @Test func everyPartRunsExactlyOnce() {
+        T5Runtime.setThreads(2)
+        defer { T5Runtime.setThreads(ProcessInfo.processInfo.activeProcessorCount) }
+        for parts in [2, 3, 7, 64] {
+            let counts = Counts(parts)
+            for _ in 0..<500 { Parallel.run(parts) { counts.hit($0) } }
+            #expect(counts.all(equal: 500), "parts \(parts)")
+        }
+    }
+
+    @Test func nestedCallsRunInline() {
+        T5Runtime.setThreads(2)
+        defer { T5Runtime.setThreads(ProcessInfo.processInfo.activeProcessorCount) }
+        let counts = Counts(4 * 5)
+        for _ in 0..<100 {
+            Parallel.run(4) { outer in Parallel.run(5) { inner in counts.hit(outer * 5 + inner) } }
+        }
+        #expect(counts.all(equal: 100))
+    }
+
+    @Test func concurrentCallersAllComplete() async {
+        T5Runtime.setThreads(2)
+        defer { T5Runtime.setThreads(ProcessInfo.processInfo.activeProcessorCount) }
+        let counts = Counts(4 * 8)
+        await withTaskGroup(of: Void.self) { group in
+            for caller in 0..<4 {
+                group.addTask {
+                    for _ in 0..<300 { Parallel.run(8) { counts.hit(caller * 8 + $0) } }
+                }
+            }
+        }
+        #expect(counts.all(equal: 300))
+    }
+}
