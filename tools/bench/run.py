@@ -28,9 +28,10 @@ NEW_TOKENS = 64
 EOS = 1
 PAD = 0  # decoder start token of every T5 checkpoint
 
-PEERS = ["pytorch", "ct2-fp32", "ct2-int8", "onnxruntime", "t5"]
+PEERS = ["pytorch", "ct2-fp32", "ct2-int8", "onnxruntime", "t5", "t5-int8"]
 TITLES = {"pytorch": "PyTorch", "ct2-fp32": "CTranslate2 fp32", "ct2-int8": "CTranslate2 int8",
-          "onnxruntime": "ONNX Runtime", "t5": "t5 (ours)"}
+          "onnxruntime": "ONNX Runtime", "t5": "t5 (ours)", "t5-int8": "t5 int8 (ours)"}
+OURS = ["t5", "t5-int8"]
 FP32_PEERS = ["pytorch", "ct2-fp32", "onnxruntime"]
 
 # (key, label, higher is better)
@@ -698,24 +699,36 @@ def bench_model(name, args, peers):
         return r, s, raw
 
     for peer in peers:
-        if peer == "t5":
-            log(f"[{name}] t5 bench (threads {args.threads}, runs {args.runs}) ...")
+        if peer in OURS:
+            ours_dir, weights = model_dir, []
+            if peer == "t5-int8":
+                # `t5 convert --weights int8` once per model (weight-only int8, per-output-channel scales).
+                ours_dir = Path(args.work) / name / "t5-int8"
+                if not (ours_dir / "model.safetensors").exists():
+                    done = subprocess.run([args.t5, "convert", "--model", str(model_dir), "--weights", "int8",
+                                           "--out", str(ours_dir)], capture_output=True, text=True)
+                    if done.returncode != 0:
+                        notes[peer] = f"t5 convert failed (exit {done.returncode}): {done.stderr.strip()[-500:]}"
+                        log(notes[peer])
+                        continue
+                weights = ["--weights", "int8"]
+            log(f"[{name}] {peer} bench (threads {args.threads}, runs {args.runs}) ...")
             t0 = time.time()
             rc, so, se, rss, foreign, waitf, _ = run_measured(
-                "t5", lambda attempt: ([args.t5, "bench", "--model", str(model_dir), "--runs", str(args.runs),
+                peer, lambda attempt: ([args.t5, "bench", "--model", str(ours_dir), *weights, "--runs", str(args.runs),
                                         "--threads", str(args.threads), "--json"], None), thread_env(args.threads), args)
             if rc != 0:
-                notes["t5"] = f"failed (exit {rc}): {se.strip()[-500:]}"
-                log(notes["t5"])
+                notes[peer] = f"failed (exit {rc}): {se.strip()[-500:]}"
+                log(notes[peer])
                 continue
             r = json.loads(so)
-            raws["t5"] = {"t5_bench_json": r}
-            results["t5"] = {k: r.get(k) for k, _, _ in ROWS}
-            results["t5"]["foreign_cores"] = foreign
-            results["t5"]["run_queue_wait"] = waitf
-            raws["t5"]["peak_rss_mb_wait4"] = rss
-            spreads["t5"] = {}
-            log(f"[{name}] t5 done in {time.time() - t0:.0f}s")
+            raws[peer] = {"t5_bench_json": r}
+            results[peer] = {k: r.get(k) for k, _, _ in ROWS}
+            results[peer]["foreign_cores"] = foreign
+            results[peer]["run_queue_wait"] = waitf
+            raws[peer]["peak_rss_mb_wait4"] = rss
+            spreads[peer] = t5_spread(r)
+            log(f"[{name}] {peer} done in {time.time() - t0:.0f}s")
         elif peer == "ct2-int8":
             # its best thread count of 1 or --threads, chosen per row
             best, bs, used = None, None, {}
@@ -771,10 +784,26 @@ def fmt(v, key):
     return f"{v:.2f}"
 
 
+def t5_spread(r):
+    """(min, max) per row in the row's unit, from `t5 bench --json`'s <key>_min_ms / <key>_max_ms (the fastest
+    and slowest timed run); rows that are not a single timed call have none."""
+    per_run = {"encoder_b1_ms": None, "ttft_ms": None, "greedy_b1_tokens_per_s": 64 * 1000.0,
+               "beam4_b1_tokens_per_s": 64 * 1000.0, "greedy_b16_tokens_per_s": 16 * 64 * 1000.0}
+    out = {}
+    for key, tokens in per_run.items():
+        lo, hi = r.get(key + "_min_ms"), r.get(key + "_max_ms")
+        if lo is None or hi is None:
+            continue
+        out[key] = (lo, hi) if tokens is None else (tokens / hi, tokens / lo)
+    return out
+
+
 def table(res, peers):
-    cols = [p for p in peers if p != "t5"]
+    cols = [p for p in peers if p not in OURS]
+    ours_cols = [p for p in OURS if p in peers]
     out = []
-    head = ["metric"] + [TITLES[p] for p in cols] + [TITLES["t5"], "ours vs best peer", "ours vs best fp32 peer"]
+    head = (["metric"] + [TITLES[p] for p in cols] + [TITLES[p] for p in ours_cols] +
+            ["ours vs best peer", "ours vs best fp32 peer"] + (["ours int8 vs CTranslate2 int8"] if "t5-int8" in peers else []))
     out.append("| " + " | ".join(head) + " |")
     out.append("|" + "---|" * len(head))
     R, S = res["results"], res["spread"]
@@ -787,15 +816,19 @@ def table(res, peers):
             if th is not None and v is not None:
                 c += f" ({th}t)"
             cells.append(c)
+        for p in ours_cols:
+            cells.append(fmt(R.get(p, {}).get(key), key))
         ours = R.get("t5", {}).get(key)
-        cells.append(fmt(ours, key))
-        for group in (cols, [p for p in cols if p in FP32_PEERS]):
+        groups = [(ours, cols), (ours, [p for p in cols if p in FP32_PEERS])]
+        if "t5-int8" in peers:
+            groups.append((R.get("t5-int8", {}).get(key), ["ct2-int8"]))
+        for mine, group in groups:
             vals = [R[p][key] for p in group if R.get(p, {}).get(key) is not None]
-            if ours is None or not vals or ours == 0:
+            if mine is None or not vals or mine == 0:
                 cells.append("—")
                 continue
             best = max(vals) if higher else min(vals)
-            ratio = ours / best if higher else best / ours
+            ratio = mine / best if higher else best / mine
             cells.append(f"{ratio:.2f}")
         out.append("| " + " | ".join(cells) + " |")
     return "\n".join(out)
@@ -864,7 +897,7 @@ def main():
     for p in peers:
         if p not in PEERS:
             sys.exit(f"unknown peer {p!r}")
-    if "t5" in peers and not os.access(args.t5, os.X_OK):
+    if any(p in OURS for p in peers) and not os.access(args.t5, os.X_OK):
         sys.exit(f"no t5 binary at {args.t5}: build with `swift build -c release --scratch-path .build-bench` or pass --t5")
     started = datetime.datetime.now(datetime.timezone.utc)
     cmd = "python3 tools/bench/run.py " + " ".join(sys.argv[1:])
