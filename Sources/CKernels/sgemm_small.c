@@ -19,6 +19,8 @@
 #define T5_TARGET __attribute__((target(T5_ISA), always_inline)) static inline
 
 enum { F32 = 0, BF16 = 1, INT8 = 2 };
+// Slice of k per pass over four weight rows (see weight_rows): 16 KB of fp32 weights plus 4 activation rows.
+enum { KB = 1024 };
 
 // 16 weights from element i of row `row` (of type T) as fp32; `tail` masks a partial vector.
 T5_TARGET __m512 load_weights(int T, const void *row, int64_t i, __mmask16 tail) {
@@ -51,17 +53,17 @@ T5_TARGET __m128 sum4(__m512 a, __m512 b, __m512 c, __m512 d) {
 
 // The R x O tile (R activation rows from a, O weight rows from b; R, O <= 4 and constant after inlining).
 // The R x O tile (R activation rows from a, O weight rows of type T from b; R, O <= 4 and constant after
-// inlining). Rows [pf_begin, pf_end) of `next` (the following weight rows) are prefetched line by line
+// inlining) over k in [k0, k). Rows [pf_begin, pf_end) of `next` (the following weight rows) are prefetched line by line
 // while this tile runs.
-T5_TARGET void tile(int T, int R, int O, int64_t k, const float *a, int64_t lda, const void *b, int64_t ldb,
-                    const float *scale, float *c, int64_t ldc, int accumulate, const void *next, int pf_begin,
-                    int pf_end) {
+T5_TARGET void tile(int T, int R, int O, int64_t k0, int64_t k, const float *a, int64_t lda, const void *b,
+                    int64_t ldb, const float *scale, float *c, int64_t ldc, int accumulate, const void *next,
+                    int pf_begin, int pf_end) {
     __m512 acc[4][4];
     for (int r = 0; r < 4; r++)
         for (int o = 0; o < 4; o++) acc[r][o] = _mm512_setzero_ps();
     const void *rows[4];
     for (int o = 0; o < O; o++) rows[o] = weight_row(T, b, o, ldb);
-    for (int64_t i = 0; i < k; i += 16) {
+    for (int64_t i = k0; i < k; i += 16) {
         __mmask16 tail = k - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (k - i)) - 1);
         __m512 w[4];
         for (int o = 0; o < O; o++) w[o] = load_weights(T, rows[o], i, tail);
@@ -90,25 +92,32 @@ T5_TARGET void tile(int T, int R, int O, int64_t k, const float *a, int64_t lda,
 // All activation rows against weight rows [0, O) of b, in passes of four activation rows. The passes also
 // prefetch the next four weight rows (`next`, NULL for the last block), spread evenly over them (one row
 // per pass when there are four passes, all four in a single pass): the memory stream stays busy while
-// the later passes compute from L1, and no pass waits for a demand miss.
+// the later passes compute from L1, and no pass waits for a demand miss. Long rows are cut into slices of
+// KB values, so that four weight-row slices stay in L1 across the passes (16 rows, 2 threads, quiet
+// machine: k = 3072 ran at 213 GFLOP/s unsliced and 257 in 1024-slices, k = 2048 at 239 and 278, k = 512
+// and 768 unchanged); later slices add to C.
 T5_TARGET void weight_rows(int T, int O, int64_t m, int64_t k, const float *a, int64_t lda, const void *b,
                            int64_t ldb, const float *scale, float *c, int64_t ldc, int accumulate, const void *next) {
     int64_t passes = (m + 3) / 4;
     int per = passes >= 4 ? 1 : (int)((4 + passes - 1) / passes);
-    int64_t r = 0;
-    int first = 0;
-    for (; r + 4 <= m; r += 4, first += per) {
+    for (int64_t k0 = 0; k0 < k; k0 += KB) {
+        int64_t k1 = k - k0 > KB ? k0 + KB : k;
+        int acc = accumulate || k0 > 0;
+        int64_t r = 0;
+        int first = 0;
+        for (; r + 4 <= m; r += 4, first += per) {
+            int last = first + per < 4 ? first + per : 4;
+            tile(T, 4, O, k0, k1, a + r * lda, lda, b, ldb, scale, c + r * ldc, ldc, acc, first < 4 ? next : NULL,
+                 first, last);
+        }
         int last = first + per < 4 ? first + per : 4;
-        tile(T, 4, O, k, a + r * lda, lda, b, ldb, scale, c + r * ldc, ldc, accumulate, first < 4 ? next : NULL,
-             first, last);
-    }
-    int last = first + per < 4 ? first + per : 4;
-    const void *pf = first < 4 ? next : NULL;
-    switch (m - r) {
-    case 3: tile(T, 3, O, k, a + r * lda, lda, b, ldb, scale, c + r * ldc, ldc, accumulate, pf, first, last); break;
-    case 2: tile(T, 2, O, k, a + r * lda, lda, b, ldb, scale, c + r * ldc, ldc, accumulate, pf, first, last); break;
-    case 1: tile(T, 1, O, k, a + r * lda, lda, b, ldb, scale, c + r * ldc, ldc, accumulate, pf, first, last); break;
-    default: break;
+        const void *pf = first < 4 ? next : NULL;
+        switch (m - r) {
+        case 3: tile(T, 3, O, k0, k1, a + r * lda, lda, b, ldb, scale, c + r * ldc, ldc, acc, pf, first, last); break;
+        case 2: tile(T, 2, O, k0, k1, a + r * lda, lda, b, ldb, scale, c + r * ldc, ldc, acc, pf, first, last); break;
+        case 1: tile(T, 1, O, k0, k1, a + r * lda, lda, b, ldb, scale, c + r * ldc, ldc, acc, pf, first, last); break;
+        default: break;
+        }
     }
 }
 

@@ -5,7 +5,7 @@ import Testing
 /// bf16 / int8 weights: the C kernels against the widened fp32 weights, the exactness of bf16 storage for a
 /// checkpoint that is bf16 already, and the converted checkpoints.
 @Suite struct WeightPrecisionTests {
-    @Test(arguments: [(1, 13, 37), (2, 7, 5), (3, 8, 64), (5, 9, 16), (13, 6, 100), (16, 21, 33), (17, 40, 48), (70, 130, 19)])
+    @Test(arguments: [(1, 13, 37), (2, 7, 5), (3, 8, 64), (5, 9, 16), (13, 6, 100), (16, 21, 33), (17, 40, 48), (70, 130, 19), (6, 10, 2100)])
     func lowPrecisionProductsMatchTheWidenedWeights(shape: (Int, Int, Int)) {
         let (m, n, k) = shape
         let w = Tensor(shape: [n, k], values: KernelTests.values(n * k, seed: 11))
