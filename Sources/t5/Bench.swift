@@ -12,9 +12,13 @@ struct Bench: AsyncParsableCommand {
             --finetune measures the training step instead: a ParameterStore copied from the model, then \
             zeroGradients + accumulateGradients (forward, cross-entropy, backward) on a synthetic batch of 8 \
             inputs of 64 tokens and 8 targets of 32 tokens (eos last, other ids random ordinary pieces), \
-            dropout as config.json's dropout_rate, then one AdamW step (lr 1e-4): the optimizer step IS \
-            included in the timed step (its share is reported apart). finetune_tokens_per_s = \
-            8 · (64 + 32) / median step time, comparable with tools/bench/pytorch_finetune.py. Also reported: \
+            dropout as config.json's dropout_rate, then one optimizer step (lr 1e-4): the optimizer step IS \
+            included in the timed step (its share is reported apart). --optimizer adamw (the default) is \
+            torch.optim.AdamW(lr=1e-4) with torch's other defaults; --optimizer adafactor is transformers' \
+            Adafactor(lr=1e-4, scale_parameter=False, relative_step=False, warmup_init=False) with its other \
+            defaults. finetune_tokens_per_s = \
+            8 · (64 + 32) / median step time, comparable with tools/bench/pytorch_finetune.py (same \
+            --optimizer). The JSON keys do not name the optimizer; the text rows do. Also reported: \
             the process CPU time per step (all threads; steadier than wall time on a shared machine) and, \
             outside the step, the gradient-norm clipping the Trainer adds by default.
             """)
@@ -23,8 +27,10 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Timed runs per row (after one warm-up).") var runs = 5
     @Option(help: "Worker threads for the products and parallel loops (default: all cores).") var threads: Int?
     @Flag(help: "Print one JSON object whose keys name the rows.") var json = false
-    @Flag(help: "Measure the fine-tuning step (forward + backward + AdamW step) instead of inference.")
+    @Flag(help: "Measure the fine-tuning step (forward + backward + optimizer step) instead of inference.")
     var finetune = false
+    @Option(help: "With --finetune: the optimizer of the timed step, adamw (torch's defaults) or adafactor (transformers' Adafactor(lr=1e-4, scale_parameter=False, relative_step=False, warmup_init=False)); default adamw.")
+    var optimizer: Finetune.OptimizerName?
     @Option(help: ArgumentHelp(
         "Measure only these rows (comma-separated: \(Self.rowNames.joined(separator: ", "))); steady decode needs ttft and greedy.",
         valueName: "rows"))
@@ -44,6 +50,7 @@ struct Bench: AsyncParsableCommand {
             throw ValidationError("--only: unknown row '\(bad)' (rows: \(Self.rowNames.joined(separator: ", ")))")
         }
         if finetune && only != nil { throw ValidationError("--only selects inference rows: drop it with --finetune") }
+        if optimizer != nil && !finetune { throw ValidationError("--optimizer chooses the fine-tuning step's optimizer: add --finetune") }
     }
 
     struct Stat: Encodable {
@@ -144,7 +151,10 @@ struct Bench: AsyncParsableCommand {
     }
 
     /// `--finetune`: the training step on a synthetic batch shaped like tools/bench/pytorch_finetune.py's:
-    /// zero the gradients, forward + loss + backward, one AdamW step (lr 1e-4, torch's other defaults).
+    /// zero the gradients, forward + loss + backward, one optimizer step at lr 1e-4: AdamW with torch's
+    /// other defaults, or Adafactor in transformers' fixed-rate mode (`Adafactor.Options.fixed`: no parameter
+    /// scale, no relative step, no warmup; eps (1e-30, 1e-3), clip threshold 1, decay rate −0.8, no beta1,
+    /// no weight decay).
     private func runFinetune(model: T5Model) {
         let batchSize = 8, inputLength = 64, targetLength = 32
         // Ordinary pieces that are also rows of the embedding (a small test model may have fewer), eos last;
@@ -158,7 +168,16 @@ struct Bench: AsyncParsableCommand {
             inputIDs: (0..<batchSize).map { _ in randomInput(inputLength) },
             targetIDs: (0..<batchSize).map { _ in randomInput(targetLength) })
         let store = ParameterStore(model: model)
-        let optimizer = AdamW(.init(learningRate: 1e-4))
+        let optimizerName: String
+        let optimizer: any Optimizer
+        switch self.optimizer ?? .adamw {
+        case .adamw:
+            optimizerName = "AdamW"
+            optimizer = AdamW(.init(learningRate: 1e-4))
+        case .adafactor:
+            optimizerName = "Adafactor"
+            optimizer = Adafactor(.fixed(learningRate: 1e-4))
+        }
         var generator = SeededGenerator(seed: 0)
         var loss: Float = 0
         var steps = [Double](), backwards = [Double](), updates = [Double](), cpu = [Double](), clips = [Double]()
@@ -191,9 +210,9 @@ struct Bench: AsyncParsableCommand {
         let step = stat(steps), backward = stat(backwards), update = stat(updates), cpuStep = stat(cpu), clip = stat(clips)
         let tokens = Double(batchSize * (inputLength + targetLength))
         let rows: [(String, String, Double, Stat?)] = [
-            ("finetune_step_ms", "fine-tuning step (fwd+bwd+AdamW), ms", step.median, step),
+            ("finetune_step_ms", "fine-tuning step (fwd+bwd+\(optimizerName)), ms", step.median, step),
             ("finetune_forward_backward_ms", "  zero grads + forward + backward, ms", backward.median, backward),
-            ("finetune_optimizer_ms", "  AdamW step, ms", update.median, update),
+            ("finetune_optimizer_ms", "  \(optimizerName) step, ms", update.median, update),
             ("finetune_cpu_ms", "  CPU time of the step, all threads, ms", cpuStep.median, cpuStep),
             ("finetune_clip_ms", "gradient norm + clip (Trainer), not in step, ms", clip.median, clip),
             ("finetune_tokens_per_s", "fine-tuning tokens/s (8 x (64 + 32) per step)", tokens / step.median * 1000, nil),

@@ -2,7 +2,8 @@ import Foundation
 import Testing
 @testable import T5
 
-/// `t5 bench --finetune` on a fixture model: the JSON keys scripts read, and the fp32-only refusal.
+/// `t5 bench --finetune` on a fixture model: the JSON keys scripts read (AdamW and Adafactor), the optimizer's
+/// name in the text rows, and the one-line refusals (fp32 only; --optimizer only with --finetune).
 @Suite struct BenchFinetuneTests {
     @Test func finetuneRowsAsJSON() throws {
         let cli = CLITests()
@@ -14,6 +15,36 @@ import Testing
         }
         let loss = try #require(object["finetune_loss"])
         #expect(loss.isFinite && loss > 0)
+    }
+
+    @Test func adafactorStepRowsAsText() throws {
+        let r = try CLITests().run([
+            "bench", "--finetune", "--optimizer", "adafactor", "--runs", "1",
+            "--model", Fixtures.modelDirectory("t5-relu-tied").path,
+        ])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("fine-tuning step (fwd+bwd+Adafactor), ms"), "\(r.stdout)")
+        #expect(r.stdout.contains("  Adafactor step, ms"), "\(r.stdout)")
+        #expect(!r.stdout.contains("AdamW"), "\(r.stdout)")
+    }
+
+    @Test func adafactorStepRowsAsJSON() throws {
+        let r = try CLITests().run([
+            "bench", "--finetune", "--optimizer", "adafactor", "--json", "--runs", "1",
+            "--model", Fixtures.modelDirectory("t5-relu-tied").path,
+        ])
+        #expect(r.status == 0, "\(r.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Double])
+        for key in ["finetune_tokens_per_s", "finetune_step_ms", "finetune_forward_backward_ms", "finetune_optimizer_ms", "finetune_cpu_ms"] {
+            #expect((object[key] ?? 0) > 0, "\(key) missing or not positive in \(r.stdout)")
+        }
+        let loss = try #require(object["finetune_loss"])
+        #expect(loss.isFinite && loss > 0)
+    }
+
+    @Test func optimizerNeedsFinetune() throws {
+        try CLITests().expectFailure(
+            ["bench", "--optimizer", "adafactor", "--model", Fixtures.modelDirectory("t5-relu-tied").path], "--finetune")
     }
 
     @Test func finetuneRefusesLowPrecisionWeights() throws {

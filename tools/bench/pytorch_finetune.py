@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 """PyTorch's fine-tuning speed on the shape `t5 bench --finetune` measures.
 
-One step = forward with labels (train mode, dropout as in config.json) + backward + AdamW step + zero_grad,
+One step = forward with labels (train mode, dropout as in config.json) + backward + optimizer step + zero_grad,
 on a synthetic batch of --batch inputs of --input-len tokens and targets of --target-len tokens (the last one
 eos), token ids drawn uniformly from the tokenizer's ordinary pieces. Every sequence has the same length, so
 there is no padding. Reports the median (and min, max) step time over --runs steps after --warmup steps, and
 tokens/s = batch · (input_len + target_len) / median step time.
 
-    python3 tools/bench/pytorch_finetune.py MODEL_DIR [--threads 2] [--runs 10] [--json]
+--optimizer adamw (default): torch.optim.AdamW(lr=--lr), torch's other defaults. --optimizer adafactor:
+transformers.optimization.Adafactor(lr=--lr, scale_parameter=False, relative_step=False, warmup_init=False),
+its other defaults. `t5 bench --finetune --optimizer adamw|adafactor` runs the same step.
+
+    python3 tools/bench/pytorch_finetune.py MODEL_DIR [--optimizer adamw|adafactor] [--threads 2] [--runs 10] [--json]
 """
 import argparse
 import json
@@ -29,6 +33,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--optimizer", choices=["adamw", "adafactor"], default="adamw")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args()
@@ -40,7 +45,14 @@ def main():
     if getattr(model.config, "decoder_start_token_id", None) is None:
         model.config.decoder_start_token_id = model.generation_config.decoder_start_token_id or 0
     model.train()  # dropout as config.json's dropout_rate
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr)
+    if args.optimizer == "adafactor":
+        from transformers.optimization import Adafactor
+
+        optimizer = Adafactor(model.parameters(), lr=args.lr, scale_parameter=False, relative_step=False, warmup_init=False)
+        optimizer_name = "Adafactor"
+    else:
+        optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr)
+        optimizer_name = "AdamW"
 
     # Token ids from the tokenizer's ordinary pieces (3 ..< piece count), as `t5 bench --finetune` draws them.
     pieces = model.config.vocab_size
@@ -77,13 +89,14 @@ def main():
         "finetune_step_ms_min": round(min(times) * 1000, 3),
         "finetune_step_ms_max": round(max(times) * 1000, 3),
         "finetune_tokens_per_s": round(tokens / median, 3),
+        "optimizer": args.optimizer,
         "threads": args.threads,
         "torch": torch.__version__,
     }
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"PyTorch {torch.__version__}, {args.threads} threads, batch {args.batch} x ({args.input_len} + {args.target_len}) tokens, AdamW")
+        print(f"PyTorch {torch.__version__}, {args.threads} threads, batch {args.batch} x ({args.input_len} + {args.target_len}) tokens, {optimizer_name} lr {args.lr:g}")
         print(f"step: median {median * 1000:.1f} ms (min {min(times) * 1000:.1f}, max {max(times) * 1000:.1f}) over {args.runs} runs")
         print(f"finetune tokens/s: {tokens / median:.1f}")
 
