@@ -60,15 +60,20 @@ struct BeamSearch {
 
         while true {
             state.forward(tokens: next)
-            // log_softmax, then the processors on log-probs, then add each beam's running score.
-            for r in 0..<rows {
-                let row = state.logits.pointer + r * v
-                Softmax.logSoftmax(row, v, into: row)
-                running.withUnsafeBufferPointer { ids in
-                    processors.apply(row, vocabulary: v, history: UnsafeBufferPointer(rebasing: ids[(r * maxLength)..<(r * maxLength + curLen)]), generated: curLen - 1)
+            // log_softmax, then the processors on log-probs, then add each beam's running score; rows are
+            // independent, so they are shared among the threads (each row is a few passes over V floats).
+            let logits = state.logits.pointer, beamScores = runningScores, length = curLen
+            running.withUnsafeBufferPointer { ids in
+                let parts = Parallel.chunks(rows, cost: rows * v * 8)
+                let per = (rows + parts - 1) / parts
+                Parallel.run(parts) { p in
+                    for r in (p * per)..<min(rows, (p + 1) * per) {
+                        let row = logits + r * v
+                        Softmax.logSoftmax(row, v, into: row)
+                        processors.apply(row, vocabulary: v, history: UnsafeBufferPointer(rebasing: ids[(r * maxLength)..<(r * maxLength + length)]), generated: length - 1)
+                        Vector.add(beamScores[r], to: row, v)
+                    }
                 }
-                let s = runningScores[r]
-                for i in 0..<v { row[i] += s }
             }
             var allCandidatesHit = true
             let denominator = Float(pow(Double(curLen), Double(lp)))  // (cur_len + 1 − decoder_prompt_len) ** length_penalty
@@ -164,10 +169,20 @@ struct BeamSearch {
 
     /// torch.topk over the (beams · V) accumulated scores of one input, sorted by descending score
     /// (the lower index first on equal scores).
+    ///
+    /// Once `keep` candidates are held, a whole vector of scores none of which beats the weakest is skipped
+    /// with one comparison: almost every score of a step is far below the top 2·beams.
     private func topContinuations(_ scores: UnsafePointer<Float>, beams: Int, vocabulary v: Int, keep: Int, into out: inout [Candidate]) {
         out.removeAll(keepingCapacity: true)
         var minScore = -Float.infinity
-        for index in 0..<(beams * v) {
+        let n = beams * v, w = Vector.width
+        var index = 0
+        while index < n {
+            if out.count == keep && index % w == 0 && index + w <= n && !Vector.anyGreater(scores + index, than: minScore) {
+                index += w
+                continue
+            }
+            defer { index += 1 }
             let s = scores[index]
             if out.count == keep && !(s > minScore) { continue }
             var pos = out.count

@@ -27,15 +27,45 @@ struct TokenSearch {
         var finished = [Bool](repeating: false, count: b)
         var next = [Int](repeating: c.decoderStartTokenID, count: b)
 
+        // Greedy batches: each row's processors, argmax and normalizer, computed for all rows across the
+        // threads before the bookkeeping (a few passes over V floats per row, the rest of a step's time).
+        var picked = [Int](repeating: 0, count: b), normalizers = [Float](repeating: 0, count: b)
+        let parallelRows = sampler == nil && b > 1
+
         for step in 0..<options.maxNewTokens {
             state.forward(tokens: next)
+            if parallelRows {
+                let logits = state.logits.pointer, done = finished
+                histories.withUnsafeBufferPointer { history in
+                    picked.withUnsafeMutableBufferPointer { picked in
+                        normalizers.withUnsafeMutableBufferPointer { normalizers in
+                            let parts = Parallel.chunks(b, cost: b * v * 4)
+                            let per = (b + parts - 1) / parts
+                            Parallel.run(parts) { p in
+                                for r in (p * per)..<min(b, (p + 1) * per) where !done[r] {
+                                    let row = logits + r * v
+                                    processors.apply(row, vocabulary: v, history: history[r], generated: step)
+                                    picked[r] = argmax(row, v)
+                                    normalizers[r] = Softmax.logSumExp(row, v)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
             for r in 0..<b {
                 if finished[r] { next[r] = c.padTokenID; continue }
                 let row = state.logits.pointer + r * v
-                processors.apply(row, vocabulary: v, history: histories[r], generated: step)
-                sampler?.warp(row, v)
-                let token = sampler?.draw(row, v) ?? argmax(row, v)
-                scores[r] += row[token] - Softmax.logSumExp(row, v)
+                let token: Int
+                if parallelRows {
+                    token = picked[r]
+                    scores[r] += row[token] - normalizers[r]
+                } else {
+                    processors.apply(row, vocabulary: v, history: histories[r], generated: step)
+                    sampler?.warp(row, v)
+                    token = sampler?.draw(row, v) ?? argmax(row, v)
+                    scores[r] += row[token] - Softmax.logSumExp(row, v)
+                }
                 histories[r].append(token)
                 generated[r].append(token)
                 onToken?(r, token)

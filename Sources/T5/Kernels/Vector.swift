@@ -108,6 +108,27 @@ enum Vector {
     }
 
     /// y[i] += a · x[i].
+    /// Whether any of the 16 values at x is greater than t (NaN is not): compare, blend, sum by halves, all
+    /// inlined (`any(_:)` of a mask is an out-of-line generic call on Linux).
+    @inline(__always)
+    static func anyGreater(_ x: UnsafePointer<Float>, than t: Float) -> Bool {
+        var hits = V()
+        hits.replace(with: 1, where: load(x) .> V(repeating: t))
+        return sum(hits) > 0
+    }
+
+    /// x[i] += a for i < n.
+    @inline(__always)
+    static func add(_ a: Float, to x: UnsafeMutablePointer<Float>, _ n: Int) {
+        let av = V(repeating: a)
+        var i = 0
+        while i + width <= n {
+            store(load(x + i) + av, x + i)
+            i += width
+        }
+        while i < n { x[i] += a; i += 1 }
+    }
+
     @inline(__always)
     static func addScaled(_ x: UnsafePointer<Float>, _ a: Float, into y: UnsafeMutablePointer<Float>, _ n: Int) {
         let av = V(repeating: a)
