@@ -37,26 +37,37 @@ enum Attention {
                 position: firstPosition, causal: causal, bias: bias, scores: scores, out: out)
             return
         }
-        // scores (queries, L) = Q · Kᵀ. Called from the workers of a parallel loop over (row, head), so the
-        // skinny kernel runs here directly rather than through GEMM's own thread split.
+        // scores (queries, L) = bias, then += Q · Kᵀ: the product adds to the bias as it stores (the same
+        // single rounding of dot + bias as adding afterwards, without another pass over the scores).
+        for i in 0..<queries {
+            let row = scores + i * keyLength
+            if case let .relative(center, maxDistance) = bias {
+                // Row i reads center[clamp(j − position)]: constant left of position − maxDistance, a
+                // contiguous run of the centred table around the position, constant right of it.
+                let position = firstPosition + i
+                let lo = min(max(position - maxDistance, 0), keyLength)
+                let hi = min(max(position + maxDistance + 1, lo), keyLength)
+                row.update(repeating: center[-maxDistance], count: lo)
+                (row + lo).update(from: center + (lo - position), count: hi - lo)
+                (row + hi).update(repeating: center[maxDistance], count: keyLength - hi)
+            } else {
+                row.update(repeating: 0, count: keyLength)
+            }
+        }
+        // Called from the workers of a parallel loop over (row, head), so the skinny kernel runs here
+        // directly rather than through GEMM's own thread split.
         if queries <= SkinnyGEMM.maxRows {
-            SkinnyGEMM.multiply(m: queries, rows: 0..<keyLength, k: headDim, q, lda: ldq, keys, ldb: ldk, scores, ldc: keyLength, accumulate: false)
+            SkinnyGEMM.multiply(m: queries, rows: 0..<keyLength, k: headDim, q, lda: ldq, keys, ldb: ldk, scores, ldc: keyLength, accumulate: true)
         } else {
             GEMM.multiply(
                 m: queries, n: keyLength, k: headDim,
                 q, lda: ldq, keys, ldb: ldk, transposeB: true,
-                scores, ldc: keyLength)
+                scores, ldc: keyLength, beta: 1)
         }
         for i in 0..<queries {
             let row = scores + i * keyLength
             let position = firstPosition + i
             let visible = causal ? min(position + 1, keyLength) : keyLength
-            if case let .relative(center, maxDistance) = bias {
-                for j in 0..<visible {
-                    let d = min(max(j - position, -maxDistance), maxDistance)
-                    row[j] += center[d]
-                }
-            }
             Softmax.forwardInPlace(row, visible)
             if visible < keyLength { (row + visible).update(repeating: 0, count: keyLength - visible) }
         }

@@ -85,13 +85,21 @@ extension T5Model {
         hidden: UnsafeMutablePointer<Float>, linear: UnsafeMutablePointer<Float>,
         residual x: UnsafeMutablePointer<Float>
     ) {
-        let f = config.dFF
+        let f = config.dFF, n = rows * f, activation = config.activation
         GEMM.linear(h, rows: rows, weight: w.wi, into: hidden)
-        if let wi1 = w.wiLinear {
-            GEMM.linear(h, rows: rows, weight: wi1, into: linear)
-            Activations.gatedForward(config.activation, gate: hidden, linear: linear, rows * f)
-        } else {
-            Activations.forward(config.activation, hidden, rows * f)
+        if let wi1 = w.wiLinear { GEMM.linear(h, rows: rows, weight: wi1, into: linear) }
+        // The activation over (rows, F) values, in slices across the threads when there are many rows.
+        let parts = Parallel.chunks(n, granule: 1024, cost: 4 * n)
+        let per = ((n + parts - 1) / parts + 1023) / 1024 * 1024
+        let gated = w.wiLinear != nil
+        Parallel.run(parts) { p in
+            let lo = min(n, p * per), count = min(n, lo + per) - lo
+            guard count > 0 else { return }
+            if gated {
+                Activations.gatedForward(activation, gate: hidden + lo, linear: linear + lo, count)
+            } else {
+                Activations.forward(activation, hidden + lo, count)
+            }
         }
         GEMM.linear(hidden, rows: rows, weight: w.wo, into: x, accumulate: true)
     }
