@@ -134,14 +134,18 @@ static void pack_b(const float *b, int64_t ldb, int trans, int64_t p0, int64_t k
             // in registers.
             int64_t p = 0;
             for (; p + 16 <= kc; p += 16) {
+                // 32 rows are read side by side, one line each per step: too many streams for the hardware
+                // prefetcher, so each row is fetched PF floats ahead (weights come from DRAM); near the end
+                // of this k slice the prefetch moves on to the same lines of the next panel's rows, which
+                // are packed next.
+                int64_t ahead = p + PF < kc ? p0 + p + PF : p0 + p + PF - kc;
+                int64_t shift = p + PF < kc ? 0 : NR;
                 for (int64_t h = 0; h < NR; h += 16) {
                     __m512 r[16];
                     for (int64_t i = 0; i < 16; i++) {
-                        const float *src = b + (j0 + q + h + i) * ldb + p0 + p;
-                        // 32 rows are read side by side, one line each per step: too many streams for the
-                        // hardware prefetcher, so fetch each row PF floats ahead (weights come from DRAM).
-                        _mm_prefetch((const char *)(src + PF), _MM_HINT_T0);
-                        r[i] = h + i < cols ? _mm512_loadu_ps(src) : _mm512_setzero_ps();
+                        if (q + shift + h + i < nc)
+                            _mm_prefetch((const char *)(b + (j0 + q + shift + h + i) * ldb + ahead), _MM_HINT_T0);
+                        r[i] = h + i < cols ? _mm512_loadu_ps(b + (j0 + q + h + i) * ldb + p0 + p) : _mm512_setzero_ps();
                     }
                     transpose16(r);
                     for (int t = 0; t < 16; t++) _mm512_store_ps(dst + (p + t) * NR + h, r[t]);
@@ -232,6 +236,61 @@ static void sgemm_avx512(int64_t m, int64_t n, int64_t k, const float *a, int64_
     }
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Weights packed once: the encoder multiplies the same weights by new activations on every call, so their
+// panels are packed at load (t5_sgemm_pack_weights) instead of on every product. Layout: for each k slice
+// [p0, p0 + kc) (KC long but the last), every panel of NR columns of op(B) = Bᵀ over the whole n, each
+// kc x NR: exactly what pack_b writes for the slice, so a column block [j0, j0 + nc) of a slice starts at
+// panel j0 / NR.
+// ---------------------------------------------------------------------------------------------------
+
+static int64_t panels_of(int64_t n) { return (n + NR - 1) / NR; }
+
+int64_t t5_sgemm_packed_count(int64_t n, int64_t k) { return k * NR * panels_of(n); }
+
+void t5_sgemm_pack_weights(const float *b, int64_t ldb, int64_t n, int64_t k, float *out) {
+    if (!t5_sgemm_available()) return;
+    for (int64_t p0 = 0; p0 < k; p0 += KC) {
+        int64_t kc = k - p0 < KC ? k - p0 : KC;
+        pack_b(b, ldb, 1, p0, kc, 0, n, out + p0 * NR * panels_of(n));
+    }
+}
+
+__attribute__((target("avx512f")))
+static void sgemm_prepacked_avx512(int64_t m, int64_t n_begin, int64_t n_end, int64_t n, int64_t k, const float *a,
+                                   int64_t lda, const float *packed, float *c, int64_t ldc, int accumulate,
+                                   float *packed_a) {
+    for (int64_t j0 = n_begin; j0 < n_end; j0 += NC) {
+        int64_t nc = n_end - j0 < NC ? n_end - j0 : NC;
+        for (int64_t p0 = 0; p0 < k; p0 += KC) {
+            int64_t kc = k - p0 < KC ? k - p0 : KC;
+            int acc = accumulate || p0 > 0;
+            const float *packed_b = packed + p0 * NR * panels_of(n) + (j0 / NR) * NR * kc;
+            for (int64_t i0 = 0; i0 < m; i0 += MC) {
+                int64_t mc = m - i0 < MC ? m - i0 : MC;
+                pack_a(a, lda, 0, i0, mc, p0, kc, packed_a);
+                for (int64_t jr = 0; jr < nc; jr += NR) {
+                    int64_t cols = nc - jr < NR ? nc - jr : NR;
+                    for (int64_t ir = 0; ir < mc; ir += MR) {
+                        int64_t rows = mc - ir < MR ? mc - ir : MR;
+                        micro_kernel(kc, packed_a + ir * kc, packed_b + jr * kc, c + (i0 + ir) * ldc + j0 + jr,
+                                     ldc, rows, cols, acc);
+                    }
+                }
+            }
+        }
+    }
+}
+
+int t5_sgemm_prepacked(int64_t m, int64_t n_begin, int64_t n_end, int64_t n, int64_t k, const float *a, int64_t lda,
+                       const float *packed, float *c, int64_t ldc, int accumulate) {
+    struct packing *buffers = t5_sgemm_available() ? packing_buffers() : NULL;
+    if (!buffers) return 0;
+    if (m <= 0 || n_end <= n_begin || k <= 0) return 1;
+    sgemm_prepacked_avx512(m, n_begin, n_end, n, k, a, lda, packed, c, ldc, accumulate, buffers->a);
+    return 1;
+}
+
 int t5_sgemm_available(void) {
     static int available = -1;
     if (available < 0) {
@@ -260,6 +319,19 @@ int t5_sgemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, int t
 #else
 
 int t5_sgemm_available(void) { return 0; }
+
+int64_t t5_sgemm_packed_count(int64_t n, int64_t k) { (void)n; (void)k; return 0; }
+
+void t5_sgemm_pack_weights(const float *b, int64_t ldb, int64_t n, int64_t k, float *out) {
+    (void)b; (void)ldb; (void)n; (void)k; (void)out;
+}
+
+int t5_sgemm_prepacked(int64_t m, int64_t n_begin, int64_t n_end, int64_t n, int64_t k, const float *a, int64_t lda,
+                       const float *packed, float *c, int64_t ldc, int accumulate) {
+    (void)m; (void)n_begin; (void)n_end; (void)n; (void)k; (void)a; (void)lda; (void)packed; (void)c; (void)ldc;
+    (void)accumulate;
+    return 0;
+}
 
 int t5_sgemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, int trans_a, const float *b,
              int64_t ldb, int trans_b, float *c, int64_t ldc, int accumulate) {

@@ -1,4 +1,5 @@
 import Foundation
+import CKernels
 import Testing
 @testable import T5
 
@@ -40,6 +41,31 @@ import Testing
                     }
                     #expect(worst < 1e-4, "m \(m) n \(n) k \(k) transposeB \(transposeB) threads \(threads) accumulate \(accumulate): max error \(worst)")
                 }
+            }
+        }
+    }
+
+    /// Weights packed once at load (the encoder's) against naive Double loops: several k slices (256 each),
+    /// several 96-row blocks, partial 12-row tiles and 32-column panels, one and two threads.
+    @Test(arguments: [(1, 37, 19), (13, 100, 300), (130, 70, 530), (32, 64, 256), (200, 33, 64)])
+    func packedWeightsMatchNaive(shape: (Int, Int, Int)) {
+        let (m, n, k) = shape
+        let w = Tensor(shape: [n, k], values: Self.values(n * k, seed: 31))
+        let matrix = WeightMatrix(w).packedForProducts()
+        #expect((matrix.packed != nil) == (t5_sgemm_available() != 0))
+        let x = Self.values(m * k, seed: 32), c0 = Self.values(m * n, seed: 33)
+        let expected = Self.naiveProduct(x, w.array, m: m, n: n, k: k, transposeB: true)
+        for threads in [1, 2] {
+            T5Runtime.setThreads(threads)
+            defer { T5Runtime.setThreads(ProcessInfo.processInfo.activeProcessorCount) }
+            for accumulate in [false, true] {
+                var y = c0
+                x.withUnsafeBufferPointer { px in y.withUnsafeMutableBufferPointer { py in
+                    GEMM.linear(px.baseAddress!, rows: m, weight: matrix, into: py.baseAddress!, accumulate: accumulate)
+                } }
+                var worst = 0.0
+                for i in 0..<(m * n) { worst = max(worst, abs(Double(y[i]) - expected[i] - (accumulate ? Double(c0[i]) : 0))) }
+                #expect(worst < 1e-4, "m \(m) n \(n) k \(k) threads \(threads) accumulate \(accumulate): max error \(worst)")
             }
         }
     }

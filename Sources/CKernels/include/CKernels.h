@@ -51,6 +51,16 @@ int t5_gemm_small_available(void);
 /// Whether t5_sgemm runs (1) or returns 0 (0).
 int t5_sgemm_available(void);
 
+/// Weights packed once for t5_sgemm_prepacked: b is [n, k] (a weight stored [out, in]); out holds
+/// t5_sgemm_packed_count(n, k) floats. Does nothing where t5_sgemm is unavailable.
+int64_t t5_sgemm_packed_count(int64_t n, int64_t k);
+void t5_sgemm_pack_weights(const float *b, int64_t ldb, int64_t n, int64_t k, float *out);
+
+/// c[:, n_begin..<n_end] (+)= a (m, k) · bᵀ for b packed by t5_sgemm_pack_weights (n columns in all;
+/// n_begin a multiple of 32), on the calling thread. Returns 0, c untouched, where t5_sgemm is unavailable.
+int t5_sgemm_prepacked(int64_t m, int64_t n_begin, int64_t n_end, int64_t n, int64_t k, const float *a, int64_t lda,
+                       const float *packed, float *c, int64_t ldc, int accumulate);
+
 /// A spin-wait hint for the worker pool (x86 `pause`, Arm `yield`): lets the sibling hyper-thread run and
 /// keeps the spinning core from flooding the memory system with loads.
 static inline void t5_cpu_relax(void) {

@@ -137,6 +137,22 @@ extension GEMM {
     ) {
         let k = weight.cols, n = weight.rows
         if case let .f32(t) = weight.storage {
+            if let packed = weight.packed {
+                // Packed once at load (the encoder's weights): C's columns split across the threads in multiples
+                // of 64 (whole panels). Every row count goes here: at 32 rows (a 32-token prefill) this beats
+                // the unpacked kernel too (time to first token 7.9 → 7.5 ms on t5-small).
+                let parts = Parallel.chunks(n, granule: 64, cost: rows * n * k)
+                let per = ((n + parts - 1) / parts + 63) / 64 * 64
+                Parallel.run(parts) { p in
+                    let lo = p * per, hi = min(n, lo + per)
+                    if lo < hi {
+                        _ = t5_sgemm_prepacked(
+                            Int64(rows), Int64(lo), Int64(hi), Int64(n), Int64(k), x, Int64(k), packed.pointer,
+                            y, Int64(n), accumulate ? 1 : 0)
+                    }
+                }
+                return
+            }
             linear(x, rows: rows, inFeatures: k, weight: t.pointer, outFeatures: n, into: y, accumulate: accumulate)
             return
         }

@@ -63,7 +63,8 @@ extension T5Model {
             },
             matrix: { key in
                 guard let m = matrices[key] else { preconditionFailure("parameter table and T5Weights disagree on \(key)") }
-                return m
+                // Every encode multiplies the encoder's weights by a new block of rows: pack them once here.
+                return key.hasPrefix("encoder.") ? m.packedForProducts() : m
             })
         self.init(config: config, weights: weights, tokenizer: tokenizer, hasSeparateLMHead: separateLMHead)
     }

@@ -40,6 +40,8 @@ struct WeightMatrix: @unchecked Sendable {
     let storage: Storage
     /// Keeps the bytes behind a bf16 / int8 pointer alive (a file mapping or a `ByteStorage`).
     private let owner: AnyObject?
+    /// An fp32 weight's panels packed once for the AVX-512 sgemm (`packedForProducts`), or nil.
+    private(set) var packed: Tensor?
 
     /// An fp32 weight (2-D; an empty tensor stands for "no weight", e.g. a frozen parameter's gradient).
     init(_ tensor: Tensor) {
@@ -79,6 +81,23 @@ struct WeightMatrix: @unchecked Sendable {
         case .bf16: return rows * cols * 2
         case .int8: return rows * cols + rows * 4
         }
+    }
+
+    /// This fp32 weight with its panels packed once (CKernels `t5_sgemm_pack_weights`), so that products with
+    /// many rows skip packing it on every call: what the encoder's weights get at load, since each encode
+    /// multiplies them again. Unchanged where the AVX-512 sgemm does not run, or for bf16 / int8.
+    ///
+    /// The packed copy replaces the original in memory: when the original is a view of the mapped checkpoint,
+    /// its pages are released (`releaseResidentPages`), so the resident size stays one copy of the weights; the
+    /// original stays readable (training, conversion) and is mapped in again if read.
+    func packedForProducts() -> WeightMatrix {
+        guard case let .f32(t) = storage, packed == nil, rows > 0, cols > 0, t5_sgemm_available() != 0 else { return self }
+        let panels = Tensor(zeros: [Int(t5_sgemm_packed_count(Int64(rows), Int64(cols)))])
+        t5_sgemm_pack_weights(t.pointer, Int64(cols), Int64(rows), Int64(cols), panels.pointer)
+        t.storage.releaseResidentPages(offset: t.offset, count: t.count)
+        var copy = self
+        copy.packed = panels
+        return copy
     }
 
     /// The fp32 tensor, for an fp32 weight.
