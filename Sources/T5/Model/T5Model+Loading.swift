@@ -63,8 +63,11 @@ extension T5Model {
             },
             matrix: { key in
                 guard let m = matrices[key] else { preconditionFailure("parameter table and T5Weights disagree on \(key)") }
-                // Every encode multiplies the encoder's weights by a new block of rows: pack them once here.
-                return key.hasPrefix("encoder.") ? m.packedForProducts() : m
+                // Every encode multiplies the encoder's weights by a new block of rows, and the cross-attention
+                // keys and values (projected once per request from the encoder output) likewise: pack them once
+                // here. The decoder's other weights serve decode steps of a few rows, which read them unpacked.
+                let crossKeysOrValues = key.hasSuffix("EncDecAttention.k.weight") || key.hasSuffix("EncDecAttention.v.weight")
+                return key.hasPrefix("encoder.") || crossKeysOrValues ? m.packedForProducts() : m
             })
         self.init(config: config, weights: weights, tokenizer: tokenizer, hasSeparateLMHead: separateLMHead)
     }
