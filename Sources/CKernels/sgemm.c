@@ -29,8 +29,8 @@
 // encoder 69 -> 59-61 ms, 62-67 at 128, 69 at 256).
 enum { MR = 12, NR = 32, KC = 256, MC = 96, NC = 512, PF = 64 };
 
-// Packing buffers, one pair per thread (the products of a step run on a few long-lived worker threads),
-// freed when the thread exits (the dispatch pool retires idle threads).
+// Packing buffers, one pair per thread (the products run on the runtime's few long-lived worker threads and
+// on callers' threads), freed if the thread exits.
 struct packing { float *a, *b; };
 static pthread_key_t packing_key;
 static pthread_once_t packing_once = PTHREAD_ONCE_INIT;

@@ -1,5 +1,6 @@
 // Products of a few fp32 activation rows with a weight stored [out, in] in fp32, bf16 or int8: decode
-// steps of a batch or of a beam, and short prefills (t5_sgemm_small / t5_lowp_gemm_small in CKernels.h).
+// steps of a batch or of a beam, and short prefills (t5_sgemm_small, t5_bf16_gemm_small, t5_int8_gemm_small
+// in CKernels.h).
 //
 // With m = 5..48 rows the packed kernel of sgemm.c spends as long copying (transposing) the weight into
 // its panels as multiplying, and pads m up to its 12-row tiles; the weight, read once per step, is the
@@ -51,10 +52,9 @@ T5_TARGET __m128 sum4(__m512 a, __m512 b, __m512 c, __m512 d) {
     return _mm_add_ps(_mm256_castps256_ps128(half), _mm256_extractf128_ps(half, 1));
 }
 
-// The R x O tile (R activation rows from a, O weight rows from b; R, O <= 4 and constant after inlining).
 // The R x O tile (R activation rows from a, O weight rows of type T from b; R, O <= 4 and constant after
-// inlining) over k in [k0, k). Rows [pf_begin, pf_end) of `next` (the following weight rows) are prefetched line by line
-// while this tile runs.
+// inlining) over k in [k0, k). Rows [pf_begin, pf_end) of `next` (the following weight rows) are prefetched
+// line by line while this tile runs.
 T5_TARGET void tile(int T, int R, int O, int64_t k0, int64_t k, const float *a, int64_t lda, const void *b,
                     int64_t ldb, const float *scale, float *c, int64_t ldc, int accumulate, const void *next,
                     int pf_begin, int pf_end) {

@@ -39,13 +39,14 @@ struct Bench: AsyncParsableCommand {
     static let rowNames = ["encoder", "ttft", "greedy", "beam4", "batch16"]
     private var selected: Set<String> {
         guard let only else { return Set(Self.rowNames) }
-        return Set(only.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+        return Set(only.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
     }
 
     func validate() throws {
         if runs < 1 { throw ValidationError("--runs must be at least 1") }
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
         if finetune && modelOptions.weights != .f32 { throw ValidationError("--finetune trains fp32 weights: drop --weights") }
+        if selected.isEmpty { throw ValidationError("--only: name at least one row (\(Self.rowNames.joined(separator: ", ")))") }
         if let bad = selected.first(where: { !Self.rowNames.contains($0) }) {
             throw ValidationError("--only: unknown row '\(bad)' (rows: \(Self.rowNames.joined(separator: ", ")))")
         }
@@ -62,7 +63,7 @@ struct Bench: AsyncParsableCommand {
     func run() async throws {
         if let threads { T5Runtime.setThreads(threads) }
         let start = Date()
-        let model = try modelOptions.load()
+        let model = try modelOptions.load(forInference: !finetune)
         let loadMS = Date().timeIntervalSince(start) * 1000
         var rng = SystemRandomNumberGenerator()
         let firstOrdinary = 3, lastOrdinary = model.tokenizer.sentencePieceSize - 1

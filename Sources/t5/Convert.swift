@@ -21,7 +21,7 @@ struct Convert: AsyncParsableCommand {
         if destination.standardizedFileURL == source.standardizedFileURL {
             throw T5Error.invalidOption(name: "--out", reason: "must differ from --model")
         }
-        let model = try modelOptions.load()
+        let model = try modelOptions.load(forInference: false)
         try model.write(to: destination)
         for name in ["spiece.model", "generation_config.json"] {
             let from = source.appendingPathComponent(name)

@@ -130,7 +130,7 @@ struct Finetune: AsyncParsableCommand {
             model = T5Model.randomlyInitialized(config: config, tokenizer: tokenizer,
                                                 separateLMHead: config.tieWordEmbeddings == false, seed: seed)
         } else {
-            model = try T5Model(directory: modelDirectory)
+            model = try T5Model(directory: modelDirectory, packWeights: false)
         }
         let specs = T5Parameters.specs(for: model.config, separateLMHead: model.hasSeparateLMHead)
         let frozen = try Freezing.frozenKeys(freeze, parameters: specs)

@@ -9,7 +9,7 @@ struct Info: AsyncParsableCommand {
 
     func run() async throws {
         let directory = try modelOptions.directory()
-        let model = try modelOptions.load()
+        let model = try modelOptions.load(forInference: false)
         let c = model.config
         let archive = try SafeTensorsArchive(directory: directory)
         let variant = c.isGatedActivation

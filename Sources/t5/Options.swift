@@ -30,8 +30,10 @@ struct ModelOptions: ParsableArguments {
         throw .missingFile(path: "models/default (no --model given and no bundled model found; pass --model DIR)")
     }
 
-    func load() throws(T5Error) -> T5Model {
-        try T5Model(directory: directory(), weights: weights)
+    /// `forInference: false` for commands that train or convert the model (no packed weights, see
+    /// `T5Model.init(directory:weights:packWeights:)`).
+    func load(forInference: Bool = true) throws(T5Error) -> T5Model {
+        try T5Model(directory: directory(), weights: weights, packWeights: forInference)
     }
 }
 

@@ -23,6 +23,19 @@ import Testing
         }
     }
 
+    /// Jobs far apart: the workers go to sleep between them (after `WorkerPool.spinTime`) and every job
+    /// still completes, whether a woken worker or the caller runs its parts.
+    @Test func jobsAfterTheWorkersSleepComplete() {
+        T5Runtime.setThreads(2)
+        defer { T5Runtime.setThreads(ProcessInfo.processInfo.activeProcessorCount) }
+        let counts = Counts(3)
+        for _ in 0..<4 {
+            Parallel.run(3) { counts.hit($0) }
+            usleep(useconds_t(3 * WorkerPool.spinTime / 1000))
+        }
+        #expect(counts.all(equal: 4))
+    }
+
     @Test func nestedCallsRunInline() {
         T5Runtime.setThreads(2)
         defer { T5Runtime.setThreads(ProcessInfo.processInfo.activeProcessorCount) }

@@ -26,7 +26,7 @@ enum GEMM {
         // 2-32 rows against a weight stored [out, in] (beam and batched decode steps, short prefills): the
         // unpacked AVX-512 kernel of CKernels/sgemm_small.c, weight rows split across the threads. Measured
         // on t5-small: batch-16 greedy 960 → 1,880 tokens/s against the packed kernel, beam 4 246 → 304-318
-        // tokens/s against SkinnyGEMM; from 64 rows (the encoder's 128) packing pays (15 vs 17.7 ms).
+        // tokens/s against SkinnyGEMM; past 32 rows the packed sgemm wins (the encoder's 128 rows: 15 vs 17.7 ms).
         if transposeB && !transposeA && m >= 2 && m <= 32 && alpha == 1 && (beta == 0 || beta == 1) && t5_gemm_small_available() != 0 {
             let parts = Parallel.chunks(n, granule: 16, cost: m * n * k)
             let per = ((n + parts - 1) / parts + 15) / 16 * 16
@@ -130,7 +130,7 @@ extension GEMM {
     /// one row through kernels.c, 2-16 rows through the 4 x 4 tiles of sgemm_small.c (t5-small int8,
     /// batch-16 greedy: 1,430 → 2,720 tokens/s against widening). With more rows (prefill) blocks of 64
     /// weight rows are widened into a scratch and multiplied by the AVX-512 sgemm (int8 encoder 25 → 16 ms
-    /// against OpenBLAS), which from 24 rows beats the tiles (time to first token 8.5 vs 7.4 ms).
+    /// against OpenBLAS), which beats the tiles past 16 rows (time to first token 7.4 ms, 8.5 with tiles up to 24).
     static func linear(
         _ x: UnsafePointer<Float>, rows: Int, weight: WeightMatrix,
         into y: UnsafeMutablePointer<Float>, accumulate: Bool = false
@@ -145,10 +145,15 @@ extension GEMM {
                 let per = ((n + parts - 1) / parts + 63) / 64 * 64
                 Parallel.run(parts) { p in
                     let lo = p * per, hi = min(n, lo + per)
-                    if lo < hi {
-                        _ = t5_sgemm_prepacked(
-                            Int64(rows), Int64(lo), Int64(hi), Int64(n), Int64(k), x, Int64(k), packed.pointer,
-                            y, Int64(n), accumulate ? 1 : 0)
+                    guard lo < hi else { return }
+                    let done = t5_sgemm_prepacked(
+                        Int64(rows), Int64(lo), Int64(hi), Int64(n), Int64(k), x, Int64(k), packed.pointer,
+                        y, Int64(n), accumulate ? 1 : 0)
+                    if done == 0 {
+                        // No packing scratch on this thread (out of memory): the unpacked weight still works.
+                        productOnThisThread(
+                            m: rows, n: hi - lo, k: k, x, lda: k, transposeA: false, t.pointer + lo * k, ldb: k,
+                            transposeB: true, y + lo, ldc: n, accumulate: accumulate)
                     }
                 }
                 return

@@ -107,7 +107,6 @@ enum Vector {
         while i < n { y[i] += x[i]; i += 1 }
     }
 
-    /// y[i] += a · x[i].
     /// Whether any of the 16 values at x is greater than t (NaN is not): compare, blend, sum by halves, all
     /// inlined (`any(_:)` of a mask is an out-of-line generic call on Linux).
     @inline(__always)
@@ -129,6 +128,7 @@ enum Vector {
         while i < n { x[i] += a; i += 1 }
     }
 
+    /// y[i] += a · x[i].
     @inline(__always)
     static func addScaled(_ x: UnsafePointer<Float>, _ a: Float, into y: UnsafeMutablePointer<Float>, _ n: Int) {
         let av = V(repeating: a)

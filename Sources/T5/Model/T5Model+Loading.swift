@@ -9,7 +9,12 @@ extension T5Model {
     /// checkpoint already stores them so (`t5 convert --weights`), converted once otherwise (and the fp32
     /// pages released). The variant comes from `config.json` and is then checked against the tensors
     /// present: every missing tensor is reported at once, then the first wrongly shaped one.
-    public init(directory: URL, weights precision: WeightPrecision = .f32) throws(T5Error) {
+    ///
+    /// `packWeights` (fp32 on an AVX-512 CPU): pack the weights that multiply many rows at a time (the
+    /// encoder's, and the cross-attention key/value projections) once, for the packed sgemm, releasing the
+    /// originals' pages. Pass false for a model that is loaded to be trained or converted, which would
+    /// never use the packed copy.
+    public init(directory: URL, weights precision: WeightPrecision = .f32, packWeights: Bool = true) throws(T5Error) {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory) else {
             throw .missingFile(path: directory.path)
@@ -25,11 +30,16 @@ extension T5Model {
                 path: directory.appendingPathComponent("config.json").path,
                 reason: "vocab_size \(config.vocabSize) is smaller than the tokenizer's \(tokenizer.size) tokens")
         }
-        try self.init(config: config, archive: archive, tokenizer: tokenizer, path: directory.path, precision: precision)
+        try self.init(
+            config: config, archive: archive, tokenizer: tokenizer, path: directory.path, precision: precision,
+            packWeights: packWeights)
     }
 
     /// Builds the model from an opened checkpoint archive.
-    init(config: T5Config, archive: SafeTensorsArchive, tokenizer: T5Tokenizer, path: String, precision: WeightPrecision = .f32) throws(T5Error) {
+    init(
+        config: T5Config, archive: SafeTensorsArchive, tokenizer: T5Tokenizer, path: String,
+        precision: WeightPrecision = .f32, packWeights: Bool = true
+    ) throws(T5Error) {
         // transformers 5 ties the LM head to `shared` unless the file carries its own `lm_head.weight`.
         let separateLMHead = archive.info(T5Parameters.lmHead) != nil
         let specs = T5Parameters.specs(for: config, separateLMHead: separateLMHead)
@@ -55,6 +65,25 @@ extension T5Model {
             matrices[T5Parameters.shared] = tensors[T5Parameters.shared].map { WeightMatrix($0).converted(to: precision) }
             if precision != .f32 { archive.releasePages(of: T5Parameters.shared) }
         }
+        // Every encode multiplies the encoder's weights by a new block of rows, and so does the projection of
+        // the cross-attention keys and values (once per request, from the encoder output): their panels are
+        // packed once here, several weights at a time across the threads, and the originals' pages released
+        // (the packed copy replaces them in memory; they are read back from the file if ever needed). The
+        // decoder's other weights serve decode steps of a few rows, which read them unpacked.
+        // A packed weight's pages must not have been written (the released pages would revert to the file's
+        // bytes): nothing writes into the mapping, and training works on copies.
+        let packKeys = !packWeights ? [] : matrices.keys.filter {
+            $0.hasPrefix("encoder.") || $0.hasSuffix("EncDecAttention.k.weight") || $0.hasSuffix("EncDecAttention.v.weight")
+        }.sorted()
+        let unpacked = matrices
+        var packed = [WeightMatrix?](repeating: nil, count: packKeys.count)
+        packed.withUnsafeMutableBufferPointer { out in
+            Parallel.run(packKeys.count) { i in out[i] = unpacked[packKeys[i]]?.packedForProducts() }
+        }
+        for (key, matrix) in zip(packKeys, packed) where matrix?.packed != nil {
+            matrices[key] = matrix
+            archive.releasePages(of: key)
+        }
         let weights = T5Weights(
             config: config, separateLMHead: separateLMHead,
             tensor: { key in
@@ -63,11 +92,7 @@ extension T5Model {
             },
             matrix: { key in
                 guard let m = matrices[key] else { preconditionFailure("parameter table and T5Weights disagree on \(key)") }
-                // Every encode multiplies the encoder's weights by a new block of rows, and the cross-attention
-                // keys and values (projected once per request from the encoder output) likewise: pack them once
-                // here. The decoder's other weights serve decode steps of a few rows, which read them unpacked.
-                let crossKeysOrValues = key.hasSuffix("EncDecAttention.k.weight") || key.hasSuffix("EncDecAttention.v.weight")
-                return key.hasPrefix("encoder.") || crossKeysOrValues ? m.packedForProducts() : m
+                return m
             })
         self.init(config: config, weights: weights, tokenizer: tokenizer, hasSeparateLMHead: separateLMHead)
     }

@@ -33,19 +33,6 @@ public final class FloatStorage: @unchecked Sendable {
     deinit {
         if owned { UnsafeMutableRawPointer(pointer).deallocate() }
     }
-
-    /// Gives the pages wholly inside floats `offset ..< offset + count` of a view into a memory-mapped file back
-    /// to the kernel (`madvise(MADV_DONTNEED)`): they leave this process's resident set, and a later read maps
-    /// them in again from the file. For data that is only read (the mapping is private: a written page would
-    /// revert to the file's bytes). Memory allocated here, or viewed from anything but a file, is left alone.
-    func releaseResidentPages(offset: Int, count: Int) {
-        guard !owned, owner is FileMapping, count > 0 else { return }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let start = Int(bitPattern: pointer + offset), end = Int(bitPattern: pointer + offset + count)
-        let first = (start + page - 1) / page * page, last = end / page * page
-        guard last > first, let address = UnsafeMutableRawPointer(bitPattern: first) else { return }
-        _ = madvise(address, last - first, MADV_DONTNEED)
-    }
 }
 
 /// An fp32 tensor: a shape over (a slice of) a `FloatStorage`, row-major.

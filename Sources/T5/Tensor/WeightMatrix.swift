@@ -86,15 +86,12 @@ struct WeightMatrix: @unchecked Sendable {
     /// This fp32 weight with its panels packed once (CKernels `t5_sgemm_pack_weights`), so that products with
     /// many rows skip packing it on every call: what the encoder's weights get at load, since each encode
     /// multiplies them again. Unchanged where the AVX-512 sgemm does not run, or for bf16 / int8.
-    ///
-    /// The packed copy replaces the original in memory: when the original is a view of the mapped checkpoint,
-    /// its pages are released (`releaseResidentPages`), so the resident size stays one copy of the weights; the
-    /// original stays readable (training, conversion) and is mapped in again if read.
+    /// The loader then releases the original's pages (`SafeTensorsArchive.releasePages`), so the resident
+    /// size stays one copy of the weights; the original stays readable (training, conversion) from the file.
     func packedForProducts() -> WeightMatrix {
         guard case let .f32(t) = storage, packed == nil, rows > 0, cols > 0, t5_sgemm_available() != 0 else { return self }
         let panels = Tensor(zeros: [Int(t5_sgemm_packed_count(Int64(rows), Int64(cols)))])
         t5_sgemm_pack_weights(t.pointer, Int64(cols), Int64(rows), Int64(cols), panels.pointer)
-        t.storage.releaseResidentPages(offset: t.offset, count: t.count)
         var copy = self
         copy.packed = panels
         return copy

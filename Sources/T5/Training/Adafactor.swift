@@ -345,10 +345,7 @@ public final class Adafactor: Optimizer {
     /// Runs `body(job, chunk)` for every chunk of every job on the worker threads. Chunks write
     /// disjoint rows and their own partial-sum slots.
     private func parallel(_ jobs: [Job], _ work: [(Int, Int)], _ body: (Job, Int) -> Void) {
-        withoutActuallyEscaping(body) { body in
-            nonisolated(unsafe) let body = body
-            DispatchQueue.concurrentPerform(iterations: work.count) { body(jobs[work[$0].0], work[$0].1) }
-        }
+        Parallel.run(work.count) { body(jobs[work[$0].0], work[$0].1) }
     }
 
     public func stateTensors() -> [String: Tensor] {

@@ -85,8 +85,5 @@ func forEachRangeConcurrently(_ keys: [String], counts: [String: Int], chunk: In
         for start in stride(from: 0, to: n, by: chunk) { work.append((key, start..<min(start + chunk, n))) }
     }
     let items = work
-    withoutActuallyEscaping(body) { body in
-        nonisolated(unsafe) let body = body
-        DispatchQueue.concurrentPerform(iterations: items.count) { body(items[$0].0, items[$0].1) }
-    }
+    Parallel.run(items.count) { body(items[$0].0, items[$0].1) }
 }

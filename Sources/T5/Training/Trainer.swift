@@ -71,7 +71,7 @@ public final class Trainer {
         guard let checkpoint = Checkpoint.latest(in: output) else {
             throw .invalidOption(name: "--resume", reason: "\(output.path) holds no checkpoint to resume from")
         }
-        let model = try T5Model(directory: checkpoint)
+        let model = try T5Model(directory: checkpoint, packWeights: false)
         var (state, moments) = try Checkpoint.loadState(from: checkpoint)
         let optimizer = options.optimizer.make()
         let current = signature(options: options, training: training, frozen: frozen, optimizer: optimizer)
