@@ -210,6 +210,24 @@ static void micro_kernel(int64_t kc, const float *pa, const float *pb, float *c,
             c[r * ldc + j] = accumulate ? c[r * ldc + j] + tile[r * NR + j] : tile[r * NR + j];
 }
 
+// C[:, 0..<nc] (+)= op(A)[:, p0..<p0 + kc] · (the packed k slice of B, nc columns): every block of MC rows
+// of A packed, then the micro-kernel over every MR x NR tile.
+__attribute__((target("avx512f")))
+static void multiply_slice(int64_t m, int64_t nc, int64_t kc, const float *a, int64_t lda, int trans_a, int64_t p0,
+                           const float *packed_b, float *c, int64_t ldc, int acc, float *packed_a) {
+    for (int64_t i0 = 0; i0 < m; i0 += MC) {
+        int64_t mc = m - i0 < MC ? m - i0 : MC;
+        pack_a(a, lda, trans_a, i0, mc, p0, kc, packed_a);
+        for (int64_t jr = 0; jr < nc; jr += NR) {
+            int64_t cols = nc - jr < NR ? nc - jr : NR;
+            for (int64_t ir = 0; ir < mc; ir += MR) {
+                int64_t rows = mc - ir < MR ? mc - ir : MR;
+                micro_kernel(kc, packed_a + ir * kc, packed_b + jr * kc, c + (i0 + ir) * ldc + jr, ldc, rows, cols, acc);
+            }
+        }
+    }
+}
+
 __attribute__((target("avx512f")))
 static void sgemm_avx512(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, int trans_a,
                          const float *b, int64_t ldb, int trans_b, float *c, int64_t ldc, int accumulate,
@@ -220,18 +238,7 @@ static void sgemm_avx512(int64_t m, int64_t n, int64_t k, const float *a, int64_
             int64_t kc = k - p0 < KC ? k - p0 : KC;
             int acc = accumulate || p0 > 0;
             pack_b(b, ldb, trans_b, p0, kc, j0, nc, packed_b);
-            for (int64_t i0 = 0; i0 < m; i0 += MC) {
-                int64_t mc = m - i0 < MC ? m - i0 : MC;
-                pack_a(a, lda, trans_a, i0, mc, p0, kc, packed_a);
-                for (int64_t jr = 0; jr < nc; jr += NR) {
-                    int64_t cols = nc - jr < NR ? nc - jr : NR;
-                    for (int64_t ir = 0; ir < mc; ir += MR) {
-                        int64_t rows = mc - ir < MR ? mc - ir : MR;
-                        micro_kernel(kc, packed_a + ir * kc, packed_b + jr * kc, c + (i0 + ir) * ldc + j0 + jr,
-                                     ldc, rows, cols, acc);
-                    }
-                }
-            }
+            multiply_slice(m, nc, kc, a, lda, trans_a, p0, packed_b, c + j0, ldc, acc, packed_a);
         }
     }
 }
@@ -266,18 +273,7 @@ static void sgemm_prepacked_avx512(int64_t m, int64_t n_begin, int64_t n_end, in
             int64_t kc = k - p0 < KC ? k - p0 : KC;
             int acc = accumulate || p0 > 0;
             const float *packed_b = packed + p0 * NR * panels_of(n) + (j0 / NR) * NR * kc;
-            for (int64_t i0 = 0; i0 < m; i0 += MC) {
-                int64_t mc = m - i0 < MC ? m - i0 : MC;
-                pack_a(a, lda, 0, i0, mc, p0, kc, packed_a);
-                for (int64_t jr = 0; jr < nc; jr += NR) {
-                    int64_t cols = nc - jr < NR ? nc - jr : NR;
-                    for (int64_t ir = 0; ir < mc; ir += MR) {
-                        int64_t rows = mc - ir < MR ? mc - ir : MR;
-                        micro_kernel(kc, packed_a + ir * kc, packed_b + jr * kc, c + (i0 + ir) * ldc + j0 + jr,
-                                     ldc, rows, cols, acc);
-                    }
-                }
-            }
+            multiply_slice(m, nc, kc, a, lda, 0, p0, packed_b, c + j0, ldc, acc, packed_a);
         }
     }
 }

@@ -5,13 +5,16 @@ import Testing
 /// `t5 bench --finetune` on a fixture model: the JSON keys scripts read (AdamW and Adafactor), the optimizer's
 /// name in the text rows, and the one-line refusals (fp32 only; --optimizer only with --finetune).
 @Suite struct BenchFinetuneTests {
-    @Test func finetuneRowsAsJSON() throws {
-        let cli = CLITests()
-        let r = try cli.run(["bench", "--finetune", "--json", "--runs", "1", "--model", Fixtures.modelDirectory("t5-relu-tied").path])
+    @Test(arguments: ["adamw", "adafactor"])
+    func finetuneRowsAsJSON(optimizer: String) throws {
+        let r = try CLITests().run([
+            "bench", "--finetune", "--optimizer", optimizer, "--json", "--runs", "1",
+            "--model", Fixtures.modelDirectory("t5-relu-tied").path,
+        ])
         #expect(r.status == 0, "\(r.stderr)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Double])
         for key in ["finetune_tokens_per_s", "finetune_step_ms", "finetune_forward_backward_ms", "finetune_optimizer_ms", "finetune_cpu_ms"] {
-            #expect((object[key] ?? 0) > 0, "\(key) missing or not positive in \(r.stdout)")
+            #expect((object[key] ?? 0) > 0, "\(optimizer): \(key) missing or not positive in \(r.stdout)")
         }
         let loss = try #require(object["finetune_loss"])
         #expect(loss.isFinite && loss > 0)
@@ -26,20 +29,6 @@ import Testing
         #expect(r.stdout.contains("fine-tuning step (fwd+bwd+Adafactor), ms"), "\(r.stdout)")
         #expect(r.stdout.contains("  Adafactor step, ms"), "\(r.stdout)")
         #expect(!r.stdout.contains("AdamW"), "\(r.stdout)")
-    }
-
-    @Test func adafactorStepRowsAsJSON() throws {
-        let r = try CLITests().run([
-            "bench", "--finetune", "--optimizer", "adafactor", "--json", "--runs", "1",
-            "--model", Fixtures.modelDirectory("t5-relu-tied").path,
-        ])
-        #expect(r.status == 0, "\(r.stderr)")
-        let object = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Double])
-        for key in ["finetune_tokens_per_s", "finetune_step_ms", "finetune_forward_backward_ms", "finetune_optimizer_ms", "finetune_cpu_ms"] {
-            #expect((object[key] ?? 0) > 0, "\(key) missing or not positive in \(r.stdout)")
-        }
-        let loss = try #require(object["finetune_loss"])
-        #expect(loss.isFinite && loss > 0)
     }
 
     @Test func optimizerNeedsFinetune() throws {
