@@ -89,7 +89,7 @@ struct Bench: AsyncParsableCommand {
             return o
         }
         if finetune {
-            runFinetune(model: model)
+            try runFinetune(model: model)
             return
         }
         let input32 = randomInput(32), input128 = randomInput(128)
@@ -99,7 +99,7 @@ struct Bench: AsyncParsableCommand {
         func row(_ name: String, _ body: () throws -> Void) rethrows -> Stat? {
             pick.contains(name) ? try measure(body) : nil
         }
-        let encoder = row("encoder") { _ = model.encode([input128]) }
+        let encoder = try row("encoder") { _ = try model.encode([input128]) }
         let ttft = try row("ttft") { _ = try model.generate(ids: [input32], options: exactly(1)) }
         let greedy64 = try row("greedy") { _ = try model.generate(ids: [input32], options: exactly(64)) }
         let beam4 = try row("beam4") { _ = try model.generate(ids: [input32], options: exactly(64, beams: 4)) }
@@ -124,7 +124,7 @@ struct Bench: AsyncParsableCommand {
         }
         rows.append(("peak_rss_mb", "peak RSS, MB", peakMB, nil))
         if json {
-            printJSON(jsonObject(rows))
+            try printJSON(jsonObject(rows))
         } else {
             printRows(rows)
         }
@@ -156,7 +156,7 @@ struct Bench: AsyncParsableCommand {
     /// other defaults, or Adafactor in transformers' fixed-rate mode (`Adafactor.Options.fixed`: no parameter
     /// scale, no relative step, no warmup; eps (1e-30, 1e-3), clip threshold 1, decay rate −0.8, no beta1,
     /// no weight decay).
-    private func runFinetune(model: T5Model) {
+    private func runFinetune(model: T5Model) throws {
         let batchSize = 8, inputLength = 64, targetLength = 32
         // Ordinary pieces that are also rows of the embedding (a small test model may have fewer), eos last;
         // seeded, so that the loss is comparable between runs.
@@ -221,7 +221,7 @@ struct Bench: AsyncParsableCommand {
             ("peak_rss_mb", "peak RSS, MB", Double(peakResidentBytes()) / 1e6, nil),
         ]
         if json {
-            printJSON(jsonObject(rows))
+            try printJSON(jsonObject(rows))
         } else {
             printRows(rows)
         }

@@ -127,7 +127,7 @@ struct Finetune: AsyncParsableCommand {
         if fromScratch {
             let config = try T5Config.load(from: modelDirectory.appendingPathComponent("config.json"))
             let tokenizer = try T5Tokenizer(modelFile: modelDirectory.appendingPathComponent("spiece.model"))
-            model = T5Model.randomlyInitialized(config: config, tokenizer: tokenizer,
+            model = try T5Model.randomlyInitialized(config: config, tokenizer: tokenizer,
                                                 separateLMHead: config.tieWordEmbeddings == false, seed: seed)
         } else {
             model = try T5Model(directory: modelDirectory, packWeights: false)
@@ -187,7 +187,7 @@ struct Finetune: AsyncParsableCommand {
         display.finish()
         let finished = trainer.isFinished
         if json {
-            printJSON(Summary(out: output.path, step: trainer.completedSteps, total_steps: trainer.totalSteps, finished: finished,
+            try printJSON(Summary(out: output.path, step: trainer.completedSteps, total_steps: trainer.totalSteps, finished: finished,
                               train_loss: lastStep?.loss, eval_loss: lastEvaluation?.loss,
                               eval_token_accuracy: lastEvaluation?.tokenAccuracy, eval_exact_match: lastEvaluation?.exactMatch,
                               elapsed_s: trainer.state.elapsedSeconds,

@@ -43,7 +43,7 @@ struct Generate: AsyncParsableCommand {
             let results = try model.generate(part, options: options)
             for (input, outputs) in zip(part, results) {
                 if json {
-                    printJSON(Record(input: input, outputs: outputs))
+                    try printJSON(Record(input: input, outputs: outputs))
                 } else {
                     for output in outputs { print(output.text) }
                 }

@@ -86,13 +86,21 @@ struct DecodingOptions: ParsableArguments {
     }
 }
 
-/// Prints one JSON value per line, keys sorted, for scripts.
-func printJSON<T: Encodable>(_ value: T) {
+/// Prints one JSON value per line, keys sorted, for scripts. A value JSON cannot hold (a NaN or infinity)
+/// is an error naming where it is, never a line that silently goes missing.
+func printJSON<T: Encodable>(_ value: T) throws(T5Error) {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-    if let data = try? encoder.encode(value), let line = String(data: data, encoding: .utf8) {
-        print(line)
+    let data: Data
+    do {
+        data = try encoder.encode(value)
+    } catch let EncodingError.invalidValue(bad, context) {
+        let path = context.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
+        throw .nonFinite(what: "the JSON output at \(path.isEmpty ? "the top level" : path) (\(bad))")
+    } catch {
+        throw .writeFailed(path: "stdout", reason: "cannot encode JSON: \(error)")
     }
+    print(String(decoding: data, as: UTF8.self))
 }
 
 extension WeightPrecision: ExpressibleByArgument {}

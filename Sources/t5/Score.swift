@@ -17,7 +17,7 @@ struct Score: AsyncParsableCommand {
         warnLongInputs([input], model: model, limit: maxInputTokens)
         let scored = try model.score(input: input, target: target, maxInputTokens: maxInputTokens)
         if json {
-            printJSON(scored)
+            try printJSON(scored)
         } else {
             let pieces = model.tokenizer.pieces(scored.ids)
             for (piece, lp) in zip(pieces, scored.logprobs) { print("\(piece)\t\(lp)") }

@@ -21,7 +21,7 @@ struct Tokenize: AsyncParsableCommand {
             let ids = tokenizer.encode(text)
             let pieces = tokenizer.pieces(ids)
             if json {
-                printJSON(Record(text: text, ids: ids, pieces: pieces))
+                try printJSON(Record(text: text, ids: ids, pieces: pieces))
             } else {
                 print(zip(ids, pieces).map { "\($0):\($1)" }.joined(separator: " "))
             }

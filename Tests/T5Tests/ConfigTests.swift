@@ -174,7 +174,13 @@ private let flanStyle = """
         #expect(invalidReason(#"{"num_decoder_layers": 0}"#) == "num_decoder_layers must be a positive integer, found 0")
         #expect(invalidReason(#"{"dropout_rate": 1.5}"#)?.hasPrefix("dropout_rate must be in [0, 1]") == true)
         #expect(invalidReason(#"{"layer_norm_epsilon": NaN}"#)?.hasPrefix("layer_norm_epsilon must be finite") == true)
-        #expect(invalidReason(#"{"pad_token_id": -1}"#) == "pad_token_id must be non-negative, found -1")
+        #expect(invalidReason(#"{"pad_token_id": -1}"#) == "pad_token_id -1 is outside the vocabulary 0..<32128")
+        #expect(invalidReason(#"{"vocab_size": 100, "decoder_start_token_id": 100}"#) == "decoder_start_token_id 100 is outside the vocabulary 0..<100")
+        #expect(invalidReason(#"{"eos_token_id": [1, 40000]}"#) == "eos_token_id 40000 is outside the vocabulary 0..<32128")
+        #expect(invalidReason(#"{"pad_token_id": 9223372036854775807}"#) == "pad_token_id 9223372036854775807 is outside the vocabulary 0..<32128")
+        #expect(invalidReason(#"{"d_kv": 4611686018427387904}"#)?.hasPrefix("num_heads × d_kv × d_model overflows") == true)
+        #expect(invalidReason(#"{"num_heads": 4611686018427387904}"#)?.hasPrefix("num_heads × d_kv × d_model overflows") == true)
+        #expect(invalidReason(#"{"vocab_size": 4611686018427387904}"#)?.hasPrefix("vocab_size × d_model overflows") == true)
     }
 
     @Test func lenientWhereHarmless() throws {

@@ -51,8 +51,8 @@ import Testing
         let c = try greedyCase()
         let out = try model.generate(ids: [c.input_ids], options: sampling(seed: 11, topK: 3, temperature: 5, maxNewTokens: 20))[0][0]
         let v = model.config.vocabSize
-        let state = DecoderState(model: model, encoded: model.encode([c.input_ids]), rowInput: [0], capacity: out.ids.count)
-        state.forward(tokens: [model.config.decoderStartTokenID] + out.ids.dropLast())
+        let state = try DecoderState(model: model, encoded: model.encode([c.input_ids]), rowInput: [0], capacity: out.ids.count)
+        try state.forward(tokens: [model.config.decoderStartTokenID] + out.ids.dropLast())
         for (t, id) in out.ids.enumerated() {
             let row = Array(UnsafeBufferPointer(start: state.logits.pointer + t * v, count: v))
             let rank = row.filter { $0 > row[id] }.count

@@ -52,7 +52,7 @@ import Testing
         let tokenizer = try T5Tokenizer(modelFile: Fixtures.root.appendingPathComponent("spm/spiece.model"))
         let train = Self.mixture(tokenizer, count: 2000, seed: 1)
         let valid = Self.mixture(tokenizer, count: 60, seed: 2, excluding: train.keys)
-        let model = T5Model.randomlyInitialized(config: Self.config, tokenizer: tokenizer, seed: 3)
+        let model = try T5Model.randomlyInitialized(config: Self.config, tokenizer: tokenizer, seed: 3)
         var o = TrainingOptions()
         o.optimizer = .adamW(.init(learningRate: 3e-3))
         o.schedule = .linear

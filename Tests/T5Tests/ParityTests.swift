@@ -15,7 +15,7 @@ import Testing
     @Test(arguments: names) func encoderHiddenStates(name: String) throws {
         let model = try Fixtures.model(name)
         let ref = try reference(name).encoder_hidden
-        let out = model.encode([ref.input_ids])
+        let out = try model.encode([ref.input_ids])
         let actual = out.hidden.array
         let expected = ref.values.flatMap { $0 }
         let mismatch = firstMismatch(actual, expected, tolerance: 1e-4)
@@ -26,8 +26,8 @@ import Testing
         let model = try Fixtures.model(name)
         let ref = try reference(name).logprob_rows
         let v = model.config.vocabSize
-        let state = DecoderState(model: model, encoded: model.encode([ref.input_ids]), rowInput: [0], capacity: ref.target_ids.count)
-        state.forward(tokens: [model.config.decoderStartTokenID] + ref.target_ids.dropLast())
+        let state = try DecoderState(model: model, encoded: model.encode([ref.input_ids]), rowInput: [0], capacity: ref.target_ids.count)
+        try state.forward(tokens: [model.config.decoderStartTokenID] + ref.target_ids.dropLast())
         for (t, expected) in ref.rows.enumerated() {
             var row = [Float](repeating: 0, count: v)
             row.withUnsafeMutableBufferPointer { Softmax.logSoftmax(state.logits.pointer + t * v, v, into: $0.baseAddress!) }
@@ -126,7 +126,7 @@ import Testing
             #expect(try model.generate(ids: inputs, options: o).map { $0[0].ids } == c.ids, "\(name) batch on 2 threads")
         }
         let s = ref.encoder_hidden
-        let mismatch = firstMismatch(model.encode([s.input_ids]).hidden.array, s.values.flatMap { $0 }, tolerance: 1e-4)
+        let mismatch = firstMismatch(try model.encode([s.input_ids]).hidden.array, s.values.flatMap { $0 }, tolerance: 1e-4)
         #expect(mismatch == nil, "\(name) encoder on 2 threads: \(mismatch ?? "")")
     }
 }

@@ -8,8 +8,8 @@ import Foundation
 /// Scores are accumulated in Float like transformers' float32 tensors, including the −1e9 sentinels that
 /// disable a candidate, so that rankings agree to the last bit wherever they are not ties.
 ///
-/// All bookkeeping lives in flat buffers sized once per request (sequences are rows of `maxLength` ids),
-/// so a step allocates nothing.
+/// All bookkeeping lives in flat buffers (sequences are rows of `stride` ids) that double, like the decoder
+/// cache, when the sequences outgrow them; any other step allocates nothing.
 struct BeamSearch {
     let model: T5Model
     let options: GenerationOptions
@@ -23,19 +23,28 @@ struct BeamSearch {
     }
 
     /// Per input, up to `numReturnSequences` hypotheses, best first.
-    func run(encoded: EncoderOutput) -> [[(ids: [Int], score: Float)]] {
+    ///
+    /// Throws `.nonFinite` when a step's logits hold a NaN or +∞, `.cancelled` when the calling task is
+    /// cancelled (checked every step), and `.tooLarge` when the buffers cannot grow.
+    func run(encoded: EncoderOutput) throws(T5Error) -> [[(ids: [Int], score: Float)]] {
         let c = model.config, v = c.vocabSize, b = encoded.batch, k = options.numBeams
-        let keep = 2 * k  // beams_to_keep = max(2, 1 + number of eos ids) · num_beams
-        let maxLength = 1 + options.maxNewTokens  // decoder start token + new tokens
+        let (keep, keepOverflow) = k.multipliedReportingOverflow(by: 2)  // beams_to_keep = max(2, 1 + number of eos ids) · num_beams
+        let (rows, rowsOverflow) = b.multipliedReportingOverflow(by: k)
+        // Decoder start token + new tokens.
+        let maxLength = options.maxNewTokens < Int.max ? 1 + options.maxNewTokens : Int.max
+        var stride = min(maxLength, TokenSearch.initialPositions + 1)
+        // Candidates, pools and hypotheses per beam are each a few words: counted at 64 bytes a beam-position.
+        try MemoryBudget.require(
+            keepOverflow || rowsOverflow ? nil : MemoryBudget.product([rows, stride, 64]),
+            for: "beam search over \(b) input\(b == 1 ? "" : "s") with \(k) beams")
         let lp = options.lengthPenalty
-        let rows = b * k
-        let state = DecoderState(model: model, encoded: encoded, rowInput: (0..<rows).map { $0 / k }, capacity: options.maxNewTokens)
+        let state = try DecoderState(model: model, encoded: encoded, rowInput: (0..<rows).map { $0 / k }, capacity: stride - 1)
         let processors = LogitsProcessors(options: options, eosID: c.eosTokenID)
 
-        // Running beams: row r's ids are running[r·maxLength ..< r·maxLength + curLen].
-        var running = [Int](repeating: c.padTokenID, count: rows * maxLength)
+        // Running beams: row r's ids are running[r·stride ..< r·stride + curLen].
+        var running = [Int](repeating: c.padTokenID, count: rows * stride)
         var nextRunning = running
-        for r in 0..<rows { running[r * maxLength] = c.decoderStartTokenID }
+        for r in 0..<rows { running[r * stride] = c.decoderStartTokenID }
         var runningScores = [Float](repeating: 0, count: rows)
         for i in 0..<b { for j in 1..<k { runningScores[i * k + j] = Self.disabled } }
         var nextScores = runningScores
@@ -43,7 +52,7 @@ struct BeamSearch {
         var next = [Int](repeating: c.decoderStartTokenID, count: rows)
 
         // Finished hypotheses per input: k slots of (ids, length, score, finished), double-buffered for merging.
-        var finishedIDs = [Int](repeating: c.padTokenID, count: b * k * maxLength)
+        var finishedIDs = [Int](repeating: c.padTokenID, count: b * k * stride)
         var finishedLength = [Int](repeating: 0, count: b * k)
         var finishedScore = [Float](repeating: Self.disabled, count: b * k)
         var finishedFlag = [Bool](repeating: false, count: b * k)
@@ -56,24 +65,52 @@ struct BeamSearch {
         var penalized = [Float](repeating: 0, count: keep)
         var taken = [Bool](repeating: false, count: k + keep)
         var pool = [Float](repeating: 0, count: k + keep)
+        var normalizers = [Float](repeating: 0, count: rows)
         var curLen = 1
 
+        /// Re-lays every sequence buffer out with twice the stride (at most `maxLength`).
+        func growSequences() throws(T5Error) {
+            let newStride = min(maxLength, stride <= Int.max / 2 ? 2 * stride : Int.max)
+            try MemoryBudget.require(
+                MemoryBudget.product([rows, newStride, 64]),
+                for: "beam search sequences of \(newStride) tokens for \(rows) beams")
+            func regrown(_ old: [Int]) -> [Int] {
+                var new = [Int](repeating: c.padTokenID, count: rows * newStride)
+                for r in 0..<rows { for t in 0..<stride { new[r * newStride + t] = old[r * stride + t] } }
+                return new
+            }
+            running = regrown(running); nextRunning = regrown(nextRunning)
+            finishedIDs = regrown(finishedIDs); mergedIDs = regrown(mergedIDs)
+            stride = newStride
+        }
+
         while true {
-            state.forward(tokens: next)
+            if Task.isCancelled { throw .cancelled }
+            if curLen + 1 > stride { try growSequences() }
+            try state.forward(tokens: next)
             // log_softmax, then the processors on log-probs, then add each beam's running score; rows are
             // independent, so they are shared among the threads (each row is a few passes over V floats).
-            let logits = state.logits.pointer, beamScores = runningScores, length = curLen
+            let logits = state.logits.pointer, beamScores = runningScores, length = curLen, width = stride
             running.withUnsafeBufferPointer { ids in
-                let parts = Parallel.chunks(rows, cost: rows * v * 8)
-                let per = (rows + parts - 1) / parts
-                Parallel.run(parts) { p in
-                    for r in (p * per)..<min(rows, (p + 1) * per) {
-                        let row = logits + r * v
-                        Softmax.logSoftmax(row, v, into: row)
-                        processors.apply(row, vocabulary: v, history: UnsafeBufferPointer(rebasing: ids[(r * maxLength)..<(r * maxLength + length)]), generated: length - 1)
-                        Vector.add(beamScores[r], to: row, v)
+                normalizers.withUnsafeMutableBufferPointer { normalizers in
+                    let parts = Parallel.chunks(rows, cost: rows * v * 8)
+                    let per = (rows + parts - 1) / parts
+                    Parallel.run(parts) { p in
+                        for r in (p * per)..<min(rows, (p + 1) * per) {
+                            let row = logits + r * v
+                            // log_softmax as x − logsumexp(x), keeping the normalizer to check it below.
+                            let lse = Softmax.logSumExp(row, v)
+                            normalizers[r] = lse
+                            Vector.add(-lse, to: row, v)
+                            processors.apply(row, vocabulary: v, history: UnsafeBufferPointer(rebasing: ids[(r * width)..<(r * width + length)]), generated: length - 1)
+                            Vector.add(beamScores[r], to: row, v)
+                        }
                     }
                 }
+            }
+            // A NaN or +∞ logit would leave fewer than 2·beams comparable candidates below.
+            for r in 0..<rows where !normalizers[r].isFinite {
+                throw .nonFinite(what: "the logits of decoding step \(curLen), beam \(r % k + 1) of input \(r / k + 1) (the model's activations overflowed)")
             }
             var allCandidatesHit = true
             let denominator = Float(pow(Double(curLen), Double(lp)))  // (cur_len + 1 − decoder_prompt_len) ** length_penalty
@@ -95,8 +132,8 @@ struct BeamSearch {
                     let cand = candidates[best]
                     let row = i * k + j, source = i * k + cand.beam
                     sources[row] = source
-                    for t in 0..<curLen { nextRunning[row * maxLength + t] = running[source * maxLength + t] }
-                    nextRunning[row * maxLength + curLen] = cand.token
+                    for t in 0..<curLen { nextRunning[row * stride + t] = running[source * stride + t] }
+                    nextRunning[row * stride + curLen] = cand.token
                     nextScores[row] = penalized[best]
                 }
 
@@ -121,14 +158,14 @@ struct BeamSearch {
                         let src = i * k + best
                         mergedLength[dst] = finishedLength[src]
                         mergedFlag[dst] = finishedFlag[src]
-                        for t in 0..<finishedLength[src] { mergedIDs[dst * maxLength + t] = finishedIDs[src * maxLength + t] }
+                        for t in 0..<finishedLength[src] { mergedIDs[dst * stride + t] = finishedIDs[src * stride + t] }
                     } else {
                         let cand = candidates[best - k]
                         let source = i * k + cand.beam
                         mergedLength[dst] = curLen + 1
                         mergedFlag[dst] = hits[best - k] && best - k < k
-                        for t in 0..<curLen { mergedIDs[dst * maxLength + t] = running[source * maxLength + t] }
-                        mergedIDs[dst * maxLength + curLen] = cand.token
+                        for t in 0..<curLen { mergedIDs[dst * stride + t] = running[source * stride + t] }
+                        mergedIDs[dst * stride + curLen] = cand.token
                     }
                 }
             }
@@ -138,7 +175,7 @@ struct BeamSearch {
             swap(&finishedLength, &mergedLength)
             swap(&finishedScore, &mergedScore)
             swap(&finishedFlag, &mergedFlag)
-            state.reorder(sources)
+            try state.reorder(sources)
             curLen += 1
 
             // _check_early_stop_heuristic: can the best running beam still beat the worst finished one?
@@ -154,13 +191,13 @@ struct BeamSearch {
             let allFinished = !finishedFlag.contains(false)
             let openBeam = !(allFinished && options.earlyStopping == .always)
             if !(improvementPossible && openBeam && !allCandidatesHit) { break }
-            for r in 0..<rows { next[r] = running[r * maxLength + curLen - 1] }
+            for r in 0..<rows { next[r] = running[r * stride + curLen - 1] }
         }
         return (0..<b).map { i in
             (0..<min(options.numReturnSequences, k)).map { slot in
                 let h = i * k + slot
                 // Drop the decoder start token; keep ids up to and including the first eos.
-                var ids = Array(finishedIDs[(h * maxLength + 1)..<(h * maxLength + finishedLength[h])])
+                var ids = Array(finishedIDs[(h * stride + 1)..<(h * stride + finishedLength[h])])
                 if let end = ids.firstIndex(of: c.eosTokenID) { ids = Array(ids[...end]) }
                 return (ids, finishedScore[h])
             }

@@ -43,42 +43,51 @@ extension T5Model {
         guard !inputs.isEmpty else { return [] }
         let decode = { (ids: [Int], score: Float) in GeneratedSequence(ids: ids, text: tokenizer.decode(ids), score: score) }
         if options.numBeams > 1 {
-            let results = BeamSearch(model: self, options: options).run(encoded: encode(inputs))
+            let results = try BeamSearch(model: self, options: options).run(encoded: encode(inputs))
             return results.map { $0.map(decode) }
         }
         // Sampling several sequences per input: repeat each input, as transformers expands input_ids.
         let copies = options.sample ? options.numReturnSequences : 1
         let expanded = inputs.flatMap { Array(repeating: $0, count: copies) }
-        let results = TokenSearch(model: self, options: options).run(encoded: encode(expanded)).map(decode)
+        let results = try TokenSearch(model: self, options: options).run(encoded: encode(expanded)).map(decode)
         return stride(from: 0, to: results.count, by: copies).map { Array(results[$0..<($0 + copies)]) }
     }
 
-    /// Streams the greedy or sampled output of one input token by token.
+    /// Streams the greedy or sampled output of one input token by token. Generation stops within a step once
+    /// the stream terminates: when the consuming task is cancelled, or when the stream is released (a
+    /// `for try await token in model.stream(...)` loop left early releases it).
     public func stream(_ text: String, options: GenerationOptions = .init()) -> AsyncThrowingStream<StreamedToken, Error> {
-        AsyncThrowingStream { continuation in
-            let task = Task {
-                do {
-                    var opts = options
-                    opts.numReturnSequences = 1
-                    if opts.numBeams > 1 { throw T5Error.invalidOption(name: "--beams", reason: "streaming supports greedy search and sampling only") }
-                    try opts.validate()
-                    let ids = try inputIDs(text, maxInputTokens: opts.maxInputTokens)
-                    var generated = [Int]()
-                    var emitted = ""
-                    _ = TokenSearch(model: self, options: opts).run(encoded: encode([ids])) { _, token in
-                        generated.append(token)
-                        let decoded = tokenizer.decode(generated)
-                        let piece = decoded.hasPrefix(emitted) ? String(decoded.dropFirst(emitted.count)) : decoded
-                        emitted = decoded
-                        continuation.yield(StreamedToken(id: token, text: piece))
-                    }
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: error)
+        streamAndTask(text, options: options).stream
+    }
+
+    /// The stream and the task that fills it; the task's value is the number of tokens it generated, which
+    /// shows that a consumer who leaves stops the work.
+    func streamAndTask(_ text: String, options: GenerationOptions) -> (stream: AsyncThrowingStream<StreamedToken, Error>, task: Task<Int, Never>) {
+        let (stream, continuation) = AsyncThrowingStream<StreamedToken, Error>.makeStream()
+        let task = Task {
+            var generated = [Int]()
+            do {
+                var opts = options
+                opts.numReturnSequences = 1
+                if opts.numBeams > 1 { throw T5Error.invalidOption(name: "--beams", reason: "streaming supports greedy search and sampling only") }
+                try opts.validate()
+                let ids = try inputIDs(text, maxInputTokens: opts.maxInputTokens)
+                var emitted = ""
+                _ = try TokenSearch(model: self, options: opts).run(encoded: encode([ids])) { _, token in
+                    generated.append(token)
+                    let decoded = tokenizer.decode(generated)
+                    let piece = decoded.hasPrefix(emitted) ? String(decoded.dropFirst(emitted.count)) : decoded
+                    emitted = decoded
+                    continuation.yield(StreamedToken(id: token, text: piece))
                 }
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
             }
-            continuation.onTermination = { _ in task.cancel() }
+            return generated.count
         }
+        continuation.onTermination = { _ in task.cancel() }
+        return (stream, task)
     }
 
     /// Teacher-forced scoring: log p(target | input) per target token, `</s>` appended to the target.
@@ -92,17 +101,22 @@ extension T5Model {
         try checkIDs([inputIDs, targetIDs])
         guard !targetIDs.isEmpty else { return ScoredTarget(ids: [], logprobs: [], total: 0) }
         let v = config.vocabSize
-        let state = DecoderState(model: self, encoded: encode([inputIDs]), rowInput: [0], capacity: targetIDs.count)
-        state.forward(tokens: [config.decoderStartTokenID] + targetIDs.dropLast())
+        let state = try DecoderState(model: self, encoded: encode([inputIDs]), rowInput: [0], capacity: targetIDs.count)
+        try state.forward(tokens: [config.decoderStartTokenID] + targetIDs.dropLast())
         var logprobs = [Float]()
         for (t, id) in targetIDs.enumerated() {
             let row = state.logits.pointer + t * v
-            logprobs.append(row[id] - Softmax.logSumExp(row, v))
+            let normalizer = Softmax.logSumExp(row, v)
+            // Finite logits give a finite normalizer and log-probability; a NaN would print as null.
+            guard normalizer.isFinite, row[id].isFinite else {
+                throw .nonFinite(what: "the logits of target position \(t + 1) (the model's activations overflowed)")
+            }
+            logprobs.append(row[id] - normalizer)
         }
         return ScoredTarget(ids: targetIDs, logprobs: logprobs, total: logprobs.reduce(0, +))
     }
 
-    private func checkIDs(_ sequences: [[Int]]) throws(T5Error) {
+    func checkIDs(_ sequences: [[Int]]) throws(T5Error) {
         for ids in sequences {
             if let bad = ids.first(where: { $0 < 0 || $0 >= config.vocabSize }) {
                 throw .invalidOption(name: "token id", reason: "\(bad) is outside the vocabulary 0..<\(config.vocabSize)")

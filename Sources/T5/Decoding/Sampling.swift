@@ -50,7 +50,20 @@ struct Sampler {
 
     /// Applies temperature, top-k and top-p to `scores` (V) in place; filtered entries become −∞.
     mutating func warp(_ scores: UnsafeMutablePointer<Float>, _ v: Int) {
-        if temperature != 1 { Vector.scale(scores, by: 1 / temperature, v) }
+        if temperature != 1 {
+            // scores / T, shifted by the maximum first: softmax (and so every warper and draw below) is
+            // unchanged by the shift, and the largest score stays 0 instead of overflowing to +∞ when T is tiny
+            // (1/T itself is +∞ below ~3e-39, so those temperatures divide).
+            let top = Vector.max(scores, v)
+            if top.isFinite {
+                let inverse = 1 / temperature
+                if inverse.isFinite {
+                    for i in 0..<v { scores[i] = (scores[i] - top) * inverse }
+                } else {
+                    for i in 0..<v { scores[i] = (scores[i] - top) / temperature }
+                }
+            }
+        }
         if topK > 0 && topK < v {
             // Keep every score ≥ the k-th largest (ties at the threshold survive, as in transformers).
             let threshold = kthLargest(scores, v, topK)
@@ -71,9 +84,8 @@ struct Sampler {
         }
     }
 
-    /// Draws a token from softmax(scores).
-    mutating func draw(_ scores: UnsafePointer<Float>, _ v: Int) -> Int {
-        let lse = Softmax.logSumExp(scores, v)
+    /// Draws a token from softmax(scores), given its normalizer `logSumExp`.
+    mutating func draw(_ scores: UnsafePointer<Float>, _ v: Int, logSumExp lse: Float) -> Int {
         let u = generator.nextUnit()
         var cumulative: Float = 0
         var last = 0

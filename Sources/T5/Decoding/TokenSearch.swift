@@ -7,20 +7,25 @@ struct TokenSearch {
 
     /// Returns, per input, the generated ids (ending with eos when generated) and the sum of their log-probs
     /// under the processed distribution. `onToken(row, id)` is called as each token is chosen.
-    func run(encoded: EncoderOutput, onToken: ((Int, Int) -> Void)? = nil) -> [(ids: [Int], score: Float)] {
+    ///
+    /// Throws `.nonFinite` when a step's processed logits hold a NaN or +∞ (or allow no token), `.cancelled`
+    /// when the calling task is cancelled (checked every step), and `.tooLarge` when the cache cannot grow.
+    func run(encoded: EncoderOutput, onToken: ((Int, Int) -> Void)? = nil) throws(T5Error) -> [(ids: [Int], score: Float)] {
         let c = model.config, v = c.vocabSize, b = encoded.batch
-        let state = DecoderState(model: model, encoded: encoded, rowInput: Array(0..<b), capacity: options.maxNewTokens)
+        // The cache and histories start at a modest size and grow with the output: memory follows the tokens
+        // generated, not `max_new_tokens` (which may be huge, waiting for eos).
+        let initial = min(options.maxNewTokens, Self.initialPositions)
+        let state = try DecoderState(model: model, encoded: encoded, rowInput: Array(0..<b), capacity: initial)
         let processors = LogitsProcessors(options: options, eosID: c.eosTokenID)
         var sampler = options.sample ? Sampler(options: options, seed: options.seed) : nil
-        // Sized for the whole generation up front, so appending never reallocates during a step.
         var histories = (0..<b).map { _ in
             var h = [c.decoderStartTokenID]
-            h.reserveCapacity(options.maxNewTokens + 1)
+            h.reserveCapacity(initial + 1)
             return h
         }
         var generated = (0..<b).map { _ in
             var g = [Int]()
-            g.reserveCapacity(options.maxNewTokens)
+            g.reserveCapacity(initial)
             return g
         }
         var scores = [Float](repeating: 0, count: b)
@@ -33,7 +38,8 @@ struct TokenSearch {
         let parallelRows = sampler == nil && b > 1
 
         for step in 0..<options.maxNewTokens {
-            state.forward(tokens: next)
+            if Task.isCancelled { throw .cancelled }
+            try state.forward(tokens: next)
             if parallelRows {
                 let logits = state.logits.pointer, done = finished
                 histories.withUnsafeBufferPointer { history in
@@ -57,15 +63,19 @@ struct TokenSearch {
                 if finished[r] { next[r] = c.padTokenID; continue }
                 let row = state.logits.pointer + r * v
                 let token: Int
+                let normalizer: Float
                 if parallelRows {
                     token = picked[r]
-                    scores[r] += row[token] - normalizers[r]
+                    normalizer = normalizers[r]
+                    try Self.checkNormalizer(normalizer, of: row, v, step: step, sequence: r)
                 } else {
                     processors.apply(row, vocabulary: v, history: histories[r], generated: step)
                     sampler?.warp(row, v)
-                    token = sampler?.draw(row, v) ?? argmax(row, v)
-                    scores[r] += row[token] - Softmax.logSumExp(row, v)
+                    normalizer = Softmax.logSumExp(row, v)
+                    try Self.checkNormalizer(normalizer, of: row, v, step: step, sequence: r)
+                    token = sampler?.draw(row, v, logSumExp: normalizer) ?? argmax(row, v)
                 }
+                scores[r] += row[token] - normalizer
                 histories[r].append(token)
                 generated[r].append(token)
                 onToken?(r, token)
@@ -75,6 +85,21 @@ struct TokenSearch {
             if !finished.contains(false) { break }
         }
         return (0..<b).map { (generated[$0], scores[$0]) }
+    }
+
+    /// Decoder positions allocated before the cache first grows.
+    static let initialPositions = 64
+
+    /// log Σ exp of a processed row is finite exactly when the row holds no NaN or +∞ and allows a token:
+    /// one check per row and step, on a number each step computes anyway. A NaN would otherwise pick token
+    /// 0 (pad) and decode as an empty line.
+    static func checkNormalizer(_ normalizer: Float, of row: UnsafePointer<Float>, _ v: Int, step: Int, sequence: Int) throws(T5Error) {
+        if normalizer.isFinite { return }
+        let position = "decoding step \(step + 1), sequence \(sequence + 1)"
+        if normalizer == -.infinity && !(0..<v).contains(where: { row[$0].isNaN }) {
+            throw .nonFinite(what: "\(position): every token has probability 0 after the logits processors")
+        }
+        throw .nonFinite(what: "the logits of \(position) (the model's activations overflowed, or a sampling temperature scaled them past the float range)")
     }
 }
 

@@ -29,6 +29,13 @@ public enum T5Error: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidData(path: String, line: Int, reason: String)
     /// Writing a file failed; nothing half-written was left behind.
     case writeFailed(path: String, reason: String)
+    /// A NaN or infinity where only finite numbers are valid: a weight (`what` names the tensor and file), or
+    /// a value computed from finite weights that overflowed (the logits of a step).
+    case nonFinite(what: String)
+    /// A request or model needs more memory than the machine has (or than an index can count).
+    case tooLarge(what: String, bytes: Int?, available: Int)
+    /// The task running a generation was cancelled (a stream's consumer stopped, a client disconnected).
+    case cancelled
 
     public var description: String {
         switch self {
@@ -58,6 +65,13 @@ public enum T5Error: Error, Equatable, Sendable, CustomStringConvertible {
             return "\(path):\(line): \(reason)"
         case let .writeFailed(path, reason):
             return "\(path): cannot write: \(reason)"
+        case let .nonFinite(what):
+            return "non-finite value (NaN or infinity) in \(what)"
+        case let .tooLarge(what, bytes, available):
+            let need = bytes.map { "needs \(MemoryBudget.format($0))" } ?? "needs more memory than can be counted"
+            return "\(what) \(need), more than the \(MemoryBudget.format(available)) of memory available"
+        case .cancelled:
+            return "cancelled"
         }
     }
 }

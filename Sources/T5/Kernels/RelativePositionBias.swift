@@ -19,6 +19,16 @@ struct RelativePositionBias: Sendable {
 
     var width: Int { 2 * maxDistance + 1 }
 
+    /// Distances are expanded up to this many positions at most. A checkpoint's `max_distance` is 128 in
+    /// every published T5; a config naming 2^31 would otherwise allocate 2^32 floats per head here.
+    static let expansionLimit = 1 << 16
+
+    /// The longest sequence whose distances all fall in the expanded table: unlimited when the table reaches
+    /// `max_distance` (every longer distance shares the last bucket), else the expansion limit + 1.
+    var supportedLength: Int { exact ? Int.max : maxDistance + 1 }
+    /// Whether the expansion covers every distance below `max_distance`.
+    let exact: Bool
+
     /// The bias of one stack of `config`'s model: bidirectional for the encoder, causal for the decoder.
     init(config c: T5Config, table: UnsafePointer<Float>, bidirectional: Bool) {
         self.init(
@@ -28,9 +38,10 @@ struct RelativePositionBias: Sendable {
 
     /// Expands the learned `table` (numBuckets, H) into per-distance biases.
     init(table: UnsafePointer<Float>, heads: Int, numBuckets: Int, maxDistance: Int, bidirectional: Bool) {
-        let clamp = max(maxDistance, numBuckets)
+        let clamp = min(max(maxDistance, numBuckets), Self.expansionLimit)
         self.heads = heads
         self.maxDistance = clamp
+        exact = max(maxDistance, numBuckets) <= Self.expansionLimit
         let width = 2 * clamp + 1
         let values = Tensor(zeros: [heads, width])
         for d in -clamp...clamp {
@@ -81,13 +92,13 @@ extension RelativePositionBias {
     /// read from, dTable[bucket(d), h] += dValues[h, d + clamp] (the gradient of nn.Embedding's lookup in
     /// T5Attention.compute_bias, summed over the query/key pairs that share a bucket).
     ///
-    /// - dValues: (H, 2·clamp + 1) laid out as `values`, with clamp = max(maxDistance, numBuckets) as in `init`.
+    /// - dValues: (H, 2·clamp + 1) laid out as `values`, with clamp = min(max(maxDistance, numBuckets), expansionLimit) as in `init`.
     /// - dTable: (numBuckets, H), accumulated.
     static func backward(
         dValues: UnsafePointer<Float>, heads: Int, numBuckets: Int, maxDistance: Int, bidirectional: Bool,
         into dTable: UnsafeMutablePointer<Float>
     ) {
-        let clamp = max(maxDistance, numBuckets)
+        let clamp = min(max(maxDistance, numBuckets), expansionLimit)
         let width = 2 * clamp + 1
         for d in -clamp...clamp {
             let b = bucket(relativePosition: d, bidirectional: bidirectional, numBuckets: numBuckets, maxDistance: maxDistance)

@@ -1,6 +1,7 @@
 /// Per-request decoder state: the self-attention KV cache, the cross-attention keys and values (computed
-/// once per input), and every scratch buffer a step needs, allocated once so that generating a token
-/// allocates nothing.
+/// once per input), and every scratch buffer a step needs. The cache grows by doubling as tokens are
+/// generated, so memory follows the work done rather than `max_new_tokens`; a step that fits allocates
+/// nothing, and a growth that would not fit in memory throws before allocating.
 ///
 /// Rows are the sequences being decoded (N = inputs × beams); row r reads input `rowInput[r]` of the
 /// encoder output. `forward` appends T tokens to every row: T = 1 while generating, T = the whole target
@@ -8,8 +9,8 @@
 final class DecoderState {
     let model: T5Model
     let rows: Int
-    /// Maximum number of decoder positions the cache holds.
-    let capacity: Int
+    /// Decoder positions the cache holds before it next grows.
+    private(set) var capacity: Int
     /// Decoder positions already in the cache.
     private(set) var length = 0
     /// The encoder input each row attends to.
@@ -34,14 +35,22 @@ final class DecoderState {
     /// (N·T, V) logits of the last `forward`.
     private(set) var logits = Tensor(zeros: [0])
 
-    init(model: T5Model, encoded: EncoderOutput, rowInput: [Int], capacity: Int) {
+    /// `capacity`: the positions to allocate at first (the cache grows past it when needed).
+    init(model: T5Model, encoded: EncoderOutput, rowInput: [Int], capacity: Int) throws(T5Error) {
         self.model = model
         self.rows = rowInput.count
         self.capacity = max(1, capacity)
         self.rowInput = rowInput
         sourceLengths = encoded.lengths
         sourceLength = encoded.sourceLength
-        let hk = model.innerDim
+        let hk = model.innerDim, layers = model.weights.decoderBlocks.count
+        try MemoryBudget.require(
+            MemoryBudget.sum([
+                MemoryBudget.floats(layers, 2, encoded.batch, encoded.sourceLength, hk),
+                MemoryBudget.floats(layers, 2, rows, self.capacity, hk),
+                Self.scratchBytes(model: model, rows: rows, tokensPerRow: 1, capacity: self.capacity, sourceLength: sourceLength),
+            ]),
+            for: "decoding \(rows) row\(rows == 1 ? "" : "s") over \(encoded.sourceLength) source tokens")
         let cacheShape = [rows, self.capacity, hk]
         selfKeys = model.weights.decoderBlocks.map { _ in Tensor(zeros: cacheShape) }
         selfValues = model.weights.decoderBlocks.map { _ in Tensor(zeros: cacheShape) }
@@ -62,31 +71,77 @@ final class DecoderState {
         }
         crossKeys = keys
         crossValues = values
-        reserve(tokensPerRow: 1)
+        try reserve(tokensPerRow: 1)
     }
 
-    /// Makes the scratch buffers hold `rows · tokensPerRow` tokens.
-    private func reserve(tokensPerRow t: Int) {
-        let n = rows * t
-        guard n > tokenCapacity else { return }
+    /// The bytes of the scratch buffers for `rows · tokensPerRow` tokens, nil on overflow.
+    private static func scratchBytes(model: T5Model, rows: Int, tokensPerRow t: Int, capacity: Int, sourceLength: Int) -> Int? {
         let c = model.config, hk = model.innerDim
-        tokenCapacity = n
-        x = Tensor(zeros: [n, c.dModel]); h = Tensor(zeros: [n, c.dModel])
-        q = Tensor(zeros: [n, hk]); k = Tensor(zeros: [n, hk]); v = Tensor(zeros: [n, hk]); attn = Tensor(zeros: [n, hk])
-        ff = Tensor(zeros: [n, c.dFF]); ffLinear = Tensor(zeros: c.isGatedActivation ? [n, c.dFF] : [0])
-        scores = Tensor(zeros: [Parallel.threads * t * max(capacity, sourceLength)])
-        tokenIDs = [Int32](repeating: 0, count: n)
-        logits = Tensor(zeros: [n, c.vocabSize])
+        guard let n = MemoryBudget.product([rows, t]) else { return nil }
+        return MemoryBudget.sum([
+            MemoryBudget.floats(n, c.dModel, 2), MemoryBudget.floats(n, hk, 4),
+            MemoryBudget.floats(n, c.dFF, c.isGatedActivation ? 2 : 1), MemoryBudget.floats(n, c.vocabSize),
+            MemoryBudget.floats(Parallel.threads, t, max(capacity, sourceLength)),
+        ])
+    }
+
+    /// Makes the scratch buffers hold `rows · tokensPerRow` tokens (and attention scores over the current
+    /// capacity).
+    private func reserve(tokensPerRow t: Int) throws(T5Error) {
+        guard let n = MemoryBudget.product([rows, t]) else {
+            throw .tooLarge(what: "decoding \(rows) rows of \(t) tokens", bytes: nil, available: MemoryBudget.available())
+        }
+        // Attention scratch per worker: (T, L) floats for the most tokens per row any call has asked for.
+        let perRow = max(t, tokenCapacity / rows)
+        let bytes = Self.scratchBytes(model: model, rows: rows, tokensPerRow: perRow, capacity: capacity, sourceLength: sourceLength)
+        guard let bytes, let scoreCount = MemoryBudget.product([Parallel.threads, perRow, max(capacity, sourceLength)]) else {
+            throw .tooLarge(what: "decoding \(rows) rows of \(t) tokens", bytes: nil, available: MemoryBudget.available())
+        }
+        guard n > tokenCapacity || scoreCount > scores.count else { return }
+        try MemoryBudget.require(bytes, for: "decoding \(rows) row\(rows == 1 ? "" : "s") of \(perRow) token\(perRow == 1 ? "" : "s")")
+        let c = model.config, hk = model.innerDim
+        tokenCapacity = max(n, tokenCapacity)
+        let m = tokenCapacity
+        x = Tensor(zeros: [m, c.dModel]); h = Tensor(zeros: [m, c.dModel])
+        q = Tensor(zeros: [m, hk]); k = Tensor(zeros: [m, hk]); v = Tensor(zeros: [m, hk]); attn = Tensor(zeros: [m, hk])
+        ff = Tensor(zeros: [m, c.dFF]); ffLinear = Tensor(zeros: c.isGatedActivation ? [m, c.dFF] : [0])
+        scores = Tensor(zeros: [scoreCount])
+        tokenIDs = [Int32](repeating: 0, count: m)
+        logits = Tensor(zeros: [m, c.vocabSize])
+    }
+
+    /// Doubles the cache (at least to `positions`), copying each row's keys and values to the new stride.
+    private func grow(to positions: Int) throws(T5Error) {
+        if positions > model.decoderBias.supportedLength {
+            throw .invalidOption(name: "--max-new-tokens", reason: "\(positions) decoder positions exceed the \(model.decoderBias.supportedLength) this model's relative_attention_max_distance can be expanded to")
+        }
+        let newCapacity = max(positions, capacity <= Int.max / 2 ? 2 * capacity : Int.max)
+        let hk = model.innerDim, layers = selfKeys.count
+        try MemoryBudget.require(
+            MemoryBudget.floats(layers, spareKeys.isEmpty ? 2 : 4, rows, newCapacity, hk),
+            for: "a decoder cache of \(newCapacity) positions for \(rows) row\(rows == 1 ? "" : "s")")
+        func regrown(_ old: Tensor) -> Tensor {
+            let new = Tensor(zeros: [rows, newCapacity, hk])
+            for r in 0..<rows {
+                (new.pointer + r * newCapacity * hk).update(from: old.pointer + r * capacity * hk, count: length * hk)
+            }
+            return new
+        }
+        selfKeys = selfKeys.map(regrown)
+        selfValues = selfValues.map(regrown)
+        spareKeys = []
+        spareValues = []
+        capacity = newCapacity
     }
 
     /// Appends `tokens` (N, T) row-major to every row, at positions `length ..< length + T`, and computes
     /// the logits of each (N·T, V) into `logits`. Returns T.
     @discardableResult
-    func forward(tokens: [Int]) -> Int {
+    func forward(tokens: [Int]) throws(T5Error) -> Int {
         precondition(tokens.count % rows == 0, "tokens must be (rows, T)")
         let t = tokens.count / rows
-        precondition(length + t <= capacity, "decoder cache holds \(capacity) positions")
-        reserve(tokensPerRow: t)
+        if length + t > capacity { try grow(to: length + t) }
+        try reserve(tokensPerRow: t)
         let c = model.config, w = model.weights
         let d = c.dModel, hk = model.innerDim, dk = c.dKV, n = rows * t
         for i in 0..<n { tokenIDs[i] = Int32(tokens[i]) }
@@ -171,11 +226,14 @@ final class DecoderState {
 
     /// Beam search bookkeeping: row r continues the sequence that was in row `sources[r]`, so its cache
     /// becomes a copy of that row's (beam_idx reordering of the cache in transformers).
-    func reorder(_ sources: [Int]) {
+    func reorder(_ sources: [Int]) throws(T5Error) {
         precondition(sources.count == rows)
         if sources.enumerated().allSatisfy({ $0.offset == $0.element }) { return }
         let hk = model.innerDim
         if spareKeys.isEmpty {
+            try MemoryBudget.require(
+                MemoryBudget.floats(selfKeys.count, 2, rows, capacity, hk),
+                for: "reordering a decoder cache of \(capacity) positions for \(rows) rows")
             spareKeys = selfKeys.map { Tensor(zeros: $0.shape) }
             spareValues = selfValues.map { Tensor(zeros: $0.shape) }
         }

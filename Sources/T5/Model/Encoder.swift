@@ -13,10 +13,25 @@ extension T5Model {
     /// Each block: x += SelfAttention(RMSNorm(x)); x += FeedForward(RMSNorm(x)); then a final RMSNorm.
     /// The relative position bias of block 0 is shared by every block. Padding never reaches a real
     /// position: each input attends only to its own length, which is transformers' attention mask.
-    public func encode(_ inputs: [[Int]]) -> EncoderOutput {
+    ///
+    /// Throws `.invalidOption` for an id outside the vocabulary or an input longer than the relative position
+    /// bias covers, and `.tooLarge` when the activations would not fit in memory.
+    public func encode(_ inputs: [[Int]]) throws(T5Error) -> EncoderOutput {
         let c = config
         let b = inputs.count, s = max(1, inputs.map(\.count).max() ?? 1)
-        let d = c.dModel, hk = innerDim, f = c.dFF, rows = b * s
+        let d = c.dModel, hk = innerDim, f = c.dFF
+        try checkIDs(inputs)
+        if s > encoderBias.supportedLength {
+            throw .invalidOption(name: "input", reason: "\(s) tokens exceed the \(encoderBias.supportedLength) positions this model's relative_attention_max_distance can be expanded to")
+        }
+        let workers = Parallel.threads
+        try MemoryBudget.require(
+            MemoryBudget.sum([
+                MemoryBudget.floats(b, s, d, 2), MemoryBudget.floats(b, s, hk, 4),
+                MemoryBudget.floats(b, s, f, c.isGatedActivation ? 2 : 1), MemoryBudget.floats(workers, s, s),
+            ]),
+            for: "encoding \(b) input\(b == 1 ? "" : "s") of up to \(s) tokens")
+        let rows = b * s
         let lengths = inputs.map(\.count)
 
         let x = Tensor(zeros: [b, s, d])       // (B, S, D) residual stream
@@ -27,7 +42,6 @@ extension T5Model {
         let attn = Tensor(zeros: [rows, hk])
         let ff = Tensor(zeros: [rows, f])      // (B·S, F)
         let ffLinear = Tensor(zeros: c.isGatedActivation ? [rows, f] : [0])
-        let workers = Parallel.threads
         let scores = Tensor(zeros: [workers * s * s])
 
         Embedding.forward(ids: inputs, table: weights.shared.pointer, dim: d, length: s, into: x.pointer)

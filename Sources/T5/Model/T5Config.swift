@@ -266,11 +266,43 @@ public struct T5Config: Sendable, Equatable {
         guard dropoutRate >= 0, dropoutRate <= 1 else {
             throw .invalidConfig(path: path, reason: "dropout_rate must be in [0, 1], found \(dropoutRate)")
         }
+        // Every id indexes the embedding table or a logits row: one at or past vocab_size would read past
+        // them (garbage, or a fault for large values).
         let ids: [(String, Int)] = [("pad_token_id", padTokenID), ("decoder_start_token_id", decoderStartTokenID)]
             + eosTokenIDs.map { ("eos_token_id", $0) }
-        for (key, value) in ids where value < 0 {
-            throw .invalidConfig(path: path, reason: "\(key) must be non-negative, found \(value)")
+        for (key, value) in ids where value < 0 || value >= vocabSize {
+            throw .invalidConfig(path: path, reason: "\(key) \(value) is outside the vocabulary 0..<\(vocabSize)")
         }
+        // Every tensor size the parameter table derives must be countable; the shapes are then checked
+        // against the checkpoint before anything is allocated from them.
+        let products: [(String, [Int])] = [
+            ("num_heads × d_kv × d_model", [numHeads, dKV, dModel]),
+            ("vocab_size × d_model", [vocabSize, dModel]),
+            ("d_ff × d_model", [dFF, dModel]),
+            ("relative_attention_num_buckets × num_heads", [relativeAttentionNumBuckets, numHeads]),
+        ]
+        for (what, factors) in products where MemoryBudget.floats(factors) == nil {
+            throw .invalidConfig(path: path, reason: "\(what) overflows (\(factors.map(String.init).joined(separator: " × ")))")
+        }
+    }
+
+    /// The number of parameters the configuration implies (an untied LM head counted when
+    /// `separateLMHead`), or nil when it cannot be counted in an Int. Computed without enumerating the
+    /// parameter table, so a config that names 2^31 layers is sized before anything loops over them.
+    public func parameterCount(separateLMHead: Bool) -> Int? {
+        let inner = MemoryBudget.product([numHeads, dKV])
+        let attention = inner.flatMap { MemoryBudget.product([4, $0, dModel]) }
+        let feedForward = MemoryBudget.product([isGatedActivation ? 3 : 2, dFF, dModel])
+        let encoderBlock = MemoryBudget.sum([attention, feedForward, MemoryBudget.product([2, dModel])])
+        let decoderBlock = MemoryBudget.sum([attention, attention, feedForward, MemoryBudget.product([3, dModel])])
+        let embedding = MemoryBudget.product([vocabSize, dModel])
+        return MemoryBudget.sum([
+            embedding, separateLMHead ? embedding : 0,
+            encoderBlock.flatMap { MemoryBudget.product([$0, numLayers]) },
+            decoderBlock.flatMap { MemoryBudget.product([$0, numDecoderLayers]) },
+            MemoryBudget.product([2, relativeAttentionNumBuckets, numHeads]),
+            MemoryBudget.product([2, dModel]),
+        ])
     }
 
     /// config.json bytes for this configuration, laid out exactly as transformers'

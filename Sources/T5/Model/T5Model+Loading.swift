@@ -40,6 +40,7 @@ extension T5Model {
         config: T5Config, archive: SafeTensorsArchive, tokenizer: T5Tokenizer, path: String,
         precision: WeightPrecision = .f32, packWeights: Bool = true
     ) throws(T5Error) {
+        try Self.checkLayerCounts(config, archive: archive, path: path)
         // transformers 5 ties the LM head to `shared` unless the file carries its own `lm_head.weight`.
         let separateLMHead = archive.info(T5Parameters.lmHead) != nil
         let specs = T5Parameters.specs(for: config, separateLMHead: separateLMHead)
@@ -49,6 +50,7 @@ extension T5Model {
             guard let info = archive.info(spec.key) else { continue }
             if info.shape != spec.shape { throw .wrongShape(key: spec.key, expected: spec.shape, actual: info.shape) }
         }
+        try Self.checkFinite(specs.map(\.key), archive: archive, releasing: precision != .f32)
         // Projections (2-D weights other than the embedding) may change precision; the rest stays fp32.
         let projectionKeys = Set(specs.filter { $0.shape.count == 2 && $0.key != T5Parameters.shared && !$0.key.hasSuffix("relative_attention_bias.weight") }.map(\.key))
         var tensors = [String: Tensor]()
@@ -95,6 +97,54 @@ extension T5Model {
                 return m
             })
         self.init(config: config, weights: weights, tokenizer: tokenizer, hasSeparateLMHead: separateLMHead)
+    }
+
+    /// The layer counts of config.json must be those of the checkpoint, checked before the parameter table
+    /// is built from them: a count larger than the file's would list (and loop over) blocks that are not
+    /// there, and a smaller one would silently drop the blocks past it. The sizes are then bounded by the
+    /// tensors' shapes, which the table is compared with.
+    static func checkLayerCounts(_ config: T5Config, archive: SafeTensorsArchive, path: String) throws(T5Error) {
+        for (stack, key, count) in [(Stack.encoder, "num_layers", config.numLayers), (.decoder, "num_decoder_layers", config.numDecoderLayers)] {
+            let blocks = archive.keys.compactMap { T5Parameters.blockIndex(of: $0, in: stack) }.max().map { $0 + 1 } ?? 0
+            if blocks != count {
+                throw .invalidConfig(
+                    path: URL(fileURLWithPath: path).appendingPathComponent("config.json").path,
+                    reason: "\(key) is \(count) but the checkpoint has \(blocks) \(stack.rawValue) blocks")
+            }
+        }
+    }
+
+    /// Every weight the model uses must be finite: one NaN or infinity turns every output into NaN (which
+    /// decodes as an empty line), and a conversion to int8 would hide it. The stored bytes are scanned once,
+    /// tensors spread over the threads, before any conversion; the first bad tensor in table order is named.
+    /// `releasing`: give the scanned pages back (weights about to be converted to another precision, which
+    /// would otherwise all be resident at once before the conversion releases them one by one).
+    static func checkFinite(_ keys: [String], archive: SafeTensorsArchive, releasing: Bool) throws(T5Error) {
+        var scanned = [String]()
+        for key in keys {
+            scanned.append(key)
+            if archive.info(key)?.dtype == "I8" { scanned.append(key + int8ScaleSuffix) }
+        }
+        var finite = [Bool](repeating: true, count: scanned.count)
+        finite.withUnsafeMutableBufferPointer { out in
+            Parallel.run(scanned.count) { i in
+                guard let info = archive.info(scanned[i]), let stored = archive.storedBytes(scanned[i], alignment: 1) else { return }
+                let encoding: FiniteCheck.Encoding
+                switch info.dtype {
+                case "F32": encoding = .f32
+                case "BF16": encoding = .bf16
+                case "F16": encoding = .f16
+                default: return
+                }
+                let count = stored.byteCount / (encoding == .f32 ? 4 : 2)
+                out[i] = FiniteCheck.storedIsFinite(stored.pointer, count: count, encoding: encoding)
+                if releasing { archive.releasePages(of: scanned[i]) }
+            }
+        }
+        if let bad = finite.firstIndex(of: false) {
+            let file = archive.mapping(of: scanned[bad])?.path ?? archive.path
+            throw .nonFinite(what: "tensor \(scanned[bad]) of \(file)")
+        }
     }
 
     /// Suffix of the per-row scales stored next to an int8 weight by `t5 convert --weights int8`.

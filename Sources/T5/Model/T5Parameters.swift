@@ -34,6 +34,13 @@ public enum T5Parameters {
         "\(stack.rawValue).block.\(block).layer.\(feedForwardLayer(stack)).DenseReluDense.\(name).weight"
     }
 
+    /// The block index of a key under `stack`'s blocks ("encoder.block.7.…" → 7), nil for other keys.
+    static func blockIndex(of key: String, in stack: Stack) -> Int? {
+        let prefix = "\(stack.rawValue).block."
+        guard key.hasPrefix(prefix) else { return nil }
+        return Int(key.dropFirst(prefix.count).prefix { $0 != "." })
+    }
+
     /// Every tensor the configuration needs. `separateLMHead` is true when the checkpoint carries its own
     /// `lm_head.weight` (v1.1, Flan, mT5); otherwise the shared embedding is the LM head.
     public static func specs(for c: T5Config, separateLMHead: Bool) -> [ParameterSpec] {

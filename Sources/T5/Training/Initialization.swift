@@ -8,8 +8,12 @@ extension T5Model {
     /// wo N(0, d_ff^-½); layer norms 1. The values come from `seed` (not torch's generator).
     ///
     /// `separateLMHead` gives the model its own `lm_head.weight` (v1.1 style); otherwise the head is tied.
-    public static func randomlyInitialized(config: T5Config, tokenizer: T5Tokenizer, separateLMHead: Bool = false, seed: UInt64) -> T5Model {
+    /// Throws `.tooLarge` when the configuration's weights would not fit in memory.
+    public static func randomlyInitialized(config: T5Config, tokenizer: T5Tokenizer, separateLMHead: Bool = false, seed: UInt64) throws(T5Error) -> T5Model {
         let c = config
+        try MemoryBudget.require(
+            c.parameterCount(separateLMHead: separateLMHead).flatMap { MemoryBudget.floats($0) },
+            for: "a model of this configuration")
         var generator = RandomStream.initialization.generator(seed: seed)
         var tensors = [String: Tensor]()
         for spec in T5Parameters.specs(for: c, separateLMHead: separateLMHead) {
