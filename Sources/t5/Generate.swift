@@ -25,7 +25,7 @@ struct Generate: AsyncParsableCommand {
     func run() async throws {
         let inputs = try readInputs()
         let model = try modelOptions.load()
-        let options = decoding.generationOptions
+        let options = try decoding.generationOptions(for: model)
         warnLongInputs(inputs, model: model, limit: options.maxInputTokens)
 
         // A single input shown to a person streams token by token.

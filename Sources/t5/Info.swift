@@ -25,6 +25,16 @@ struct Info: AsyncParsableCommand {
         print("position:     \(c.relativeAttentionNumBuckets) buckets, max distance \(c.relativeAttentionMaxDistance)")
         print("parameters:   \(model.parameterCount.formatted())")
         print("weights:      \(model.weightPrecision.rawValue) projections in memory; a decode step reads \(formatBytes(model.decodeWeightBytes))")
+        let g = GenerationOptions(for: model)
+        let fromFile = model.generationConfig?.setKeys ?? []
+        print("generation:   max_new_tokens \(g.maxNewTokens), num_beams \(g.numBeams), do_sample \(g.sample), "
+              + "decoder_start \(model.decoderStartTokenID), eos \(model.eosTokenIDs.map(String.init).joined(separator: ",")), pad \(model.padTokenID)")
+        print("              " + (fromFile.isEmpty
+            ? "(transformers' defaults: no generation_config.json values)"
+            : "(generation_config.json sets \(fromFile.joined(separator: ", ")); the rest are transformers' defaults)"))
+        if let unsupported = model.generationConfig?.unsupported, !unsupported.isEmpty {
+            print("              not implemented, ignored: \(unsupported.joined(separator: ", "))")
+        }
         var dtypes = [String: Int]()
         for key in archive.keys { if let info = archive.info(key) { dtypes[info.dtype, default: 0] += 1 } }
         print("dtypes:       " + dtypes.sorted { $0.key < $1.key }.map { "\($0.key) × \($0.value)" }.joined(separator: ", "))

@@ -37,41 +37,54 @@ struct ModelOptions: ParsableArguments {
     }
 }
 
-/// Decoding flags shared by `generate` (and later by evaluation commands).
+/// Decoding flags shared by `generate` (and later by evaluation commands). A flag left out takes the model's
+/// generation_config.json value, else transformers' default (transformers' precedence).
 struct DecodingOptions: ParsableArguments {
-    @Option(help: "Beam width (1 = greedy search).") var beams = 1
-    @Option(help: "Sequences to return per input (at most --beams; with --sample, independent samples).") var numReturnSequences = 1
-    @Option(help: "Beam scores are sum(log p) / length^X.") var lengthPenalty: Float = 1
+    @Option(help: "Beam width (1 = greedy search). Default: generation_config.json's num_beams, else 1.") var beams: Int?
+    @Option(help: "Sequences to return per input (at most --beams; with --sample, independent samples).") var numReturnSequences: Int?
+    @Option(help: "Beam scores are sum(log p) / length^X (default 1).") var lengthPenalty: Float?
     @Flag(help: "Stop beam search as soon as --beams hypotheses are finished.") var earlyStopping = false
     @Flag(help: "Canonical beam search: only stop when no beam can improve (transformers' early_stopping=\"never\").") var neverStopEarly = false
-    @Option(help: "Maximum number of tokens to generate.") var maxNewTokens = 64
-    @Option(help: "Minimum number of tokens before eos is allowed.") var minNewTokens = 0
-    @Flag(help: "Sample instead of searching.") var sample = false
-    @Option(help: "Sampling temperature.") var temperature: Float = 1
-    @Option(help: "Sample among the K most likely tokens (0 = off).") var topK = 50
-    @Option(help: "Sample from the smallest set of tokens whose probability reaches P, in (0, 1].") var topP: Float = 1
+    @Option(help: "Maximum number of tokens to generate. Default: generation_config.json's max_new_tokens (or max_length - 1), else 64.") var maxNewTokens: Int?
+    @Option(help: "Minimum number of tokens before eos is allowed (default 0).") var minNewTokens: Int?
+    @Flag(inversion: .prefixedNo, help: "Sample instead of searching (default: generation_config.json's do_sample, else off).") var sample: Bool?
+    @Option(help: "Sampling temperature (default 1).") var temperature: Float?
+    @Option(help: "Sample among the K most likely tokens (0 = off; default 50).") var topK: Int?
+    @Option(help: "Sample from the smallest set of tokens whose probability reaches P, in (0, 1] (default 1).") var topP: Float?
     @Option(help: "Random seed for --sample.") var seed: UInt64 = 0
-    @Option(help: "Penalize tokens already generated (>1 discourages repeats).") var repetitionPenalty: Float = 1
-    @Option(help: "Never repeat an n-gram of this size (0 = off).") var noRepeatNgramSize = 0
+    @Option(help: "Penalize tokens already generated (>1 discourages repeats; default 1).") var repetitionPenalty: Float?
+    @Option(help: "Never repeat an n-gram of this size (0 = off, the default).") var noRepeatNgramSize: Int?
     @Option(help: "Refuse inputs longer than N tokens (default: no limit; a warning past 512).") var maxInputTokens: Int?
 
-    var generationOptions: GenerationOptions {
-        var o = GenerationOptions()
-        o.numBeams = beams
-        o.numReturnSequences = numReturnSequences
-        o.lengthPenalty = lengthPenalty
-        o.earlyStopping = neverStopEarly ? .never : (earlyStopping ? .always : .heuristic)
-        o.maxNewTokens = maxNewTokens
-        o.minNewTokens = minNewTokens
-        o.sample = sample
-        o.temperature = temperature
-        o.topK = topK
-        o.topP = topP
+    /// The flags given, over `base` (the model's defaults, or transformers' before a model is loaded).
+    func generationOptions(over base: GenerationOptions = GenerationOptions()) -> GenerationOptions {
+        var o = base
+        if let beams { o.numBeams = beams }
+        if let numReturnSequences { o.numReturnSequences = numReturnSequences }
+        if let lengthPenalty { o.lengthPenalty = lengthPenalty }
+        if neverStopEarly { o.earlyStopping = .never } else if earlyStopping { o.earlyStopping = .always }
+        if let maxNewTokens { o.maxNewTokens = maxNewTokens }
+        if let minNewTokens { o.minNewTokens = minNewTokens }
+        if let sample { o.sample = sample }
+        if let temperature { o.temperature = temperature }
+        if let topK { o.topK = topK }
+        if let topP { o.topP = topP }
         o.seed = seed
-        o.repetitionPenalty = repetitionPenalty
-        o.noRepeatNgramSize = noRepeatNgramSize
+        if let repetitionPenalty { o.repetitionPenalty = repetitionPenalty }
+        if let noRepeatNgramSize { o.noRepeatNgramSize = noRepeatNgramSize }
         o.maxInputTokens = maxInputTokens
         return o
+    }
+
+    /// The flags over `model`'s generation_config.json, checked again as a whole (a flag may combine badly
+    /// with a value from the file); unimplemented settings in the file are named in one warning line.
+    func generationOptions(for model: T5Model) throws(T5Error) -> GenerationOptions {
+        if let unsupported = model.generationConfig?.unsupported, !unsupported.isEmpty {
+            printError("t5: warning: generation_config.json sets \(unsupported.joined(separator: ", ")), which this runtime does not implement; ignored")
+        }
+        let options = generationOptions(over: GenerationOptions(for: model))
+        try options.validate()
+        return options
     }
 
     func validate() throws {
@@ -79,7 +92,7 @@ struct DecodingOptions: ParsableArguments {
             throw ValidationError("--early-stopping and --never-stop-early contradict each other")
         }
         do {
-            try generationOptions.validate()
+            try generationOptions().validate()
         } catch {
             throw ValidationError(error.description)
         }

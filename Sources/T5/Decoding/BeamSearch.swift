@@ -28,7 +28,9 @@ struct BeamSearch {
     /// cancelled (checked every step), and `.tooLarge` when the buffers cannot grow.
     func run(encoded: EncoderOutput) throws(T5Error) -> [[(ids: [Int], score: Float)]] {
         let c = model.config, v = c.vocabSize, b = encoded.batch, k = options.numBeams
-        let (keep, keepOverflow) = k.multipliedReportingOverflow(by: 2)  // beams_to_keep = max(2, 1 + number of eos ids) · num_beams
+        let eos = model.eosTokenIDs, start = model.decoderStartTokenID, pad = model.padTokenID
+        // beams_to_keep = max(2, 1 + number of eos ids) · num_beams
+        let (keep, keepOverflow) = k.multipliedReportingOverflow(by: max(2, 1 + eos.count))
         let (rows, rowsOverflow) = b.multipliedReportingOverflow(by: k)
         // Decoder start token + new tokens.
         let maxLength = options.maxNewTokens < Int.max ? 1 + options.maxNewTokens : Int.max
@@ -39,20 +41,20 @@ struct BeamSearch {
             for: "beam search over \(b) input\(b == 1 ? "" : "s") with \(k) beams")
         let lp = options.lengthPenalty
         let state = try DecoderState(model: model, encoded: encoded, rowInput: (0..<rows).map { $0 / k }, capacity: stride - 1)
-        let processors = LogitsProcessors(options: options, eosID: c.eosTokenID)
+        let processors = LogitsProcessors(options: options, eosIDs: eos)
 
         // Running beams: row r's ids are running[r·stride ..< r·stride + curLen].
-        var running = [Int](repeating: c.padTokenID, count: rows * stride)
+        var running = [Int](repeating: pad, count: rows * stride)
         var nextRunning = running
-        for r in 0..<rows { running[r * stride] = c.decoderStartTokenID }
+        for r in 0..<rows { running[r * stride] = start }
         var runningScores = [Float](repeating: 0, count: rows)
         for i in 0..<b { for j in 1..<k { runningScores[i * k + j] = Self.disabled } }
         var nextScores = runningScores
         var sources = [Int](repeating: 0, count: rows)
-        var next = [Int](repeating: c.decoderStartTokenID, count: rows)
+        var next = [Int](repeating: start, count: rows)
 
         // Finished hypotheses per input: k slots of (ids, length, score, finished), double-buffered for merging.
-        var finishedIDs = [Int](repeating: c.padTokenID, count: b * k * stride)
+        var finishedIDs = [Int](repeating: pad, count: b * k * stride)
         var finishedLength = [Int](repeating: 0, count: b * k)
         var finishedScore = [Float](repeating: Self.disabled, count: b * k)
         var finishedFlag = [Bool](repeating: false, count: b * k)
@@ -75,7 +77,7 @@ struct BeamSearch {
                 MemoryBudget.product([rows, newStride, 64]),
                 for: "beam search sequences of \(newStride) tokens for \(rows) beams")
             func regrown(_ old: [Int]) -> [Int] {
-                var new = [Int](repeating: c.padTokenID, count: rows * newStride)
+                var new = [Int](repeating: pad, count: rows * newStride)
                 for r in 0..<rows { for t in 0..<stride { new[r * newStride + t] = old[r * stride + t] } }
                 return new
             }
@@ -117,7 +119,7 @@ struct BeamSearch {
             for i in 0..<b {
                 topContinuations(state.logits.pointer + i * k * v, beams: k, vocabulary: v, keep: keep, into: &candidates)
                 for (index, cand) in candidates.enumerated() {
-                    hits[index] = cand.token == c.eosTokenID || curLen + 1 >= maxLength
+                    hits[index] = eos.contains(cand.token) || curLen + 1 >= maxLength
                     if !hits[index] { allCandidatesHit = false }
                     // Ended candidates sink by −1e9 when choosing the beams that run on.
                     penalized[index] = cand.score + (hits[index] ? Self.disabled : 0)
@@ -198,7 +200,7 @@ struct BeamSearch {
                 let h = i * k + slot
                 // Drop the decoder start token; keep ids up to and including the first eos.
                 var ids = Array(finishedIDs[(h * stride + 1)..<(h * stride + finishedLength[h])])
-                if let end = ids.firstIndex(of: c.eosTokenID) { ids = Array(ids[...end]) }
+                if let end = ids.firstIndex(where: eos.contains) { ids = Array(ids[...end]) }
                 return (ids, finishedScore[h])
             }
         }

@@ -31,7 +31,14 @@ public struct GenerationOptions: Sendable, Equatable {
     /// Inputs longer than this many tokens (with `</s>`) are refused; nil = no limit.
     public var maxInputTokens: Int?
 
+    /// transformers' defaults (and 64 new tokens).
     public init() {}
+
+    /// The defaults of `model`'s checkpoint: its generation_config.json over transformers' defaults, as
+    /// `generate()` with no arguments uses them.
+    public init(for model: T5Model) {
+        self = model.generationConfig?.options(over: GenerationOptions()) ?? GenerationOptions()
+    }
 
     /// Checks every value's range; the CLI calls this too, so both report the same words.
     public func validate() throws(T5Error) {

@@ -4,7 +4,8 @@
 /// Greedy and sampling apply them to raw logits; beam search applies them to log-probs, as transformers does.
 struct LogitsProcessors {
     let options: GenerationOptions
-    let eosID: Int
+    /// Every end-of-sequence id: MinNewTokensLengthLogitsProcessor bans them all.
+    let eosIDs: [Int]
 
     /// Processes `scores` (V) of a row whose decoder sequence so far is `history` (starting with the decoder
     /// start token) after `generated` new tokens.
@@ -33,9 +34,9 @@ struct LogitsProcessors {
                 if banned < v { scores[banned] = -.infinity }
             }
         }
-        if generated < options.minNewTokens && eosID < v {
+        if generated < options.minNewTokens {
             // MinNewTokensLengthLogitsProcessor.
-            scores[eosID] = -.infinity
+            for eos in eosIDs where eos < v { scores[eos] = -.infinity }
         }
     }
 }

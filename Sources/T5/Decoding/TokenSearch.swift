@@ -16,10 +16,11 @@ struct TokenSearch {
         // generated, not `max_new_tokens` (which may be huge, waiting for eos).
         let initial = min(options.maxNewTokens, Self.initialPositions)
         let state = try DecoderState(model: model, encoded: encoded, rowInput: Array(0..<b), capacity: initial)
-        let processors = LogitsProcessors(options: options, eosID: c.eosTokenID)
+        let processors = LogitsProcessors(options: options, eosIDs: model.eosTokenIDs)
+        let eos = model.eosTokenIDs, start = model.decoderStartTokenID
         var sampler = options.sample ? Sampler(options: options, seed: options.seed) : nil
         var histories = (0..<b).map { _ in
-            var h = [c.decoderStartTokenID]
+            var h = [start]
             h.reserveCapacity(initial + 1)
             return h
         }
@@ -30,7 +31,7 @@ struct TokenSearch {
         }
         var scores = [Float](repeating: 0, count: b)
         var finished = [Bool](repeating: false, count: b)
-        var next = [Int](repeating: c.decoderStartTokenID, count: b)
+        var next = [Int](repeating: start, count: b)
 
         // Greedy batches: each row's processors, argmax and normalizer, computed for all rows across the
         // threads before the bookkeeping (a few passes over V floats per row, the rest of a step's time).
@@ -60,7 +61,7 @@ struct TokenSearch {
                 }
             }
             for r in 0..<b {
-                if finished[r] { next[r] = c.padTokenID; continue }
+                if finished[r] { next[r] = model.padTokenID; continue }
                 let row = state.logits.pointer + r * v
                 let token: Int
                 let normalizer: Float
@@ -80,7 +81,7 @@ struct TokenSearch {
                 generated[r].append(token)
                 onToken?(r, token)
                 next[r] = token
-                if token == c.eosTokenID { finished[r] = true }
+                if eos.contains(token) { finished[r] = true }
             }
             if !finished.contains(false) { break }
         }

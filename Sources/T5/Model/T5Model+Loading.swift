@@ -30,15 +30,18 @@ extension T5Model {
                 path: directory.appendingPathComponent("config.json").path,
                 reason: "vocab_size \(config.vocabSize) is smaller than the tokenizer's \(tokenizer.size) tokens")
         }
+        let generationPath = directory.appendingPathComponent("generation_config.json")
+        let generation = try GenerationConfig.load(from: generationPath)
+        try generation?.validate(vocabSize: config.vocabSize, path: generationPath.path)
         try self.init(
             config: config, archive: archive, tokenizer: tokenizer, path: directory.path, precision: precision,
-            packWeights: packWeights)
+            packWeights: packWeights, generationConfig: generation)
     }
 
     /// Builds the model from an opened checkpoint archive.
     init(
         config: T5Config, archive: SafeTensorsArchive, tokenizer: T5Tokenizer, path: String,
-        precision: WeightPrecision = .f32, packWeights: Bool = true
+        precision: WeightPrecision = .f32, packWeights: Bool = true, generationConfig: GenerationConfig? = nil
     ) throws(T5Error) {
         try Self.checkLayerCounts(config, archive: archive, path: path)
         // transformers 5 ties the LM head to `shared` unless the file carries its own `lm_head.weight`.
@@ -96,7 +99,7 @@ extension T5Model {
                 guard let m = matrices[key] else { preconditionFailure("parameter table and T5Weights disagree on \(key)") }
                 return m
             })
-        self.init(config: config, weights: weights, tokenizer: tokenizer, hasSeparateLMHead: separateLMHead)
+        self.init(config: config, weights: weights, tokenizer: tokenizer, hasSeparateLMHead: separateLMHead, generationConfig: generationConfig)
     }
 
     /// The layer counts of config.json must be those of the checkpoint, checked before the parameter table

@@ -10,9 +10,20 @@ public struct T5Model: Sendable {
     let decoderBias: RelativePositionBias
     /// Whether the checkpoint carries its own `lm_head.weight`.
     public let hasSeparateLMHead: Bool
+    /// The checkpoint's `generation_config.json`, when it has one.
+    public let generationConfig: GenerationConfig?
 
-    init(config: T5Config, weights: T5Weights, tokenizer: T5Tokenizer, hasSeparateLMHead: Bool) {
+    /// The decoder start token of generation: generation_config.json's, else config.json's (transformers'
+    /// `generate()` reads the generation config, which `from_pretrained` fills from the file).
+    public var decoderStartTokenID: Int { generationConfig?.decoderStartTokenID ?? config.decoderStartTokenID }
+    /// Every id that ends a generated sequence: generation_config.json's, else config.json's.
+    public var eosTokenIDs: [Int] { generationConfig?.eosTokenIDs ?? config.eosTokenIDs }
+    /// The id fed to a finished row while others decode on.
+    public var padTokenID: Int { generationConfig?.padTokenID ?? config.padTokenID }
+
+    init(config: T5Config, weights: T5Weights, tokenizer: T5Tokenizer, hasSeparateLMHead: Bool, generationConfig: GenerationConfig? = nil) {
         self.config = config
+        self.generationConfig = generationConfig
         self.weights = weights
         self.tokenizer = tokenizer
         self.hasSeparateLMHead = hasSeparateLMHead
