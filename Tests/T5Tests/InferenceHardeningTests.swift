@@ -146,12 +146,12 @@ import Testing
         let r = try cli.run(["generate", "--model", dir.path, "--max-new-tokens", "4", "hello"])
         #expect(r.status == 0, "\(r.stderr)")
         let model = try T5Model(directory: dir)
-        #expect(model.encoderBias.supportedLength == RelativePositionBias.expansionLimit + 1)
-        #expect(model.decoderBias.values.count == 4 * (2 * RelativePositionBias.expansionLimit + 1))
+        #expect(model.encoderSupportedLength == RelativePositionBias.expansionLimit + 1)
+        #expect(model.decoderBiases[0].values.count == 4 * (2 * RelativePositionBias.expansionLimit + 1))
         // Within the expansion every distance has transformers' bucket.
         for d in [-65_536, -1000, -17, 0, 17, 1000, 65_536] {
             let b = RelativePositionBias.bucket(relativePosition: d, bidirectional: true, numBuckets: 32, maxDistance: 1 << 31)
-            #expect(model.encoderBias.center(0)[d] == model.weights.encoderRelativeBias.pointer[b * 4])
+            #expect(model.encoderBiases[1].center(0)[d] == model.weights.encoderBlocks[0].relativeBias?.pointer[b * 4])
         }
     }
 

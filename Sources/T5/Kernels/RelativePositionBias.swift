@@ -36,6 +36,19 @@ struct RelativePositionBias: Sendable {
             maxDistance: c.relativeAttentionMaxDistance, bidirectional: bidirectional)
     }
 
+    /// The bias every block of a stack reads: each table expanded once, and blocks without their own table
+    /// sharing the expansion of the block they read from (`relativeBiasOwners`).
+    static func perBlock(_ blocks: [BlockWeights], config c: T5Config, bidirectional: Bool) -> [RelativePositionBias] {
+        var expanded = [Int: RelativePositionBias]()
+        return blocks.relativeBiasOwners.map { owner in
+            if let bias = expanded[owner] { return bias }
+            guard let table = blocks[owner].relativeBias else { preconditionFailure("block \(owner) has no relative bias table") }
+            let bias = RelativePositionBias(config: c, table: table.pointer, bidirectional: bidirectional)
+            expanded[owner] = bias
+            return bias
+        }
+    }
+
     /// Expands the learned `table` (numBuckets, H) into per-distance biases.
     init(table: UnsafePointer<Float>, heads: Int, numBuckets: Int, maxDistance: Int, bidirectional: Bool) {
         let clamp = min(max(maxDistance, numBuckets), Self.expansionLimit)

@@ -112,8 +112,8 @@ final class DecoderState {
 
     /// Doubles the cache (at least to `positions`), copying each row's keys and values to the new stride.
     private func grow(to positions: Int) throws(T5Error) {
-        if positions > model.decoderBias.supportedLength {
-            throw .invalidOption(name: "--max-new-tokens", reason: "\(positions) decoder positions exceed the \(model.decoderBias.supportedLength) this model's relative_attention_max_distance can be expanded to")
+        if positions > model.decoderSupportedLength {
+            throw .invalidOption(name: "--max-new-tokens", reason: "\(positions) decoder positions exceed the \(model.decoderSupportedLength) this model's relative_attention_max_distance can be expanded to")
         }
         let newCapacity = max(positions, capacity <= Int.max / 2 ? 2 * capacity : Int.max)
         let hk = model.innerDim, layers = selfKeys.count
@@ -148,9 +148,8 @@ final class DecoderState {
         tokenIDs.withUnsafeBufferPointer { ids in
             Embedding.forward(ids: ids.baseAddress.unsafelyUnwrapped, count: n, table: w.shared.pointer, dim: d, into: x.pointer)
         }
-        let bias = model.decoderBias
-
         for (layer, block) in w.decoderBlocks.enumerated() {
+            let bias = model.decoderBiases[layer]
             // Causal self-attention over the cache plus the new tokens (T5LayerSelfAttention).
             RMSNorm.forward(x.pointer, weight: block.selfAttentionNorm.pointer, epsilon: c.layerNormEpsilon, rows: n, dim: d, into: h.pointer)
             GEMM.linear(h.pointer, rows: n, weight: block.selfAttention.q, into: q.pointer)

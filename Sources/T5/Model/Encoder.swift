@@ -21,8 +21,8 @@ extension T5Model {
         let b = inputs.count, s = max(1, inputs.map(\.count).max() ?? 1)
         let d = c.dModel, hk = innerDim, f = c.dFF
         try checkIDs(inputs)
-        if s > encoderBias.supportedLength {
-            throw .invalidOption(name: "input", reason: "\(s) tokens exceed the \(encoderBias.supportedLength) positions this model's relative_attention_max_distance can be expanded to")
+        if s > encoderSupportedLength {
+            throw .invalidOption(name: "input", reason: "\(s) tokens exceed the \(encoderSupportedLength) positions this model's relative_attention_max_distance can be expanded to")
         }
         let workers = Parallel.threads
         try MemoryBudget.require(
@@ -46,11 +46,11 @@ extension T5Model {
 
         Embedding.forward(ids: inputs, table: weights.shared.pointer, dim: d, length: s, into: x.pointer)
 
-        for block in weights.encoderBlocks {
+        for (layer, block) in weights.encoderBlocks.enumerated() {
             RMSNorm.forward(x.pointer, weight: block.selfAttentionNorm.pointer, epsilon: c.layerNormEpsilon, rows: rows, dim: d, into: h.pointer)
             selfAttention(
                 block.selfAttention, normed: h.pointer, rows: rows, q: q.pointer, k: k.pointer, v: v.pointer,
-                perSequence: { i in (i * s, lengths[i]) }, sequences: b, bias: encoderBias,
+                perSequence: { i in (i * s, lengths[i]) }, sequences: b, bias: encoderBiases[layer],
                 scores: scores.pointer, scoreSlices: workers, out: attn.pointer)
             GEMM.linear(attn.pointer, rows: rows, weight: block.selfAttention.o, into: x.pointer, accumulate: true)
             RMSNorm.forward(x.pointer, weight: block.feedForwardNorm.pointer, epsilon: c.layerNormEpsilon, rows: rows, dim: d, into: h.pointer)

@@ -50,11 +50,37 @@ public enum Activation: String, Sendable, CaseIterable {
     case sqrtsoftplus
 }
 
+/// The checkpoint family, from config.json's `model_type`: transformers' classes that this runtime computes
+/// exactly. Anything else (`longt5`, `switch_transformers`, ...) is refused by name rather than run as T5.
+public enum T5Variant: String, Sendable, CaseIterable {
+    /// T5, T5 v1.1, Flan-T5 (and ByT5, which is a T5 with a byte tokenizer).
+    case t5
+    /// mT5: T5 v1.1's architecture (modeling_mt5.py is T5's).
+    case mt5
+    /// UMT5: every block of both stacks has its own relative attention bias (modeling_umt5.py,
+    /// `UMT5LayerSelfAttention` builds `has_relative_attention_bias=True` in every layer).
+    case umt5
+
+    /// Whether every block carries its own `relative_attention_bias` (else block 0's serves the stack).
+    public var hasPerBlockRelativeBias: Bool { self == .umt5 }
+
+    /// transformers' class of the full encoder-decoder model.
+    public var architecture: String {
+        switch self {
+        case .t5: return "T5ForConditionalGeneration"
+        case .mt5: return "MT5ForConditionalGeneration"
+        case .umt5: return "UMT5ForConditionalGeneration"
+        }
+    }
+}
+
 /// A T5 model's hyperparameters, read from a Hugging Face `config.json` with the defaults and
 /// derivations of transformers 5.24's `T5Config` (models/t5/configuration_t5.py).
 ///
 /// Equality compares the hyperparameters only, not the JSON text they came from.
 public struct T5Config: Sendable, Equatable {
+    /// `model_type` ("t5" when absent, as the files this runtime was first written for sometimes omit it).
+    public let variant: T5Variant
     /// `vocab_size` (32128).
     public let vocabSize: Int
     /// `d_model` (512).
@@ -134,8 +160,10 @@ public struct T5Config: Sendable, Equatable {
         scaleDecoderOutputs: Bool? = nil,
         padTokenID: Int = 0,
         eosTokenIDs: [Int] = [1],
-        decoderStartTokenID: Int = 0
+        decoderStartTokenID: Int = 0,
+        variant: T5Variant = .t5
     ) {
+        self.variant = variant
         self.vocabSize = vocabSize
         self.dModel = dModel
         self.dKV = dKV
@@ -201,6 +229,11 @@ public struct T5Config: Sendable, Equatable {
             throw .invalidConfig(path: path, reason: "the top level is \(root.typeName), not an object")
         }
         let reader = ConfigReader(object: object, path: path)
+        let modelType = try reader.string("model_type", default: T5Variant.t5.rawValue)
+        guard let variant = T5Variant(rawValue: modelType) else {
+            throw .invalidConfig(path: path, reason: "model_type '\(modelType)' is not supported (this runtime computes \(T5Variant.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        self.variant = variant
 
         let feedForwardProj = try reader.string("feed_forward_proj", default: "relu")
         // configuration_t5.py:68-74 (derivation) and :88-94 (validate_architecture).
@@ -300,7 +333,7 @@ public struct T5Config: Sendable, Equatable {
             embedding, separateLMHead ? embedding : 0,
             encoderBlock.flatMap { MemoryBudget.product([$0, numLayers]) },
             decoderBlock.flatMap { MemoryBudget.product([$0, numDecoderLayers]) },
-            MemoryBudget.product([2, relativeAttentionNumBuckets, numHeads]),
+            MemoryBudget.product([variant.hasPerBlockRelativeBias ? numLayers + numDecoderLayers : 2, relativeAttentionNumBuckets, numHeads]),
             MemoryBudget.product([2, dModel]),
         ])
     }
@@ -327,8 +360,8 @@ public struct T5Config: Sendable, Equatable {
     /// The fields under the names transformers' `T5Config.to_dict()` uses.
     private var fieldsObject: JSONObject {
         var object = JSONObject()
-        object["model_type"] = .string("t5")
-        object["architectures"] = .array([.string("T5ForConditionalGeneration")])
+        object["model_type"] = .string(variant.rawValue)
+        object["architectures"] = .array([.string(variant.architecture)])
         object["is_encoder_decoder"] = .bool(true)
         object["vocab_size"] = .integer(vocabSize)
         object["d_model"] = .integer(dModel)
@@ -355,7 +388,7 @@ public struct T5Config: Sendable, Equatable {
     }
 
     public static func == (lhs: T5Config, rhs: T5Config) -> Bool {
-        lhs.vocabSize == rhs.vocabSize && lhs.dModel == rhs.dModel && lhs.dKV == rhs.dKV
+        lhs.variant == rhs.variant && lhs.vocabSize == rhs.vocabSize && lhs.dModel == rhs.dModel && lhs.dKV == rhs.dKV
             && lhs.dFF == rhs.dFF && lhs.numLayers == rhs.numLayers
             && lhs.numDecoderLayers == rhs.numDecoderLayers && lhs.numHeads == rhs.numHeads
             && lhs.relativeAttentionNumBuckets == rhs.relativeAttentionNumBuckets

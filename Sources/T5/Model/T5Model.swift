@@ -6,8 +6,10 @@ public struct T5Model: Sendable {
     public let config: T5Config
     public let tokenizer: T5Tokenizer
     let weights: T5Weights
-    let encoderBias: RelativePositionBias
-    let decoderBias: RelativePositionBias
+    /// The relative position bias each encoder block adds to its scores (one shared value in T5).
+    let encoderBiases: [RelativePositionBias]
+    /// The same for the decoder's blocks.
+    let decoderBiases: [RelativePositionBias]
     /// Whether the checkpoint carries its own `lm_head.weight`.
     public let hasSeparateLMHead: Bool
     /// The checkpoint's `generation_config.json`, when it has one.
@@ -27,14 +29,19 @@ public struct T5Model: Sendable {
         self.weights = weights
         self.tokenizer = tokenizer
         self.hasSeparateLMHead = hasSeparateLMHead
-        encoderBias = RelativePositionBias(config: config, table: weights.encoderRelativeBias.pointer, bidirectional: true)
-        decoderBias = RelativePositionBias(config: config, table: weights.decoderRelativeBias.pointer, bidirectional: false)
+        encoderBiases = RelativePositionBias.perBlock(weights.encoderBlocks, config: config, bidirectional: true)
+        decoderBiases = RelativePositionBias.perBlock(weights.decoderBlocks, config: config, bidirectional: false)
     }
 
     /// Number of parameters (the shared embedding counted once).
     public var parameterCount: Int {
         T5Parameters.specs(for: config, separateLMHead: hasSeparateLMHead).reduce(0) { $0 + $1.shape.reduce(1, *) }
     }
+
+    /// The longest input the encoder's relative bias covers (see `RelativePositionBias.supportedLength`).
+    var encoderSupportedLength: Int { encoderBiases.first?.supportedLength ?? Int.max }
+    /// The most decoder positions the decoder's relative bias covers.
+    var decoderSupportedLength: Int { decoderBiases.first?.supportedLength ?? Int.max }
 
     /// Width of the attention projections, `num_heads · d_kv` (need not equal d_model).
     var innerDim: Int { config.numHeads * config.dKV }

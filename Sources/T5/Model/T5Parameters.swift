@@ -55,9 +55,9 @@ public enum T5Parameters {
                         specs.append(.init(key: attention(stack, block: b, cross: cross, name), shape: [inner, c.dModel]))
                     }
                     specs.append(.init(key: attention(stack, block: b, cross: cross, "o"), shape: [c.dModel, inner]))
-                    if b == 0 && !cross {
+                    if (b == 0 || c.variant.hasPerBlockRelativeBias) && !cross {
                         specs.append(.init(
-                            key: attention(stack, block: 0, cross: false, "relative_attention_bias"),
+                            key: attention(stack, block: b, cross: false, "relative_attention_bias"),
                             shape: [c.relativeAttentionNumBuckets, c.numHeads]))
                     }
                 }

@@ -16,6 +16,8 @@ struct FeedForwardWeights: Sendable {
 struct BlockWeights: Sendable {
     var selfAttentionNorm: Tensor  // (D)
     var selfAttention: AttentionWeights
+    /// (buckets, H) this block's own relative attention bias: block 0's in T5, every block's in UMT5.
+    var relativeBias: Tensor?
     var crossAttentionNorm: Tensor?  // (D), decoder only
     var crossAttention: AttentionWeights?
     var feedForwardNorm: Tensor  // (D)
@@ -28,10 +30,8 @@ struct T5Weights: Sendable {
     var lmHead: WeightMatrix  // (V, D): lm_head.weight, or `shared` when tied
     var encoderBlocks: [BlockWeights]
     var encoderFinalNorm: Tensor
-    var encoderRelativeBias: Tensor  // (buckets, H)
     var decoderBlocks: [BlockWeights]
     var decoderFinalNorm: Tensor
-    var decoderRelativeBias: Tensor  // (buckets, H)
     /// Every fp32 tensor and every projection by checkpoint key (the tied LM head is under `shared.weight`
     /// in `matrices`), for writing the model back out.
     private(set) var tensorsByKey = [String: Tensor]()
@@ -76,6 +76,8 @@ struct T5Weights: Sendable {
                 return BlockWeights(
                     selfAttentionNorm: tensor(T5Parameters.layerNorm(stack, block: b, layer: 0)),
                     selfAttention: attention(stack, b, cross: false),
+                    relativeBias: b == 0 || c.variant.hasPerBlockRelativeBias
+                        ? tensor(T5Parameters.attention(stack, block: b, cross: false, "relative_attention_bias")) : nil,
                     crossAttentionNorm: decoder ? tensor(T5Parameters.layerNorm(stack, block: b, layer: 1)) : nil,
                     crossAttention: decoder ? attention(stack, b, cross: true) : nil,
                     feedForwardNorm: tensor(T5Parameters.layerNorm(stack, block: b, layer: T5Parameters.feedForwardLayer(stack))),
@@ -86,11 +88,21 @@ struct T5Weights: Sendable {
         lmHead = matrix(separateLMHead ? T5Parameters.lmHead : T5Parameters.shared)
         encoderBlocks = blocks(.encoder, c.numLayers)
         encoderFinalNorm = tensor(T5Parameters.finalNorm(.encoder))
-        encoderRelativeBias = tensor(T5Parameters.attention(.encoder, block: 0, cross: false, "relative_attention_bias"))
         decoderBlocks = blocks(.decoder, c.numDecoderLayers)
         decoderFinalNorm = tensor(T5Parameters.finalNorm(.decoder))
-        decoderRelativeBias = tensor(T5Parameters.attention(.decoder, block: 0, cross: false, "relative_attention_bias"))
         tensorsByKey = tensors
         matricesByKey = matrices
+    }
+}
+
+extension [BlockWeights] {
+    /// For each block, the index of the block whose relative bias table it reads: its own when it has one,
+    /// else the nearest one before it (block 0 in T5, where "every block reuses the bias of block 0").
+    var relativeBiasOwners: [Int] {
+        var owner = 0
+        return indices.map { b in
+            if self[b].relativeBias != nil { owner = b }
+            return owner
+        }
     }
 }

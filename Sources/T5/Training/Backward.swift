@@ -19,12 +19,12 @@ extension TrainingPass {
         stackBackward(
             decoder, dOutput: dDecoderOutput, blocks: weights.decoderBlocks, dBlocks: gradients.decoderBlocks,
             finalNorm: weights.decoderFinalNorm, dFinalNorm: gradients.decoderFinalNorm,
-            bias: decoderBias, dBiasTable: gradients.decoderRelativeBias, bidirectional: false,
+            biases: decoderBiases, bidirectional: false,
             dEmbedding: gradients.shared, memory: (encoder.output, encoder.rows, dMemory))
         stackBackward(
             encoder, dOutput: dMemory, blocks: weights.encoderBlocks, dBlocks: gradients.encoderBlocks,
             finalNorm: weights.encoderFinalNorm, dFinalNorm: gradients.encoderFinalNorm,
-            bias: encoderBias, dBiasTable: gradients.encoderRelativeBias, bidirectional: true,
+            biases: encoderBiases, bidirectional: true,
             dEmbedding: gradients.shared, memory: nil)
     }
 
@@ -32,7 +32,7 @@ extension TrainingPass {
     /// For the decoder, `memory` carries the encoder output, its rows and the buffer its gradient accumulates in.
     private func stackBackward(
         _ a: StackActivations, dOutput: Tensor, blocks: [BlockWeights], dBlocks: [BlockWeights],
-        finalNorm: Tensor, dFinalNorm: Tensor, bias: RelativePositionBias, dBiasTable: Tensor, bidirectional: Bool,
+        finalNorm: Tensor, dFinalNorm: Tensor, biases: [RelativePositionBias], bidirectional: Bool,
         dEmbedding: Tensor, memory: (output: Tensor, rows: PackedSequences, dOutput: Tensor)?
     ) {
         let c = config, d = c.dModel, n = a.rows.rows
@@ -43,10 +43,15 @@ extension TrainingPass {
         let dX = workspace.tensor([n, d])  // (N, D) gradient of the residual stream
         rmsNormBackward(dOutput, x: a.finalInput, weight: finalNorm, rows: n, dX: dX, dWeight: dFinalNorm)
 
-        // Every block reads the bias of block 0: its per-distance gradients add up here, then go to the buckets.
-        let dBias = gradientPointer(dBiasTable).map { _ in workspace.tensor([c.numHeads, bias.width]) }  // (H, 2·clamp+1)
+        // Each table's per-distance gradients add up over the blocks that read it (every block of a T5 stack
+        // reads block 0's; a UMT5 block its own), then go to the buckets.
+        let owners = blocks.relativeBiasOwners
+        var dBiases = [Int: Tensor]()  // owner block → (H, 2·clamp+1)
+        for owner in Set(owners) where dBlocks[owner].relativeBias.flatMap(gradientPointer) != nil {
+            dBiases[owner] = workspace.tensor([c.numHeads, biases[owner].width])
+        }
         for (b, block) in blocks.enumerated().reversed() {
-            let saved = a.blocks[b], dBlock = dBlocks[b]
+            let saved = a.blocks[b], dBlock = dBlocks[b], dBias = dBiases[owners[b]]
             feedForwardBackward(
                 saved.feedForward, block.feedForward, dBlock.feedForward,
                 norm: block.feedForwardNorm, dNorm: dBlock.feedForwardNorm, rows: n, dX: dX)
@@ -59,9 +64,10 @@ extension TrainingPass {
             attentionBackward(
                 saved.selfAttention, block.selfAttention, dBlock.selfAttention,
                 norm: block.selfAttentionNorm, dNorm: dBlock.selfAttentionNorm, queries: a.rows,
-                causal: memory != nil, bias: bias, dBias: dBias, memory: nil, dX: dX)
+                causal: memory != nil, bias: biases[b], dBias: dBias, memory: nil, dX: dX)
         }
-        if let dBias, let dTable = gradientPointer(dBiasTable) {
+        for (owner, dBias) in dBiases {
+            guard let dTable = dBlocks[owner].relativeBias.flatMap(gradientPointer) else { continue }
             RelativePositionBias.backward(
                 dValues: dBias.pointer, heads: c.numHeads, numBuckets: c.relativeAttentionNumBuckets,
                 maxDistance: c.relativeAttentionMaxDistance, bidirectional: bidirectional, into: dTable)

@@ -94,8 +94,9 @@ struct StackActivations {
 final class TrainingPass {
     let config: T5Config
     let weights: T5Weights
-    let encoderBias: RelativePositionBias
-    let decoderBias: RelativePositionBias
+    /// The relative position bias each block reads (one shared value per stack in T5, one per block in UMT5).
+    let encoderBiases: [RelativePositionBias]
+    let decoderBiases: [RelativePositionBias]
     let dropoutRate: Float
     let encoder: StackActivations
     let decoder: StackActivations
@@ -128,14 +129,8 @@ final class TrainingPass {
         self.dropoutRate = dropoutRate
         self.workspace = workspace
         workspace.reset()
-        encoderBias = RelativePositionBias(
-            table: weights.encoderRelativeBias.pointer, heads: config.numHeads,
-            numBuckets: config.relativeAttentionNumBuckets, maxDistance: config.relativeAttentionMaxDistance,
-            bidirectional: true)
-        decoderBias = RelativePositionBias(
-            table: weights.decoderRelativeBias.pointer, heads: config.numHeads,
-            numBuckets: config.relativeAttentionNumBuckets, maxDistance: config.relativeAttentionMaxDistance,
-            bidirectional: false)
+        encoderBiases = RelativePositionBias.perBlock(weights.encoderBlocks, config: config, bidirectional: true)
+        decoderBiases = RelativePositionBias.perBlock(weights.decoderBlocks, config: config, bidirectional: false)
         let source = PackedSequences(lengths: inputs.map(\.count))
         let target = PackedSequences(lengths: targets.map(\.count))
         let sourceIDs = inputs.flatMap { $0.map(Int32.init) }
@@ -146,10 +141,10 @@ final class TrainingPass {
         let forward = StackForward(config: config, dropoutRate: dropoutRate, workspace: workspace)
         encoder = forward.run(
             ids: sourceIDs, rows: source, embedding: weights.shared, blocks: weights.encoderBlocks,
-            finalNorm: weights.encoderFinalNorm, bias: encoderBias, causal: false, memory: nil, generator: &generator)
+            finalNorm: weights.encoderFinalNorm, biases: encoderBiases, causal: false, memory: nil, generator: &generator)
         decoder = forward.run(
             ids: decoderIDs, rows: target, embedding: weights.shared, blocks: weights.decoderBlocks,
-            finalNorm: weights.decoderFinalNorm, bias: decoderBias, causal: true,
+            finalNorm: weights.decoderFinalNorm, biases: decoderBiases, causal: true,
             memory: (encoder.output, source), generator: &generator)
 
         // LM head (T5ForConditionalGeneration.forward, modeling_t5.py:1047-1050).
@@ -228,7 +223,7 @@ struct StackForward {
     /// for a decoder (whose blocks then have cross-attention).
     func run(
         ids: [Int32], rows: PackedSequences, embedding: Tensor, blocks: [BlockWeights], finalNorm: Tensor,
-        bias: RelativePositionBias, causal: Bool, memory: (Tensor, PackedSequences)?,
+        biases: [RelativePositionBias], causal: Bool, memory: (Tensor, PackedSequences)?,
         generator: inout SeededGenerator
     ) -> StackActivations {
         let d = config.dModel, n = rows.rows
@@ -238,10 +233,10 @@ struct StackForward {
         }
         let embeddingMask = dropout(x.pointer, n * d, &generator)
         var saved = [BlockActivations]()
-        for block in blocks {
+        for (b, block) in blocks.enumerated() {
             let selfAttention = attention(
                 block.selfAttention, norm: block.selfAttentionNorm, input: x, queries: rows, memory: nil,
-                causal: causal, bias: bias, generator: &generator)
+                causal: causal, bias: biases[b], generator: &generator)
             x = selfAttention.output
             var crossAttention: AttentionActivations?
             if let cross = block.crossAttention, let norm = block.crossAttentionNorm, let memory {
