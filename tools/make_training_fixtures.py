@@ -21,7 +21,7 @@ import numpy as np
 import safetensors.torch
 import torch
 import transformers
-from transformers import T5Config, T5ForConditionalGeneration
+from transformers import T5Config, T5ForConditionalGeneration, UMT5Config, UMT5ForConditionalGeneration
 from transformers.optimization import Adafactor
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,6 +59,16 @@ VARIANTS = {
                     tie_word_embeddings=False, layer_norm_epsilon=1e-5, dropout_rate=0.0,
                     decoder_start_token_id=0, pad_token_id=0, eos_token_id=1),
         label_smoothing=True,
+    ),
+    # UMT5: every block of both stacks has its own relative attention bias, and each gets its own gradient.
+    "umt5-gated-gelu": dict(
+        tied=False, model_class="umt5",
+        config=dict(vocab_size=128, d_model=32, d_kv=4, num_heads=3, d_ff=32, num_layers=2,
+                    num_decoder_layers=2, relative_attention_num_buckets=8,
+                    relative_attention_max_distance=10, feed_forward_proj="gated-gelu",
+                    tie_word_embeddings=False, layer_norm_epsilon=1e-6, dropout_rate=0.0,
+                    decoder_start_token_id=0, pad_token_id=0, eos_token_id=1),
+        label_smoothing=False,
     ),
 }
 
@@ -103,8 +113,10 @@ def f32(x) -> float:
 
 def build_model(name: str, spec: dict, seed: int) -> T5ForConditionalGeneration:
     torch.manual_seed(seed)
-    cfg = T5Config(**spec["config"])
-    model = T5ForConditionalGeneration(cfg)
+    if spec.get("model_class") == "umt5":
+        model = UMT5ForConditionalGeneration(UMT5Config(**spec["config"]))
+    else:
+        model = T5ForConditionalGeneration(T5Config(**spec["config"]))
     if not spec["tied"]:
         # transformers 5 always ties lm_head to shared (configuration_t5.py forces tie_word_embeddings = True and
         # keeps the old flag only as scale_decoder_outputs); an untied checkpoint is one whose lm_head.weight is

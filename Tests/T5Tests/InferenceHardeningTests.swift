@@ -58,8 +58,8 @@ import Testing
         try Self.patch(bf16.appendingPathComponent(shard), key: key, elements: 3..<4, bits: 0xFF80)  // -inf
         try cli.expectFailure(["generate", "--model", bf16.path, "hello"], "tensor \(key)")
         let f16 = try scratch("t5-gelu-f16-legacy")
-        try Self.patch(f16.appendingPathComponent("model.safetensors"), key: "shared.weight", elements: 100..<101, bits: 0x7C00)  // +inf
-        try cli.expectFailure(["score", "--model", f16.path, "--input", "a", "--target", "b"], "tensor shared.weight")
+        try Self.patch(f16.appendingPathComponent("model.safetensors"), key: "encoder.block.1.layer.1.DenseReluDense.wo.weight", elements: 100..<101, bits: 0x7C00)  // +inf
+        try cli.expectFailure(["score", "--model", f16.path, "--input", "a", "--target", "b"], "tensor encoder.block.1.layer.1.DenseReluDense.wo.weight")
     }
 
     @Test func theFiniteScanFindsEveryPositionAndEncoding() {
@@ -122,6 +122,29 @@ import Testing
             try editConfig(dir) { $0[key] = value }
             try cli.expectFailure(["generate", "--model", dir.path, "hello"], "\(key) \(value) is outside the vocabulary 0..<512")
         }
+    }
+
+    @Test func theVariantComesFromModelTypeAndIsCheckedAgainstTheTensors() throws {
+        // A UMT5 checkpoint whose config says T5 has per-block biases the T5 table does not name: refused, never
+        // run with block 0's bias everywhere. mt5 is T5's computation.
+        let umt5 = try scratch("umt5-tiny")
+        try editConfig(umt5) { $0["model_type"] = "t5" }
+        let asT5 = try cli.run(["generate", "--model", umt5.path, "hello"])
+        #expect(asT5.status == 1)
+        #expect(asT5.stderr.contains("relative_attention_bias") && asT5.stderr.contains("model_type"), "\(asT5.stderr)")
+        let t5 = try scratch()
+        try editConfig(t5) { $0["model_type"] = "umt5" }
+        try cli.expectFailure(["generate", "--model", t5.path, "hello"], "missing tensors encoder.block.1.layer.0.SelfAttention.relative_attention_bias.weight")
+        try editConfig(t5) { $0["model_type"] = "mt5" }
+        #expect(try cli.run(["generate", "--model", t5.path, "--max-new-tokens", "3", "hello"]).status == 0)
+        try editConfig(t5) { $0["model_type"] = "longt5" }
+        try cli.expectFailure(["generate", "--model", t5.path, "hello"], "model_type 'longt5' is not supported")
+    }
+
+    @Test func anEmbeddingAliasThatDiffersFromSharedIsRefused() throws {
+        let dir = try scratch("t5-gelu-f16-legacy")
+        try Self.patch(dir.appendingPathComponent("model.safetensors"), key: "decoder.embed_tokens.weight", elements: 5..<6, bits: 0x4B00)
+        try cli.expectFailure(["generate", "--model", dir.path, "hello"], "decoder.embed_tokens.weight differs from shared.weight")
     }
 
     @Test func absurdSizesAreRefusedBeforeAnythingIsSized() throws {

@@ -3,7 +3,7 @@ import Foundation
 
 /// The PyTorch training references written by tools/make_training_fixtures.py (Tests/Fixtures/training/README.md).
 enum TrainingFixtures {
-    static let variants = ["t5-relu-tied", "t5v11-gated-gelu"]
+    static let variants = ["t5-relu-tied", "t5v11-gated-gelu", "umt5-gated-gelu"]
 
     static func directory(_ variant: String) -> URL {
         Fixtures.root.appendingPathComponent("training").appendingPathComponent(variant)

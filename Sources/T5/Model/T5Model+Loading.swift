@@ -49,6 +49,29 @@ extension T5Model {
         let specs = T5Parameters.specs(for: config, separateLMHead: separateLMHead)
         let missing = specs.filter { archive.info($0.key) == nil }.map(\.key)
         if !missing.isEmpty { throw .missingTensors(path: path, keys: missing) }
+        // A tensor the variant does not read means the checkpoint is another variant (a UMT5 file whose
+        // model_type says t5 would otherwise run every block with block 0's bias): refused, never ignored.
+        let known = Set(specs.map(\.key))
+        let unexpected = archive.keys.filter { key in
+            !known.contains(key) && !T5Parameters.tolerated.contains(key)
+                && !(key.hasSuffix(Self.int8ScaleSuffix) && known.contains(String(key.dropLast(Self.int8ScaleSuffix.count))))
+        }
+        // transformers ties the per-stack embeddings to `shared` on load; a file whose aliases hold another
+        // table would make it compute with `shared` anyway, so such a file is refused rather than half-read.
+        if let shared = archive.storedBytes(T5Parameters.shared, alignment: 1), let sharedInfo = archive.info(T5Parameters.shared) {
+            for alias in T5Parameters.embeddingAliases {
+                guard let info = archive.info(alias), let stored = archive.storedBytes(alias, alignment: 1) else { continue }
+                if info != sharedInfo || stored.byteCount != shared.byteCount || memcmp(stored.pointer, shared.pointer, shared.byteCount) != 0 {
+                    throw .corruptCheckpoint(path: path, reason: "\(alias) differs from \(T5Parameters.shared); this runtime (like transformers) computes with one shared embedding table")
+                }
+            }
+        }
+        if !unexpected.isEmpty {
+            let shown = unexpected.prefix(3).joined(separator: ", ") + (unexpected.count > 3 ? " and \(unexpected.count - 3) more" : "")
+            throw .invalidConfig(
+                path: URL(fileURLWithPath: path).appendingPathComponent("config.json").path,
+                reason: "the checkpoint has tensors a model_type '\(config.variant.rawValue)' model does not use (\(shown)); is model_type right?")
+        }
         for spec in specs {
             guard let info = archive.info(spec.key) else { continue }
             if info.shape != spec.shape { throw .wrongShape(key: spec.key, expected: spec.shape, actual: info.shape) }

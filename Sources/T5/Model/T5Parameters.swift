@@ -14,6 +14,14 @@ public enum T5Parameters {
     static let shared = "shared.weight"
     static let lmHead = "lm_head.weight"
 
+    /// Keys a checkpoint may hold beyond the table: the per-stack embedding aliases older files save next to
+    /// `shared.weight`, and the cross-attention bias original T5 checkpoints carry and transformers drops
+    /// (`_keys_to_ignore_on_load_unexpected` in modeling_t5.py).
+    static let tolerated: Set<String> = Set(embeddingAliases + ["decoder.block.0.layer.1.EncDecAttention.relative_attention_bias.weight"])
+
+    /// Per-stack copies of `shared.weight` in older files; transformers ties them to `shared`.
+    static let embeddingAliases = ["encoder.embed_tokens.weight", "decoder.embed_tokens.weight"]
+
     static func finalNorm(_ stack: Stack) -> String { "\(stack.rawValue).final_layer_norm.weight" }
 
     /// Sub-layer index inside a block: self-attention is 0, cross-attention 1 (decoder only), feed-forward last.
