@@ -1,4 +1,5 @@
 #include "CKernels.h"
+#include <pthread.h>
 
 #include <stddef.h>
 #include <string.h>
@@ -135,17 +136,21 @@ KERNEL(int8_gemm_avx2, AVX2_ARGS, int8_t, int8x8_avx2)
 
 enum isa { ISA_UNKNOWN, ISA_SCALAR, ISA_AVX2, ISA_AVX512 };
 static enum isa detected = ISA_UNKNOWN;
+static pthread_once_t isa_once = PTHREAD_ONCE_INIT;
 
+static void detect_isa(void) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw"))
+        detected = ISA_AVX512;
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        detected = ISA_AVX2;
+    else
+        detected = ISA_SCALAR;
+}
+
+// Detected once under pthread_once: the kernels are called from several workers at a time.
 static enum isa current_isa(void) {
-    if (detected == ISA_UNKNOWN) {
-        __builtin_cpu_init();
-        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw"))
-            detected = ISA_AVX512;
-        else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-            detected = ISA_AVX2;
-        else
-            detected = ISA_SCALAR;
-    }
+    pthread_once(&isa_once, detect_isa);
     return detected;
 }
 

@@ -18,6 +18,7 @@
 // Why not OpenBLAS: this machine's OpenBLAS may run its AVX2 kernels (they are chosen by CPU table or by
 // OPENBLAS_CORETYPE), which use half the width of the AVX-512 units. Without AVX-512 the caller uses BLAS.
 #include "CKernels.h"
+#include <pthread.h>
 
 #include <stdlib.h>
 
@@ -287,14 +288,20 @@ int t5_sgemm_prepacked(int64_t m, int64_t n_begin, int64_t n_end, int64_t n, int
     return 1;
 }
 
+// The CPU's features are read once, under pthread_once: workers call these checks concurrently, and a plain
+// lazily written static is a data race (Thread Sanitizer reports it).
+static pthread_once_t sgemm_once = PTHREAD_ONCE_INIT;
+static int sgemm_is_available;
+
+static void detect_sgemm(void) {
+    __builtin_cpu_init();
+    const char *choice = getenv("T5_SGEMM");  // "blas" turns the kernel off (comparisons, debugging)
+    sgemm_is_available = __builtin_cpu_supports("avx512f") && !(choice && choice[0] == 'b');
+}
+
 int t5_sgemm_available(void) {
-    static int available = -1;
-    if (available < 0) {
-        __builtin_cpu_init();
-        const char *choice = getenv("T5_SGEMM");  // "blas" turns the kernel off (comparisons, debugging)
-        available = __builtin_cpu_supports("avx512f") && !(choice && choice[0] == 'b');
-    }
-    return available;
+    pthread_once(&sgemm_once, detect_sgemm);
+    return sgemm_is_available;
 }
 
 int t5_sgemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, int trans_a, const float *b,

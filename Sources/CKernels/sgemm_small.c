@@ -12,6 +12,7 @@
 // bf16 and int8 weights are widened in registers as they are loaded (one widening per four multiply-adds),
 // so only the narrow bytes cross the memory bus; an int8 row's scale multiplies its finished sums.
 #include "CKernels.h"
+#include <pthread.h>
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #include <immintrin.h>
@@ -153,14 +154,19 @@ __attribute__((target(T5_ISA))) static void gemm_small_int8(int64_t m, int64_t n
     gemm_small(INT8, m, n0, n1, k, a, lda, b, ldb, scale, c, ldc, acc);
 }
 
+// Read once under pthread_once, as t5_sgemm_available is (concurrent callers, no racy lazy static).
+static pthread_once_t gemm_small_once = PTHREAD_ONCE_INIT;
+static int gemm_small_is_available;
+
+static void detect_gemm_small(void) {
+    __builtin_cpu_init();
+    gemm_small_is_available = t5_sgemm_available() && __builtin_cpu_supports("avx512dq") &&
+                              __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+}
+
 int t5_gemm_small_available(void) {
-    static int available = -1;
-    if (available < 0) {
-        __builtin_cpu_init();
-        available = t5_sgemm_available() && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw") &&
-                    __builtin_cpu_supports("avx512vl");
-    }
-    return available;
+    pthread_once(&gemm_small_once, detect_gemm_small);
+    return gemm_small_is_available;
 }
 
 int t5_sgemm_small(int64_t m, int64_t n_begin, int64_t n_end, int64_t k, const float *a, int64_t lda,

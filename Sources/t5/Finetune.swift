@@ -47,6 +47,8 @@ struct Finetune: AsyncParsableCommand {
     @Option(help: "Linear warmup steps from 0.") var warmup = 0
     @Option(help: "Decoupled weight decay (default: 0.01 for AdamW as in torch, 0 for Adafactor).") var weightDecay: Double?
     @Option(help: "Clip the global gradient norm to X (0 = no clipping).") var maxGradNorm: Double = 1.0
+    @Option(help: ArgumentHelp("Skip up to N steps whose loss or gradient norm is NaN or infinite (no update; counted in metrics.jsonl and the summary) before stopping; 0 stops at the first with an error, keeping the last checkpoint.", valueName: "N"))
+    var skipNonfiniteSteps = 0
     @Option(help: "Label smoothing of the cross-entropy, in [0, 1).") var labelSmoothing: Float = 0
     @Option(help: "Dropout rate during training (overrides the config's dropout_rate and is saved in config.json).") var dropout: Float?
     @Option(help: ArgumentHelp("Freeze tensors: embeddings, encoder, decoder, lm-head, a block range such as encoder.block.0-3, or any tensor-name prefix; comma-separated or repeated.", valueName: "SPEC"))
@@ -105,6 +107,7 @@ struct Finetune: AsyncParsableCommand {
         o.saveEvery = saveEvery
         o.evalGenerate = evalGenerate
         o.evalMaxNewTokens = maxTargetTokens
+        o.maxNonFiniteSteps = skipNonfiniteSteps
         try o.validate()
         return o
     }
@@ -171,7 +174,12 @@ struct Finetune: AsyncParsableCommand {
         var lastStep: StepReport?
         var lastEvaluation: EvaluationReport?
         try trainer.run(output: output, onStep: { step in
-            lastStep = step
+            if let reason = step.skipped {
+                display.finish()
+                note("step \(step.step) skipped: \(reason) (\(trainer.state.skippedSteps ?? 0) of at most \(skipNonfiniteSteps))")
+            } else {
+                lastStep = step
+            }
             display.show(step)
             if interrupt.isSet {
                 display.finish()
@@ -190,7 +198,7 @@ struct Finetune: AsyncParsableCommand {
             try printJSON(Summary(out: output.path, step: trainer.completedSteps, total_steps: trainer.totalSteps, finished: finished,
                               train_loss: lastStep?.loss, eval_loss: lastEvaluation?.loss,
                               eval_token_accuracy: lastEvaluation?.tokenAccuracy, eval_exact_match: lastEvaluation?.exactMatch,
-                              elapsed_s: trainer.state.elapsedSeconds,
+                              elapsed_s: trainer.state.elapsedSeconds, skipped_steps: trainer.state.skippedSteps ?? 0,
                               tokens_per_s: trainer.state.elapsedSeconds > 0 ? Double(trainer.state.tokensSeen) / trainer.state.elapsedSeconds : nil))
         } else {
             print("saved \(output.path) at step \(trainer.completedSteps) of \(trainer.totalSteps)" + (finished ? "" : " (interrupted; continue with --resume)"))
@@ -212,6 +220,7 @@ struct Finetune: AsyncParsableCommand {
         let eval_token_accuracy: Double?
         let eval_exact_match: Double?
         let elapsed_s: Double
+        let skipped_steps: Int
         let tokens_per_s: Double?
     }
 

@@ -24,8 +24,8 @@ import Testing
         let (m, n, k) = shape
         for transposeB in [true, false] {
             for threads in [1, 2] {
-                T5Runtime.setThreads(threads)
-                defer { T5Runtime.setThreads(ProcessInfo.processInfo.activeProcessorCount) }
+                let pinned = ParallelSettings.pin(threads: threads)
+                defer { pinned.release() }
                 let a = Self.values(m * k, seed: 1), b = Self.values(n * k, seed: 2), c0 = Self.values(m * n, seed: 3)
                 let expected = Self.naiveProduct(a, b, m: m, n: n, k: k, transposeB: transposeB)
                 for accumulate in [false, true] {
@@ -56,8 +56,8 @@ import Testing
         let x = Self.values(m * k, seed: 32), c0 = Self.values(m * n, seed: 33)
         let expected = Self.naiveProduct(x, w.array, m: m, n: n, k: k, transposeB: true)
         for threads in [1, 2] {
-            T5Runtime.setThreads(threads)
-            defer { T5Runtime.setThreads(ProcessInfo.processInfo.activeProcessorCount) }
+            let pinned = ParallelSettings.pin(threads: threads)
+            defer { pinned.release() }
             for accumulate in [false, true] {
                 var y = c0
                 x.withUnsafeBufferPointer { px in y.withUnsafeMutableBufferPointer { py in

@@ -14,8 +14,8 @@ import Testing
     }
 
     @Test func everyPartRunsExactlyOnce() {
-        T5Runtime.setThreads(2)
-        defer { T5Runtime.setThreads(ProcessInfo.processInfo.activeProcessorCount) }
+        let pinned = ParallelSettings.pin(threads: 2)
+        defer { pinned.release() }
         for parts in [2, 3, 7, 64] {
             let counts = Counts(parts)
             for _ in 0..<500 { Parallel.run(parts) { counts.hit($0) } }
@@ -26,8 +26,8 @@ import Testing
     /// Jobs far apart: the workers go to sleep between them (after `WorkerPool.spinTime`) and every job
     /// still completes, whether a woken worker or the caller runs its parts.
     @Test func jobsAfterTheWorkersSleepComplete() {
-        T5Runtime.setThreads(2)
-        defer { T5Runtime.setThreads(ProcessInfo.processInfo.activeProcessorCount) }
+        let pinned = ParallelSettings.pin(threads: 2)
+        defer { pinned.release() }
         let counts = Counts(3)
         for _ in 0..<4 {
             Parallel.run(3) { counts.hit($0) }
@@ -37,8 +37,8 @@ import Testing
     }
 
     @Test func nestedCallsRunInline() {
-        T5Runtime.setThreads(2)
-        defer { T5Runtime.setThreads(ProcessInfo.processInfo.activeProcessorCount) }
+        let pinned = ParallelSettings.pin(threads: 2)
+        defer { pinned.release() }
         let counts = Counts(4 * 5)
         for _ in 0..<100 {
             Parallel.run(4) { outer in Parallel.run(5) { inner in counts.hit(outer * 5 + inner) } }
@@ -47,8 +47,8 @@ import Testing
     }
 
     @Test func concurrentCallersAllComplete() async {
-        T5Runtime.setThreads(2)
-        defer { T5Runtime.setThreads(ProcessInfo.processInfo.activeProcessorCount) }
+        let pinned = ParallelSettings.pin(threads: 2)
+        defer { pinned.release() }
         let counts = Counts(4 * 8)
         await withTaskGroup(of: Void.self) { group in
             for caller in 0..<4 {

@@ -109,9 +109,8 @@ import Testing
 @Suite struct ParallelParityTests {
     @Test(arguments: ["t5-relu-tied", "t5v11-gated-gelu"])
     func beamAndBatchOnTwoThreads(name: String) throws {
-        Parallel.minimumCost = 0
-        T5Runtime.setThreads(2)
-        defer { Parallel.minimumCost = 20_000 }
+        let pinned = ParallelSettings.pin(threads: 2, minimumCost: 0)
+        defer { pinned.release() }
         let model = try Fixtures.model(name)
         let ref = try Fixtures.reference(ModelReference.self, "reference/\(name).json")
         for c in ref.beam {

@@ -30,6 +30,9 @@ import Testing
 
     @Test(arguments: TrainingFixtures.variants)
     func threeStepUpdatesMatchPyTorch(variant: String) throws {
+        // Bit-exact comparisons: no other test may change the thread split meanwhile.
+        let pinned = ParallelSettings.pin()
+        defer { pinned.release() }
         let reference = try TrainingFixtures.reference(variant)
         let data = try fixtureData(variant)
         for (name, optimizer) in Self.optimizerCases {
@@ -39,7 +42,7 @@ import Testing
                                       options: fixtureOptions(optimizer, examples: data.exampleCount))
             let initial = trainer.store.values.mapValues(\.array)
             for k in 0..<3 {
-                let report = trainer.step()
+                let report = try trainer.step()
                 #expect(abs(report.loss - Double(losses[k])) <= 1e-4 * Double(losses[k]), "\(variant) \(name) step \(k + 1): loss \(report.loss) vs \(losses[k])")
             }
             var worst = (key: "", distance: 0.0)
@@ -82,6 +85,9 @@ import Testing
     }
 
     @Test func savedCheckpointReloadsIdenticallyAndFrozenTensorsAreBitIdentical() throws {
+        // Bit-exact comparisons: no other test may change the thread split meanwhile.
+        let pinned = ParallelSettings.pin()
+        defer { pinned.release() }
         let model = try Fixtures.model(Self.modelName)
         let data = try tasks(model)
         let specs = T5Parameters.specs(for: model.config, separateLMHead: model.hasSeparateLMHead)
@@ -132,6 +138,9 @@ import Testing
     /// uninterrupted run — with dropout, gradient accumulation, a two-task mixture and a warmup schedule.
     @Test(arguments: [false, true])
     func resumeContinuesExactly(adamW: Bool) throws {
+        // Bit-exact comparisons: no other test may change the thread split meanwhile.
+        let pinned = ParallelSettings.pin()
+        defer { pinned.release() }
         let model = try Fixtures.model(Self.modelName)
         let data = try tasks(model, count: 40)
         var o = TrainingOptions()
@@ -169,6 +178,9 @@ import Testing
     }
 
     @Test func resumeRefusesOtherSettings() throws {
+        // Bit-exact comparisons: no other test may change the thread split meanwhile.
+        let pinned = ParallelSettings.pin()
+        defer { pinned.release() }
         let model = try Fixtures.model(Self.modelName)
         let data = try tasks(model)
         var o = TrainingOptions()
@@ -189,6 +201,9 @@ import Testing
     /// Two micro-batches accumulated give the gradient of the mean over all their target tokens: the same
     /// step as one batch holding both.
     @Test func gradientAccumulationIsTheTokenMean() throws {
+        // Bit-exact comparisons: no other test may change the thread split meanwhile.
+        let pinned = ParallelSettings.pin()
+        defer { pinned.release() }
         let model = try Fixtures.model(Self.modelName)
         let all = try tasks(model, count: 4).tasks[0]
         let data = try TrainingData(tasks: [all])
@@ -201,7 +216,7 @@ import Testing
             o.dropout = 0
             o.maxGradNorm = 0
             let t = try Trainer(model: model, training: data, options: o)
-            return (t, t.step())
+            return (t, try t.step())
         }
         let (whole, r1) = try run(batch: 4, accumulation: 1)
         let (parts, r2) = try run(batch: 2, accumulation: 2)
@@ -215,6 +230,9 @@ import Testing
     }
 
     @Test func seedDecidesEverything() throws {
+        // Bit-exact comparisons: no other test may change the thread split meanwhile.
+        let pinned = ParallelSettings.pin()
+        defer { pinned.release() }
         let model = try Fixtures.model(Self.modelName)
         let data = try tasks(model)
         func weights(seed: UInt64) throws -> [Float] {
@@ -224,7 +242,7 @@ import Testing
             o.dropout = 0.2
             o.seed = seed
             let t = try Trainer(model: model, training: data, options: o)
-            for _ in 0..<3 { t.step() }
+            for _ in 0..<3 { try t.step() }
             return t.store.specs.flatMap { t.store.values[$0.key]?.array ?? [] }
         }
         #expect(try weights(seed: 5) == (try weights(seed: 5)))
@@ -232,6 +250,9 @@ import Testing
     }
 
     @Test func evaluationAndCallbacks() throws {
+        // Bit-exact comparisons: no other test may change the thread split meanwhile.
+        let pinned = ParallelSettings.pin()
+        defer { pinned.release() }
         let model = try Fixtures.model(Self.modelName)
         let data = try tasks(model)
         var o = TrainingOptions()

@@ -68,11 +68,8 @@ import Testing
     static func step(
         _ model: T5Model, _ batch: TrainingBatch, dropout: Float, smoothing: Float, forced: Bool, store: ParameterStore? = nil
     ) -> (ParameterStore, LossResult) {
-        if forced {
-            Parallel.minimumCost = 0
-            T5Runtime.setThreads(2)
-        }
-        defer { if forced { Parallel.minimumCost = 20_000 } }
+        let pinned = forced ? ParallelSettings.pin(threads: 2, minimumCost: 0) : nil
+        defer { pinned?.release() }
         let store = store ?? ParameterStore(model: model)
         store.zeroGradients()
         var generator = SeededGenerator(seed: 11)
@@ -198,9 +195,8 @@ import Testing
     @Test(arguments: [(17, 33, 7), (64, 1100, 515)])
     func trainingLinearOnTwoThreadsMatchesNaive(shape: (Int, Int, Int)) {
         let (rows, outFeatures, inFeatures) = shape
-        Parallel.minimumCost = 0
-        T5Runtime.setThreads(2)
-        defer { Parallel.minimumCost = 20_000 }
+        let pinned = ParallelSettings.pin(threads: 2, minimumCost: 0)
+        defer { pinned.release() }
         var g = SeededGenerator(seed: UInt64(rows))
         let x = Self.random(rows * inFeatures, -1...1, &g), w = Self.random(outFeatures * inFeatures, -1...1, &g)
         let expected = Self.naiveProduct(
@@ -216,12 +212,8 @@ import Testing
     @Test(arguments: [(5, 7, 3), (37, 70, 45), (300, 130, 600)], [(2, false), (2, true), (1, false)])
     func linearBackwardMatchesNaive(shape: (Int, Int, Int), setup: (threads: Int, frozen: Bool)) {
         let (rows, inFeatures, outFeatures) = shape
-        Parallel.minimumCost = 0
-        T5Runtime.setThreads(setup.threads)
-        defer {
-            Parallel.minimumCost = 20_000
-            T5Runtime.setThreads(ProcessInfo.processInfo.activeProcessorCount)
-        }
+        let pinned = ParallelSettings.pin(threads: setup.threads, minimumCost: 0)
+        defer { pinned.release() }
         var g = SeededGenerator(seed: UInt64(rows + 1))
         let x = Self.random(rows * inFeatures, -1...1, &g), w = Self.random(outFeatures * inFeatures, -1...1, &g)
         let dY = Self.random(rows * outFeatures, -1...1, &g)

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Teacher-forced log-probabilities of a target given an input.
 public struct ScoredTarget: Sendable, Equatable, Codable {
     /// Target ids including the appended eos.
@@ -53,18 +55,23 @@ extension T5Model {
         return stride(from: 0, to: results.count, by: copies).map { Array(results[$0..<($0 + copies)]) }
     }
 
-    /// Streams the greedy or sampled output of one input token by token. Generation stops within a step once
-    /// the stream terminates: when the consuming task is cancelled, or when the stream is released (a
-    /// `for try await token in model.stream(...)` loop left early releases it).
+    /// Streams the greedy or sampled output of one input token by token. The stream is pulled: the decoder
+    /// runs on its own thread (never holding one of the concurrency pool's few threads for the whole
+    /// generation) and computes a token only when the consumer has asked for it, so a slow consumer holds no
+    /// backlog. Generation stops within a step once the stream terminates: when the consuming task is
+    /// cancelled, or when the stream is released (a `for try await token in model.stream(...)` loop left
+    /// early releases it).
     public func stream(_ text: String, options: GenerationOptions = .init()) -> AsyncThrowingStream<StreamedToken, Error> {
         streamAndTask(text, options: options).stream
     }
 
-    /// The stream and the task that fills it; the task's value is the number of tokens it generated, which
-    /// shows that a consumer who leaves stops the work.
+    /// The stream and a task that ends with its decode thread; the task's value is the number of tokens
+    /// generated, which shows that a consumer who leaves stops the work.
     func streamAndTask(_ text: String, options: GenerationOptions) -> (stream: AsyncThrowingStream<StreamedToken, Error>, task: Task<Int, Never>) {
-        let (stream, continuation) = AsyncThrowingStream<StreamedToken, Error>.makeStream()
-        let task = Task {
+        let (tokens, continuation) = AsyncThrowingStream<StreamedToken, Error>.makeStream()
+        let demand = StreamDemand()
+        continuation.onTermination = { _ in demand.cancel() }
+        let produce = { @Sendable () -> Int in
             var generated = [Int]()
             do {
                 var opts = options
@@ -73,12 +80,13 @@ extension T5Model {
                 try opts.validate()
                 let ids = try inputIDs(text, maxInputTokens: opts.maxInputTokens)
                 var emitted = ""
-                _ = try TokenSearch(model: self, options: opts).run(encoded: encode([ids])) { _, token in
+                _ = try TokenSearch(model: self, options: opts).run(encoded: encode([ids])) { (_, token) throws(T5Error) in
+                    try demand.wait()
                     generated.append(token)
                     let decoded = tokenizer.decode(generated)
                     let piece = decoded.hasPrefix(emitted) ? String(decoded.dropFirst(emitted.count)) : decoded
                     emitted = decoded
-                    continuation.yield(StreamedToken(id: token, text: piece))
+                    if case .terminated = continuation.yield(StreamedToken(id: token, text: piece)) { throw .cancelled }
                 }
                 continuation.finish()
             } catch {
@@ -86,7 +94,19 @@ extension T5Model {
             }
             return generated.count
         }
-        continuation.onTermination = { _ in task.cancel() }
+        let task = Task<Int, Never> {
+            await withCheckedContinuation { (done: CheckedContinuation<Int, Never>) in
+                let thread = Thread { done.resume(returning: produce()) }
+                thread.name = "t5.stream"
+                thread.start()
+            }
+        }
+        // The consumer's iterator pulls through this wrapper: each `next()` grants the producer one token.
+        let source = StreamSource(tokens)
+        let stream = AsyncThrowingStream<StreamedToken, Error> {
+            demand.grant()
+            return try await source.next()
+        }
         return (stream, task)
     }
 

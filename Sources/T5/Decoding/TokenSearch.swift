@@ -6,11 +6,12 @@ struct TokenSearch {
     let options: GenerationOptions
 
     /// Returns, per input, the generated ids (ending with eos when generated) and the sum of their log-probs
-    /// under the processed distribution. `onToken(row, id)` is called as each token is chosen.
+    /// under the processed distribution. `onToken(row, id)` is called as each token is chosen; an error it
+    /// throws (a stream's consumer left) ends the search.
     ///
     /// Throws `.nonFinite` when a step's processed logits hold a NaN or +∞ (or allow no token), `.cancelled`
     /// when the calling task is cancelled (checked every step), and `.tooLarge` when the cache cannot grow.
-    func run(encoded: EncoderOutput, onToken: ((Int, Int) -> Void)? = nil) throws(T5Error) -> [(ids: [Int], score: Float)] {
+    func run(encoded: EncoderOutput, onToken: ((Int, Int) throws(T5Error) -> Void)? = nil) throws(T5Error) -> [(ids: [Int], score: Float)] {
         let c = model.config, v = c.vocabSize, b = encoded.batch
         // The cache and histories start at a modest size and grow with the output: memory follows the tokens
         // generated, not `max_new_tokens` (which may be huge, waiting for eos).
@@ -79,7 +80,7 @@ struct TokenSearch {
                 scores[r] += row[token] - normalizer
                 histories[r].append(token)
                 generated[r].append(token)
-                onToken?(r, token)
+                try onToken?(r, token)
                 next[r] = token
                 if eos.contains(token) { finished[r] = true }
             }

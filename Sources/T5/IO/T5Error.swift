@@ -34,6 +34,9 @@ public enum T5Error: Error, Equatable, Sendable, CustomStringConvertible {
     case nonFinite(what: String)
     /// A request or model needs more memory than the machine has (or than an index can count).
     case tooLarge(what: String, bytes: Int?, available: Int)
+    /// Training reached a step whose loss or gradient norm is not finite (or whose update made a weight
+    /// non-finite), more times than it was allowed to skip; nothing of that step was saved.
+    case diverged(step: Int, reason: String)
     /// The task running a generation was cancelled (a stream's consumer stopped, a client disconnected).
     case cancelled
 
@@ -70,6 +73,8 @@ public enum T5Error: Error, Equatable, Sendable, CustomStringConvertible {
         case let .tooLarge(what, bytes, available):
             let need = bytes.map { "needs \(MemoryBudget.format($0))" } ?? "needs more memory than can be counted"
             return "\(what) \(need), more than the \(MemoryBudget.format(available)) of memory available"
+        case let .diverged(step, reason):
+            return "training diverged at step \(step): \(reason); the last checkpoint saved before it is kept (a lower learning rate, or --skip-nonfinite-steps N to skip such steps)"
         case .cancelled:
             return "cancelled"
         }

@@ -91,13 +91,18 @@ public struct BatchSampler: Sendable {
     /// Per task, the pass whose order is cached, and that order.
     private var passes: [(pass: Int, order: [Int])]
 
+    /// Batches per pool for `data`. Small data: a pool is about one pass over everything, so an example
+    /// rarely repeats within it.
+    static func effectivePoolBatches(_ poolBatches: Int, data: TrainingData, batchSize: Int) -> Int {
+        max(1, min(poolBatches, data.exampleCount / batchSize))
+    }
+
     public init(data: TrainingData, batchSize: Int, seed: UInt64, poolBatches: Int = 50, position: DataPosition? = nil) {
         precondition(batchSize > 0 && poolBatches > 0)
         self.data = data
         self.batchSize = batchSize
         self.seed = seed
-        // Small data: a pool is about one pass over everything, so an example rarely repeats within it.
-        self.poolBatches = max(1, min(poolBatches, data.exampleCount / batchSize))
+        self.poolBatches = Self.effectivePoolBatches(poolBatches, data: data, batchSize: batchSize)
         self.position = position ?? DataPosition(drawn: Array(repeating: 0, count: data.tasks.count))
         passes = Array(repeating: (pass: -1, order: []), count: data.tasks.count)
     }

@@ -42,6 +42,11 @@ public final class MetricsLog {
 
     /// A training step's record.
     public func append(_ r: StepReport) {
+        if let reason = r.skipped {
+            // No NaN reaches the file: a skipped step says why instead of logging null figures.
+            append(JSONObject([("type", .string("skipped")), ("step", .integer(r.step)), ("reason", .string(reason))]))
+            return
+        }
         append(JSONObject([
             ("type", .string("train")), ("step", .integer(r.step)), ("epoch", rounded(r.epoch, 4)),
             ("loss", rounded(r.loss, 6)), ("lr", r.learningRate.isFinite ? .number(r.learningRate) : .null),

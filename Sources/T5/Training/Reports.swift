@@ -20,6 +20,8 @@ public struct StepReport: Sendable, Equatable {
     /// Wall-clock seconds of this step and of the whole run so far.
     public var seconds: Double
     public var elapsed: Double
+    /// Why the step was skipped (its loss or gradient norm was not finite), nil for a step that updated.
+    public var skipped: String? = nil
 
     /// Input plus target tokens per second in this step.
     public var tokensPerSecond: Double { seconds > 0 ? Double(inputTokens + targetTokens) / seconds : 0 }

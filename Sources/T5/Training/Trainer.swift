@@ -78,11 +78,17 @@ public final class Trainer {
         if let difference = RunSignature.firstDifference(saved: state.signature, current: current) {
             throw .invalidOption(name: "--resume", reason: "the checkpoint at step \(state.step) was made with different settings: \(difference)")
         }
+        try state.validate(
+            path: checkpoint.appendingPathComponent(Checkpoint.stateFile).path, taskCount: training.tasks.count,
+            batchSize: options.batchSize,
+            poolBatches: BatchSampler.effectivePoolBatches(options.poolBatches, data: training, batchSize: options.batchSize),
+            gradientAccumulation: options.gradientAccumulation)
         state.totalSteps = options.totalSteps(examples: training.exampleCount)
         let store = ParameterStore(model: model, frozen: frozen)
         var shapes = [String: [Int]]()
         for spec in store.specs where store.trainable.contains(spec.key) { shapes[spec.key] = spec.shape }
-        try optimizer.restore(step: state.step, tensors: moments, shapes: shapes,
+        // Skipped steps never reached the optimizer, whose step count (bias corrections, relative step) is lower.
+        try optimizer.restore(step: state.step - (state.skippedSteps ?? 0), tensors: moments, shapes: shapes,
                               path: checkpoint.appendingPathComponent(Checkpoint.optimizerFile).path)
         moments = [:]
         var resumedFiles = files
@@ -136,9 +142,11 @@ public final class Trainer {
     /// The model with the current weights (shares them: use it before the next step, or copy).
     public var model: T5Model { store.makeModel(tokenizer: tokenizer) }
 
-    /// Runs one optimizer step.
+    /// Runs one optimizer step. A step whose loss or gradient norm is not finite updates nothing: it is
+    /// skipped (and reported) while `options.maxNonFiniteSteps` allows, else `.diverged` is thrown and the
+    /// trainer's state is left as it was before the step.
     @discardableResult
-    public func step() -> StepReport {
+    public func step() throws(T5Error) -> StepReport {
         let started = DispatchTime.now().uptimeNanoseconds
         let micro = (0..<options.gradientAccumulation).map { _ in sampler.next() }
         let targetCounts = micro.map { $0.targetIDs.reduce(0) { $0 + $1.count } }
@@ -157,8 +165,18 @@ public final class Trainer {
         }
         let trainable = store.specs.compactMap { store.gradients[$0.key] }
         let norm = GradientClipping.clip(trainable, maxNorm: options.maxGradNorm)
-        let rate = schedule?.learningRate(base: options.optimizer.baseLearningRate ?? 0, step: state.step) ?? 0
-        optimizer.step(parameters: store.values, gradients: store.gradients, learningRate: rate)
+        let loss = lossSum / Double(max(targetTokens, 1))
+        let skipped: String? = !loss.isFinite ? "the loss is \(loss)" : (!norm.isFinite ? "the gradient norm is \(norm)" : nil)
+        if let skipped {
+            let count = (state.skippedSteps ?? 0) + 1
+            if count > options.maxNonFiniteSteps {
+                throw .diverged(step: state.step + 1, reason: skipped + (count > 1 ? " (after \(count - 1) skipped steps)" : ""))
+            }
+            state.skippedSteps = count
+        } else {
+            let rate = schedule?.learningRate(base: options.optimizer.baseLearningRate ?? 0, step: state.step) ?? 0
+            optimizer.step(parameters: store.values, gradients: store.gradients, learningRate: rate)
+        }
 
         let examples = micro.reduce(0) { $0 + $1.inputIDs.count }
         state.step += 1
@@ -168,11 +186,11 @@ public final class Trainer {
         let now = DispatchTime.now().uptimeNanoseconds
         state.elapsedSeconds = startElapsed + Double(now - sessionStart) / 1e9
         return StepReport(
-            step: state.step, totalSteps: state.totalSteps, loss: lossSum / Double(max(targetTokens, 1)),
+            step: state.step, totalSteps: state.totalSteps, loss: loss,
             learningRate: optimizer.lastLearningRate, gradientNorm: norm, examples: examples,
             inputTokens: inputTokens, targetTokens: targetTokens,
             epoch: Double(state.examplesSeen) / Double(max(training.exampleCount, 1)),
-            seconds: Double(now - started) / 1e9, elapsed: state.elapsedSeconds)
+            seconds: Double(now - started) / 1e9, elapsed: state.elapsedSeconds, skipped: skipped)
     }
 
     /// Evaluates on the validation data (nil without any): loss and token accuracy under teacher
@@ -231,6 +249,11 @@ public final class Trainer {
         guard let files else {
             throw .writeFailed(path: output.path, reason: "the trainer was created without model files (config, spiece.model) to save")
         }
+        // A weight the last update pushed past the float range is never written: the previous checkpoint stays.
+        for spec in store.specs {
+            guard let t = store.values[spec.key], !FiniteCheck.isFinite(t.pointer, t.count) else { continue }
+            throw .diverged(step: state.step, reason: "the update made \(spec.key) non-finite")
+        }
         return try Checkpoint.save(values: store.values, specs: store.specs, files: files,
                                    optimizerState: optimizer.stateTensors(), state: state, in: output)
     }
@@ -245,6 +268,10 @@ public final class Trainer {
     ) throws(T5Error) {
         var log: MetricsLog?
         if let output {
+            // Everything saving needs is checked before the first step, not after the last.
+            if files == nil {
+                throw .writeFailed(path: output.path, reason: "the trainer was created without model files (config, spiece.model) to save checkpoints")
+            }
             try Checkpoint.createDirectory(output)
             Checkpoint.removeStaleTemporaries(in: output)
             log = try MetricsLog(url: output.appendingPathComponent("metrics.jsonl"), keepingThrough: state.step > 0 ? state.step : nil)
@@ -263,7 +290,7 @@ public final class Trainer {
             lastSaved = state.step
         }
         while !isFinished {
-            let report = step()
+            let report = try step()
             log?.append(report)
             let control = onStep(report)
             if let n = options.evalEvery, state.step % n == 0 { evaluateNow() }

@@ -41,6 +41,9 @@ public struct TrainingOptions: Sendable, Equatable {
     public var evalBatchSize: Int? = nil
     /// Batches per length-sorted pool (see `BatchSampler`).
     public var poolBatches = 50
+    /// Steps with a non-finite loss or gradient norm that may be skipped (no update, counted and reported)
+    /// before the run stops with `.diverged`; 0 stops at the first.
+    public var maxNonFiniteSteps = 0
 
     public init() {}
 
@@ -63,6 +66,7 @@ public struct TrainingOptions: Sendable, Equatable {
         if let n = evalBatchSize, n < 1 { throw fail("--eval-batch-size", "must be at least 1, got \(n)") }
         if evalMaxNewTokens < 1 { throw fail("--max-target-tokens", "must be at least 1, got \(evalMaxNewTokens)") }
         if poolBatches < 1 { throw fail("pool batches", "must be at least 1, got \(poolBatches)") }
+        if maxNonFiniteSteps < 0 { throw fail("--skip-nonfinite-steps", "must be 0 or more, got \(maxNonFiniteSteps)") }
         switch optimizer {
         case .adamW(let o):
             if !(o.learningRate > 0) { throw fail("--lr", "must be positive, got \(o.learningRate)") }

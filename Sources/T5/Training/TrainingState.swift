@@ -25,6 +25,8 @@ public struct TrainingState: Codable, Sendable, Equatable {
     public var elapsedSeconds: Double
     /// Lowest validation loss seen so far, if any evaluation ran.
     public var bestEvalLoss: Double?
+    /// Steps skipped for a non-finite loss or gradient norm (absent in files of runs that skipped none).
+    public var skippedSteps: Int?
     /// Settings that must be the same to resume (name → value as text), see `RunSignature`.
     public var signature: [String: String]
     /// A description of the random number generation, for readers of the file.
@@ -62,6 +64,7 @@ public struct TrainingState: Codable, Sendable, Equatable {
         case tokensSeen = "tokens_seen"
         case elapsedSeconds = "elapsed_seconds"
         case bestEvalLoss = "best_eval_loss"
+        case skippedSteps = "skipped_steps"
     }
 
     /// The JSON bytes (keys sorted, indented).
@@ -70,6 +73,36 @@ public struct TrainingState: Codable, Sendable, Equatable {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         // Encoding a struct of plain values cannot fail.
         return ((try? encoder.encode(self)) ?? Data()) + Data("\n".utf8)
+    }
+
+    /// Checks every field before a resumed run uses it: ranges, and the data position against the step (each
+    /// step draws `gradientAccumulation` batches of `batchSize` examples from pools of `poolBatches`
+    /// batches), so an edited or damaged file is refused naming the field instead of trapping or
+    /// resuming somewhere else.
+    func validate(path: String, taskCount: Int, batchSize: Int, poolBatches: Int, gradientAccumulation: Int) throws(T5Error) {
+        func bad(_ field: String, _ reason: String) -> T5Error {
+            .corruptCheckpoint(path: path, reason: "\(field): \(reason)")
+        }
+        for (field, value) in [("step", step), ("total_steps", totalSteps), ("pool", pool), ("batch_in_pool", batchInPool),
+                               ("examples_seen", examplesSeen), ("tokens_seen", tokensSeen)] where value < 0 {
+            throw bad(field, "must be 0 or more, found \(value)")
+        }
+        if batchInPool >= poolBatches { throw bad("batch_in_pool", "\(batchInPool) is past the \(poolBatches) batches of a pool") }
+        if drawn.count != taskCount { throw bad("drawn", "has \(drawn.count) entries for \(taskCount) training tasks") }
+        if let negative = drawn.first(where: { $0 < 0 }) { throw bad("drawn", "must be 0 or more, found \(negative)") }
+        if !(elapsedSeconds.isFinite && elapsedSeconds >= 0) { throw bad("elapsed_seconds", "must be a finite number of seconds, found \(elapsedSeconds)") }
+        if let loss = bestEvalLoss, !(loss.isFinite && loss >= 0) { throw bad("best_eval_loss", "must be finite and non-negative, found \(loss)") }
+        if let skipped = skippedSteps, !(0...step).contains(skipped) { throw bad("skipped_steps", "\(skipped) is not within 0...\(step)") }
+        let batches = MemoryBudget.product([step, gradientAccumulation])
+        let position = MemoryBudget.sum([MemoryBudget.product([pool, poolBatches]), batchInPool])
+        if batches == nil || batches != position {
+            throw bad("step", "\(step) steps of \(gradientAccumulation) batch(es) do not end at pool \(pool), batch \(batchInPool) (pools of \(poolBatches) batches)")
+        }
+        let drawnTotal = MemoryBudget.sum(drawn.map { Optional($0) })
+        if drawnTotal != MemoryBudget.product([pool, poolBatches, batchSize]) {
+            throw bad("drawn", "\(drawn) examples before pool \(pool) do not fill \(pool) pools of \(poolBatches) × \(batchSize)")
+        }
+        if examplesSeen < step { throw bad("examples_seen", "\(examplesSeen) is fewer than one example per step (\(step))") }
     }
 
     /// Reads `trainer_state.json`; `path` names it in errors.
