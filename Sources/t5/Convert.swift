@@ -13,7 +13,7 @@ struct Convert: AsyncParsableCommand {
             """)
 
     @OptionGroup var modelOptions: ModelOptions
-    @Option(help: "Output directory.") var out: String
+    @Option(help: "Output directory: new, or empty (written whole, then renamed into place).") var out: String
 
     func run() async throws {
         let source = try modelOptions.directory()
@@ -21,12 +21,15 @@ struct Convert: AsyncParsableCommand {
         if destination.standardizedFileURL == source.standardizedFileURL {
             throw T5Error.invalidOption(name: "--out", reason: "must differ from --model")
         }
+        try OutputDirectory.requireNew(destination, option: "--out")
         let model = try modelOptions.load(forInference: false)
-        try model.write(to: destination)
-        for name in ["spiece.model", "generation_config.json"] {
-            let from = source.appendingPathComponent(name)
-            guard let data = FileManager.default.contents(atPath: from.path) else { continue }
-            try AtomicFile.write(data, to: destination.appendingPathComponent(name))
+        try OutputDirectory.writeAtomically(destination, option: "--out") { (directory: URL) throws(T5Error) in
+            try model.write(to: directory)
+            for name in ["spiece.model", "generation_config.json"] {
+                let from = source.appendingPathComponent(name)
+                guard FileManager.default.fileExists(atPath: from.path) else { continue }
+                try AtomicFile.write(Data(try TextFile.bytes(path: from.path)), to: directory.appendingPathComponent(name))
+            }
         }
         print("wrote \(destination.path) (\(model.weightPrecision.rawValue) projections)")
     }

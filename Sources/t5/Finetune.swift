@@ -121,8 +121,13 @@ struct Finetune: AsyncParsableCommand {
         if hasCheckpoint && !resume {
             throw T5Error.invalidOption(name: "--out", reason: "\(out) already holds a training run; pass --resume to continue it, or choose another directory")
         }
-        if !hasCheckpoint && FileManager.default.fileExists(atPath: output.appendingPathComponent("model.safetensors").path) {
-            throw T5Error.invalidOption(name: "--out", reason: "\(out) already holds a model; choose a new or empty directory")
+        if !hasCheckpoint {
+            // A new run writes config.json, model.safetensors, ... into OUT: never beside files we did not
+            // write. A run that stopped before its first checkpoint leaves only its temporaries and, when
+            // continued with --resume, its metrics log.
+            try OutputDirectory.requireNew(output, option: "--out") { name in
+                Checkpoint.isTemporary(name) || (resume && name == "metrics.jsonl")
+            }
         }
 
         // The model (or, from scratch, its config and tokenizer).

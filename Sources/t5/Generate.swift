@@ -51,25 +51,9 @@ struct Generate: AsyncParsableCommand {
         }
     }
 
-    private func readInputs() throws -> [String] {
+    private func readInputs() throws(T5Error) -> [String] {
         if !text.isEmpty { return [text.joined(separator: " ")] }
-        let contents: String
-        if let inputFile {
-            guard let data = FileManager.default.contents(atPath: inputFile) else {
-                throw T5Error.missingFile(path: inputFile)
-            }
-            guard let s = String(data: data, encoding: .utf8) else {
-                throw T5Error.unreadableFile(path: inputFile, reason: "not UTF-8 text")
-            }
-            contents = s
-        } else {
-            var lines = [String]()
-            while let line = readLine(strippingNewline: true) { lines.append(line) }
-            return lines
-        }
-        var lines = contents.components(separatedBy: "\n")
-        if lines.last == "" { lines.removeLast() }
-        return lines.map { $0.hasSuffix("\r") ? String($0.dropLast()) : $0 }
+        return try readInputLines(file: inputFile)
     }
 }
 

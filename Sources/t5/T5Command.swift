@@ -14,6 +14,10 @@ struct T5Command: AsyncParsableCommand {
     )
 
     static func main() async {
+        if let problem = firstInvalidArgument() {
+            printError("t5: \(problem)")
+            Foundation.exit(64)
+        }
         do {
             var command = try parseAsRoot()
             if var async = command as? AsyncParsableCommand {

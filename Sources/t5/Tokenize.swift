@@ -6,7 +6,8 @@ struct Tokenize: AsyncParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
     @Flag(help: "Print one {\"text\", \"ids\", \"pieces\"} JSON object per text.") var json = false
-    @Argument(help: "Texts to tokenize.") var texts: [String]
+    @Option(help: "Read texts from this file, one per line.") var inputFile: String?
+    @Argument(help: "Texts to tokenize (without any, and without --input-file, one per line from stdin).") var texts: [String] = []
 
     struct Record: Encodable {
         let text: String
@@ -14,7 +15,12 @@ struct Tokenize: AsyncParsableCommand {
         let pieces: [String]
     }
 
+    func validate() throws {
+        if inputFile != nil && !texts.isEmpty { throw ValidationError("give either --input-file or TEXT, not both") }
+    }
+
     func run() async throws {
+        let texts = self.texts.isEmpty ? try readInputLines(file: inputFile) : self.texts
         let directory = try modelOptions.directory()
         let tokenizer = try T5Tokenizer(modelFile: directory.appendingPathComponent("spiece.model"))
         for text in texts {

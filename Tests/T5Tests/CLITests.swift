@@ -24,6 +24,10 @@ import Testing
     }
 
     func run(_ arguments: [String], stdin: String? = nil) throws -> Result {
+        try run(arguments, stdinBytes: stdin.map { Data($0.utf8) })
+    }
+
+    func run(_ arguments: [String], stdinBytes stdin: Data?) throws -> Result {
         let process = Process()
         process.executableURL = Self.binary
         process.arguments = arguments
@@ -32,7 +36,7 @@ import Testing
         process.standardError = err
         process.standardInput = input
         try process.run()
-        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+        if let stdin { input.fileHandleForWriting.write(stdin) }
         try input.fileHandleForWriting.close()
         let outData = out.fileHandleForReading.readDataToEndOfFile()
         let errData = err.fileHandleForReading.readDataToEndOfFile()

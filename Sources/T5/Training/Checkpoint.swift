@@ -164,10 +164,15 @@ public enum Checkpoint {
         return (state, tensors)
     }
 
+    /// True for the names of a save's temporaries (`.checkpoint-N.tmp-PID`, `.old-PID`, `.NAME.tmp-…`).
+    public static func isTemporary(_ name: String) -> Bool {
+        name.hasPrefix(".\(directoryPrefix)") || (name.hasPrefix(".") && name.contains(".tmp-"))
+    }
+
     /// Leftovers of a save that was interrupted (`.checkpoint-N.tmp-PID`, `.old-PID`, `.NAME.tmp-…`).
     static func removeStaleTemporaries(in output: URL) {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: output.path)) ?? []
-        for name in names where name.hasPrefix(".\(directoryPrefix)") || (name.hasPrefix(".") && name.contains(".tmp-")) {
+        for name in names where isTemporary(name) {
             removeItem(output.appendingPathComponent(name))
         }
     }

@@ -36,7 +36,7 @@ public struct DataFile: Sendable {
     public let path: String
     public let format: DataFormat
     public let examples: [TextExample]
-    /// Lines that were empty (or only spaces), skipped.
+    /// Lines that were empty (or only spaces and tabs), skipped.
     public let emptyLines: Int
 
     /// Reads `path`. The format is the extension's, else JSON Lines when the first non-empty line starts
@@ -44,44 +44,27 @@ public struct DataFile: Sendable {
     /// line for malformed JSON, a missing or non-string field, a wrong column count, bytes that are not
     /// UTF-8, or a file without a single example.
     public init(path: String, format: DataFormat? = nil) throws(T5Error) {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw .missingFile(path: path) }
-        if isDirectory.boolValue { throw .unreadableFile(path: path, reason: "is a directory, not a data file") }
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            throw .unreadableFile(path: path, reason: error.localizedDescription)
-        }
-        try self.init(data: data, path: path, format: format)
+        try self.init(bytes: TextFile.bytes(path: path), path: path, format: format)
     }
 
     /// Parses file contents; `path` names the file in errors.
     public init(data: Data, path: String, format: DataFormat? = nil) throws(T5Error) {
-        var bytes = [UInt8](data)
-        // A UTF-8 byte order mark is not part of the first line.
-        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }
-        var lines = bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
-        if lines.last?.isEmpty == true { lines.removeLast() }  // the newline ending the last line
+        try self.init(bytes: [UInt8](data), path: path, format: format)
+    }
 
-        func isBlank(_ line: ArraySlice<UInt8>) -> Bool {
-            line.allSatisfy { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") }
-        }
+    init(bytes: [UInt8], path: String, format: DataFormat?) throws(T5Error) {
+        let lines = try TextFile.lines(bytes, name: path)
         let resolved = format ?? DataFormat.byExtension(path)
-            ?? (lines.first(where: { !isBlank($0) })?.first(where: { $0 != UInt8(ascii: " ") }) == UInt8(ascii: "{") ? .jsonLines : .tsv)
+            ?? (lines.first(where: { !TextFile.isBlank($0.text) }).map { $0.text.drop(while: { $0 == " " || $0 == "\t" }).first == "{" } == true ? .jsonLines : .tsv)
 
         var examples = [TextExample]()
         var empty = 0
-        for (index, rawLine) in lines.enumerated() {
-            let number = index + 1
-            var line = rawLine
-            if line.last == UInt8(ascii: "\r") { line = line.dropLast() }
-            if isBlank(line) {
+        for (number, text) in lines {
+            // A line of only spaces or tabs is a blank line, in either format (a lone tab is not an example
+            // with two empty fields).
+            if TextFile.isBlank(text) {
                 empty += 1
                 continue
-            }
-            guard let text = String(validating: line, as: UTF8.self) else {
-                throw .invalidData(path: path, line: number, reason: "not valid UTF-8 text")
             }
             switch resolved {
             case .jsonLines: examples.append(try Self.parseJSONLine(text, path: path, line: number))
