@@ -40,9 +40,13 @@ struct Info: AsyncParsableCommand {
         print("dtypes:       " + dtypes.sorted { $0.key < $1.key }.map { "\($0.key) × \($0.value)" }.joined(separator: ", "))
         let files = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
         for file in files.sorted() {
-            let attributes = try? FileManager.default.attributesOfItem(atPath: directory.appendingPathComponent(file).path)
-            let size = (attributes?[.size] as? NSNumber)?.intValue ?? 0
-            print("file:         \(file)  \(formatBytes(size))")
+            // stat(2) follows symlinks: Hugging Face's hub cache links each file to a blob.
+            var info = stat()
+            let path = directory.appendingPathComponent(file).path
+            let size = stat(path, &info) == 0 ? formatBytes(Int(info.st_size)) : "(\(String(cString: strerror(errno))))"
+            var link = ""
+            if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: path) { link = " -> \(target)" }
+            print("file:         \(file)\(link)  \(size)")
         }
     }
 }

@@ -126,3 +126,48 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: out.path) == ["config.json"])
     }
 }
+
+extension InputOutputTests {
+    @Test func infoReportsTheSizeOfWhatALinkPointsTo() throws {
+        // The Hugging Face hub cache: every file of a snapshot is a symlink to a blob.
+        let dir = try scratchDirectory()
+        let source = URL(fileURLWithPath: Self.bundled)
+        for name in try FileManager.default.contentsOfDirectory(atPath: source.path) {
+            try FileManager.default.createSymbolicLink(at: dir.appendingPathComponent(name), withDestinationURL: source.appendingPathComponent(name))
+        }
+        let r = try cli.run(["info", "--model", dir.path])
+        #expect(r.status == 0, "\(r)")
+        let bytes = try #require(FileManager.default.attributesOfItem(atPath: source.appendingPathComponent("model.safetensors").path)[.size] as? NSNumber).intValue
+        let line = try #require(r.stdout.split(separator: "\n").first { $0.contains("model.safetensors") })
+        #expect(!line.contains(" B") || bytes < 1024, "\(line)")
+        #expect(line.contains(formatBytesForTest(bytes)), "\(line) should show \(bytes) bytes")
+    }
+
+    @Test func temporaryNamesAreOnlyOurs() {
+        for name in [".checkpoint-12.tmp-345", ".checkpoint-3.old-9", ".config.json.tmp-12-3456", ".model.safetensors.tmp-link-77"] {
+            #expect(Checkpoint.isTemporary(name), "\(name)")
+        }
+        for name in [".bashrc", ".notes.tmp-draft", ".checkpoint-notes", ".x.tmp-1", "config.json.tmp-1-2", ".checkpoint-1.tmp-", ".git"] {
+            #expect(!Checkpoint.isTemporary(name), "\(name)")
+        }
+    }
+
+    @Test func aFIFOTrainsLikeAFile() throws {
+        let fifo = try scratchDirectory().appendingPathComponent("train.tsv")
+        #expect(mkfifo(fifo.path, 0o600) == 0)
+        let writer = Thread {
+            if let h = FileHandle(forWritingAtPath: fifo.path) {
+                h.write(Data("a\tb\n\t\nc\td\n".utf8))
+                try? h.close()
+            }
+        }
+        writer.start()
+        let file = try DataFile(path: fifo.path)
+        #expect(file.examples.map(\.target) == ["b", "d"] && file.emptyLines == 1)
+    }
+}
+
+/// `t5 info`'s documented size format (binary units, one decimal).
+private func formatBytesForTest(_ n: Int) -> String {
+    n >= 1 << 20 ? String(format: "%.1f MiB", Double(n) / Double(1 << 20)) : String(format: "%.1f KiB", Double(n) / Double(1 << 10))
+}

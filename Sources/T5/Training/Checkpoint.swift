@@ -165,8 +165,22 @@ public enum Checkpoint {
     }
 
     /// True for the names of a save's temporaries (`.checkpoint-N.tmp-PID`, `.old-PID`, `.NAME.tmp-…`).
+    /// Matched exactly, digits included, so that a user's own dot-file is never taken for one and deleted.
     public static func isTemporary(_ name: String) -> Bool {
-        name.hasPrefix(".\(directoryPrefix)") || (name.hasPrefix(".") && name.contains(".tmp-"))
+        guard name.hasPrefix("."), let marker = name.range(of: ".tmp-", options: .backwards) ?? name.range(of: ".old-", options: .backwards) else {
+            return false
+        }
+        let stem = name[name.index(after: name.startIndex)..<marker.lowerBound]
+        let tail = name[marker.upperBound...]
+        func digits(_ s: Substring) -> Bool { !s.isEmpty && s.allSatisfy(\.isASCII) && s.allSatisfy(\.isNumber) }
+        if stem.hasPrefix(directoryPrefix) {
+            // .checkpoint-N.tmp-PID, .checkpoint-N.old-PID
+            return digits(stem.dropFirst(directoryPrefix.count)) && digits(tail)
+        }
+        // AtomicFile's .NAME.tmp-PID-RANDOM and the link step's .NAME.tmp-link-PID
+        guard name[marker] == ".tmp-", !stem.isEmpty else { return false }
+        let parts = tail.split(separator: "-", omittingEmptySubsequences: false)
+        return (parts.count == 2 && digits(parts[0]) && digits(parts[1])) || (parts.count == 2 && parts[0] == "link" && digits(parts[1]))
     }
 
     /// Leftovers of a save that was interrupted (`.checkpoint-N.tmp-PID`, `.old-PID`, `.NAME.tmp-…`).
