@@ -16,24 +16,30 @@ struct Info: AsyncParsableCommand {
             ? "T5 v1.1 style (gated-\(c.activation.rawValue) feed-forward)"
             : "original T5 style (\(c.activation.rawValue) feed-forward)"
         print("model:        \(directory.path)")
+        print("class:        \(model.architecture) (model_type \(c.variant.rawValue))")
         print("variant:      \(variant)")
-        print("lm head:      \(model.hasSeparateLMHead ? "separate lm_head.weight" : "tied to shared embedding")"
-              + (c.rescalesDecoderOutput ? ", decoder output scaled by d_model^-0.5" : ", no rescale"))
+        if model.hasDecoder {
+            print("lm head:      \(model.hasSeparateLMHead ? "separate lm_head.weight" : "tied to shared embedding")"
+                  + (c.rescalesDecoderOutput ? ", decoder output scaled by d_model^-0.5" : ", no rescale"))
+        }
         print("d_model \(c.dModel), d_kv \(c.dKV), heads \(c.numHeads), d_ff \(c.dFF)")
-        print("layers:       encoder \(c.numLayers), decoder \(c.numDecoderLayers)")
+        print("layers:       encoder \(c.numLayers), " + (model.hasDecoder ? "decoder \(c.numDecoderLayers)" : "no decoder (encoder-only: t5 embed)"))
         print("vocab:        \(c.vocabSize) (tokenizer \(model.tokenizer.size): \(model.tokenizer.sentencePieceSize) pieces + 100 sentinels)")
-        print("position:     \(c.relativeAttentionNumBuckets) buckets, max distance \(c.relativeAttentionMaxDistance)")
+        print("position:     \(c.relativeAttentionNumBuckets) buckets, max distance \(c.relativeAttentionMaxDistance)"
+              + (c.variant.hasPerBlockRelativeBias ? ", a bias table per block" : ""))
         print("parameters:   \(model.parameterCount.formatted())")
-        print("weights:      \(model.weightPrecision.rawValue) projections in memory; a decode step reads \(formatBytes(model.decodeWeightBytes))")
-        let g = GenerationOptions(for: model)
-        let fromFile = model.generationConfig?.setKeys ?? []
-        print("generation:   max_new_tokens \(g.maxNewTokens), num_beams \(g.numBeams), do_sample \(g.sample), "
-              + "decoder_start \(model.decoderStartTokenID), eos \(model.eosTokenIDs.map(String.init).joined(separator: ",")), pad \(model.padTokenID)")
-        print("              " + (fromFile.isEmpty
-            ? "(transformers' defaults: no generation_config.json values)"
-            : "(generation_config.json sets \(fromFile.joined(separator: ", ")); the rest are transformers' defaults)"))
-        if let unsupported = model.generationConfig?.unsupported, !unsupported.isEmpty {
-            print("              not implemented, ignored: \(unsupported.joined(separator: ", "))")
+        if model.hasDecoder {
+            print("weights:      \(model.weightPrecision.rawValue) projections in memory; a decode step reads \(formatBytes(model.decodeWeightBytes))")
+            let g = GenerationOptions(for: model)
+            let fromFile = model.generationConfig?.setKeys ?? []
+            print("generation:   max_new_tokens \(g.maxNewTokens), num_beams \(g.numBeams), do_sample \(g.sample), "
+                  + "decoder_start \(model.decoderStartTokenID), eos \(model.eosTokenIDs.map(String.init).joined(separator: ",")), pad \(model.padTokenID)")
+            print("              " + (fromFile.isEmpty
+                ? "(transformers' defaults: no generation_config.json values)"
+                : "(generation_config.json sets \(fromFile.joined(separator: ", ")); the rest are transformers' defaults)"))
+            if let unsupported = model.generationConfig?.unsupported, !unsupported.isEmpty {
+                print("              not implemented, ignored: \(unsupported.joined(separator: ", "))")
+            }
         }
         var dtypes = [String: Int]()
         for key in archive.keys { if let info = archive.info(key) { dtypes[info.dtype, default: 0] += 1 } }

@@ -10,7 +10,7 @@ struct T5Command: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "t5",
         abstract: "Run, score and inspect T5 encoder-decoder models on the CPU.",
-        subcommands: [Generate.self, Score.self, Tokenize.self, Info.self, Convert.self, Bench.self, Finetune.self]
+        subcommands: [Generate.self, Score.self, Tokenize.self, Embed.self, Info.self, Convert.self, Bench.self, Finetune.self]
     )
 
     static func main() async {

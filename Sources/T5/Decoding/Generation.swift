@@ -40,6 +40,7 @@ extension T5Model {
     /// Generates from token ids (each input should end with eos, as the tokenizer produces).
     /// All inputs run as one padded batch; each input's result equals what it would get alone.
     public func generate(ids inputs: [[Int]], options: GenerationOptions = .init()) throws(T5Error) -> [[GeneratedSequence]] {
+        try requireDecoder()
         try options.validate()
         try checkIDs(inputs)
         guard !inputs.isEmpty else { return [] }
@@ -74,6 +75,7 @@ extension T5Model {
         let produce = { @Sendable () -> Int in
             var generated = [Int]()
             do {
+                try requireDecoder()
                 var opts = options
                 opts.numReturnSequences = 1
                 if opts.numBeams > 1 { throw T5Error.invalidOption(name: "--beams", reason: "streaming supports greedy search and sampling only") }
@@ -118,6 +120,7 @@ extension T5Model {
     /// Teacher-forced scoring from ids: the decoder reads `[start] + target[..<last]` in one pass and each
     /// position's log-softmax is read at the next target id (labels shifted right, as transformers does).
     public func score(inputIDs: [Int], targetIDs: [Int]) throws(T5Error) -> ScoredTarget {
+        try requireDecoder()
         try checkIDs([inputIDs, targetIDs])
         guard !targetIDs.isEmpty else { return ScoredTarget(ids: [], logprobs: [], total: 0) }
         let v = config.vocabSize

@@ -22,7 +22,8 @@ extension T5Model {
         for (key, m) in weights.matricesByKey {
             var name = key
             if key == T5Parameters.shared {
-                if m.precision == .f32 { continue }  // tied: the embedding already holds it
+                // tied: the embedding already holds it; an encoder-only model has no head at all
+                if m.precision == .f32 || !hasDecoder { continue }
                 name = T5Parameters.lmHead
             }
             switch m.storage {

@@ -39,6 +39,8 @@ public enum T5Error: Error, Equatable, Sendable, CustomStringConvertible {
     case diverged(step: Int, reason: String)
     /// The task running a generation was cancelled (a stream's consumer stopped, a client disconnected).
     case cancelled
+    /// Generation, scoring or training asked of an encoder-only checkpoint.
+    case noDecoder(architecture: String)
 
     public var description: String {
         switch self {
@@ -75,6 +77,8 @@ public enum T5Error: Error, Equatable, Sendable, CustomStringConvertible {
             return "\(what) \(need), more than the \(MemoryBudget.format(available)) of memory available"
         case let .diverged(step, reason):
             return "training diverged at step \(step): \(reason); the last checkpoint saved before it is kept (a lower learning rate, or --skip-nonfinite-steps N to skip such steps)"
+        case let .noDecoder(architecture):
+            return "this checkpoint is encoder-only (\(architecture)): it has no decoder to generate, score or fine-tune with; `t5 embed` computes its embeddings"
         case .cancelled:
             return "cancelled"
         }

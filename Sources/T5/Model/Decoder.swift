@@ -37,6 +37,7 @@ final class DecoderState {
 
     /// `capacity`: the positions to allocate at first (the cache grows past it when needed).
     init(model: T5Model, encoded: EncoderOutput, rowInput: [Int], capacity: Int) throws(T5Error) {
+        try model.requireDecoder()
         self.model = model
         self.rows = rowInput.count
         self.capacity = max(1, capacity)
@@ -195,7 +196,7 @@ final class DecoderState {
             RMSNorm.forward(x.pointer, weight: block.feedForwardNorm.pointer, epsilon: c.layerNormEpsilon, rows: n, dim: d, into: h.pointer)
             model.feedForward(block.feedForward, normed: h.pointer, rows: n, hidden: ff.pointer, linear: ffLinear.pointer, residual: x.pointer)
         }
-        RMSNorm.forward(x.pointer, weight: w.decoderFinalNorm.pointer, epsilon: c.layerNormEpsilon, rows: n, dim: d, into: h.pointer)
+        RMSNorm.forward(x.pointer, weight: w.decoderNorm.pointer, epsilon: c.layerNormEpsilon, rows: n, dim: d, into: h.pointer)
         if c.rescalesDecoderOutput {
             // Original T5 ties the LM head to the embedding and rescales by d_model^-0.5 first
             // (T5ForConditionalGeneration.forward: `sequence_output * (self.model_dim**-0.5)`).

@@ -64,6 +64,16 @@ public enum T5Variant: String, Sendable, CaseIterable {
     /// Whether every block carries its own `relative_attention_bias` (else block 0's serves the stack).
     public var hasPerBlockRelativeBias: Bool { self == .umt5 }
 
+    /// transformers' class of the encoder alone (`T5EncoderModel`, ...), whose checkpoints hold
+    /// `shared.weight` and `encoder.*` only.
+    public var encoderArchitecture: String {
+        switch self {
+        case .t5: return "T5EncoderModel"
+        case .mt5: return "MT5EncoderModel"
+        case .umt5: return "UMT5EncoderModel"
+        }
+    }
+
     /// transformers' class of the full encoder-decoder model.
     public var architecture: String {
         switch self {
@@ -385,6 +395,17 @@ public struct T5Config: Sendable, Equatable {
         object["eos_token_id"] = eosTokenIDs.count == 1 ? .integer(eosTokenIDs[0]) : .array(eosTokenIDs.map { .integer($0) })
         object["decoder_start_token_id"] = .integer(decoderStartTokenID)
         return object
+    }
+
+    /// `architectures` as written (the transformers classes the checkpoint was saved from); empty when absent.
+    public var architectures: [String] {
+        guard case .array(let names)? = json?["architectures"] else { return [] }
+        return names.compactMap { if case .string(let s) = $0 { return s } else { return nil } }
+    }
+
+    /// Whether `architectures` names an encoder-only class (`T5EncoderModel`, `MT5EncoderModel`, `UMT5EncoderModel`).
+    public var namesEncoderOnlyArchitecture: Bool {
+        architectures.contains { $0.hasSuffix("EncoderModel") }
     }
 
     public static func == (lhs: T5Config, rhs: T5Config) -> Bool {

@@ -43,23 +43,29 @@ extension T5Model {
         config: T5Config, archive: SafeTensorsArchive, tokenizer: T5Tokenizer, path: String,
         precision: WeightPrecision = .f32, packWeights: Bool = true, generationConfig: GenerationConfig? = nil
     ) throws(T5Error) {
-        try Self.checkLayerCounts(config, archive: archive, path: path)
+        // An encoder-only checkpoint (saved from T5EncoderModel, MT5EncoderModel, UMT5EncoderModel) holds
+        // `shared.weight` and `encoder.*`: so named by `architectures`, or by the absence of every decoder
+        // tensor. Its decoder tensors, if any, are then refused as tensors the model does not use.
+        let hasDecoder = !config.namesEncoderOnlyArchitecture
+            && archive.keys.contains { T5Parameters.blockIndex(of: $0, in: .decoder) != nil || $0 == T5Parameters.finalNorm(.decoder) || $0 == T5Parameters.lmHead }
+        try Self.checkLayerCounts(config, archive: archive, path: path, decoder: hasDecoder)
         // transformers 5 ties the LM head to `shared` unless the file carries its own `lm_head.weight`.
-        let separateLMHead = archive.info(T5Parameters.lmHead) != nil
-        let specs = T5Parameters.specs(for: config, separateLMHead: separateLMHead)
+        let separateLMHead = hasDecoder && archive.info(T5Parameters.lmHead) != nil
+        let specs = T5Parameters.specs(for: config, separateLMHead: separateLMHead, decoder: hasDecoder)
         let missing = specs.filter { archive.info($0.key) == nil }.map(\.key)
         if !missing.isEmpty { throw .missingTensors(path: path, keys: missing) }
         // A tensor the variant does not read means the checkpoint is another variant (a UMT5 file whose
         // model_type says t5 would otherwise run every block with block 0's bias): refused, never ignored.
         let known = Set(specs.map(\.key))
         let unexpected = archive.keys.filter { key in
-            !known.contains(key) && !T5Parameters.tolerated.contains(key)
+            !known.contains(key) && (!T5Parameters.tolerated.contains(key) || (!hasDecoder && key.hasPrefix("decoder.")))
                 && !(key.hasSuffix(Self.int8ScaleSuffix) && known.contains(String(key.dropLast(Self.int8ScaleSuffix.count))))
         }
+        let aliases = hasDecoder ? T5Parameters.embeddingAliases : T5Parameters.embeddingAliases.filter { !$0.hasPrefix("decoder.") }
         // transformers ties the per-stack embeddings to `shared` on load; a file whose aliases hold another
         // table would make it compute with `shared` anyway, so such a file is refused rather than half-read.
         if let shared = archive.storedBytes(T5Parameters.shared, alignment: 1), let sharedInfo = archive.info(T5Parameters.shared) {
-            for alias in T5Parameters.embeddingAliases {
+            for alias in aliases {
                 guard let info = archive.info(alias), let stored = archive.storedBytes(alias, alignment: 1) else { continue }
                 if info != sharedInfo || stored.byteCount != shared.byteCount || memcmp(stored.pointer, shared.pointer, shared.byteCount) != 0 {
                     throw .corruptCheckpoint(path: path, reason: "\(alias) differs from \(T5Parameters.shared); this runtime (like transformers) computes with one shared embedding table")
@@ -70,7 +76,9 @@ extension T5Model {
             let shown = unexpected.prefix(3).joined(separator: ", ") + (unexpected.count > 3 ? " and \(unexpected.count - 3) more" : "")
             throw .invalidConfig(
                 path: URL(fileURLWithPath: path).appendingPathComponent("config.json").path,
-                reason: "the checkpoint has tensors a model_type '\(config.variant.rawValue)' model does not use (\(shown)); is model_type right?")
+                reason: hasDecoder
+                    ? "the checkpoint has tensors a model_type '\(config.variant.rawValue)' model does not use (\(shown)); is model_type right?"
+                    : "architectures names \(config.variant.encoderArchitecture), an encoder-only model, but the checkpoint has tensors it does not use (\(shown))")
         }
         for spec in specs {
             guard let info = archive.info(spec.key) else { continue }
@@ -87,7 +95,7 @@ extension T5Model {
         for key in projectionKeys.sorted() {
             matrices[key] = try Self.loadMatrix(key, from: archive, precision: precision)
         }
-        if !separateLMHead {
+        if !separateLMHead && hasDecoder {
             // The tied LM head is the shared embedding; in low precision it is a converted copy, while lookups
             // keep reading the fp32 rows (only those of the tokens seen become resident).
             matrices[T5Parameters.shared] = tensors[T5Parameters.shared].map { WeightMatrix($0).converted(to: precision) }
@@ -113,12 +121,14 @@ extension T5Model {
             archive.releasePages(of: key)
         }
         let weights = T5Weights(
-            config: config, separateLMHead: separateLMHead,
+            config: config, separateLMHead: separateLMHead, decoder: hasDecoder,
             tensor: { key in
                 guard let t = tensors[key] else { preconditionFailure("parameter table and T5Weights disagree on \(key)") }
                 return t
             },
             matrix: { key in
+                // An encoder-only model has no LM head; the embedding stands in for the never-used slot.
+                if !hasDecoder && key == T5Parameters.shared, let t = tensors[key] { return WeightMatrix(t) }
                 guard let m = matrices[key] else { preconditionFailure("parameter table and T5Weights disagree on \(key)") }
                 return m
             })
@@ -129,8 +139,10 @@ extension T5Model {
     /// is built from them: a count larger than the file's would list (and loop over) blocks that are not
     /// there, and a smaller one would silently drop the blocks past it. The sizes are then bounded by the
     /// tensors' shapes, which the table is compared with.
-    static func checkLayerCounts(_ config: T5Config, archive: SafeTensorsArchive, path: String) throws(T5Error) {
-        for (stack, key, count) in [(Stack.encoder, "num_layers", config.numLayers), (.decoder, "num_decoder_layers", config.numDecoderLayers)] {
+    static func checkLayerCounts(_ config: T5Config, archive: SafeTensorsArchive, path: String, decoder: Bool = true) throws(T5Error) {
+        var counts = [(Stack.encoder, "num_layers", config.numLayers)]
+        if decoder { counts.append((.decoder, "num_decoder_layers", config.numDecoderLayers)) }
+        for (stack, key, count) in counts {
             let blocks = archive.keys.compactMap { T5Parameters.blockIndex(of: $0, in: stack) }.max().map { $0 + 1 } ?? 0
             if blocks != count {
                 throw .invalidConfig(

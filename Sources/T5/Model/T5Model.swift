@@ -35,7 +35,18 @@ public struct T5Model: Sendable {
 
     /// Number of parameters (the shared embedding counted once).
     public var parameterCount: Int {
-        T5Parameters.specs(for: config, separateLMHead: hasSeparateLMHead).reduce(0) { $0 + $1.shape.reduce(1, *) }
+        T5Parameters.specs(for: config, separateLMHead: hasSeparateLMHead, decoder: hasDecoder).reduce(0) { $0 + $1.shape.reduce(1, *) }
+    }
+
+    /// False for an encoder-only checkpoint (`T5EncoderModel`, ...): it embeds, and cannot generate or score.
+    public var hasDecoder: Bool { weights.decoderFinalNorm != nil }
+
+    /// The class transformers would load this checkpoint as.
+    public var architecture: String { hasDecoder ? config.variant.architecture : config.variant.encoderArchitecture }
+
+    /// Throws `.noDecoder` for an encoder-only model; called before anything decodes.
+    func requireDecoder() throws(T5Error) {
+        if !hasDecoder { throw .noDecoder(architecture: architecture) }
     }
 
     /// The longest input the encoder's relative bias covers (see `RelativePositionBias.supportedLength`).

@@ -50,11 +50,12 @@ public enum T5Parameters {
     }
 
     /// Every tensor the configuration needs. `separateLMHead` is true when the checkpoint carries its own
-    /// `lm_head.weight` (v1.1, Flan, mT5); otherwise the shared embedding is the LM head.
-    public static func specs(for c: T5Config, separateLMHead: Bool) -> [ParameterSpec] {
+    /// `lm_head.weight` (v1.1, Flan, mT5); otherwise the shared embedding is the LM head. Without
+    /// `decoder` (an encoder-only checkpoint: `T5EncoderModel`), `shared.weight` and `encoder.*` only.
+    public static func specs(for c: T5Config, separateLMHead: Bool, decoder: Bool = true) -> [ParameterSpec] {
         let inner = c.numHeads * c.dKV
         var specs = [ParameterSpec(key: shared, shape: [c.vocabSize, c.dModel])]
-        for stack in [Stack.encoder, .decoder] {
+        for stack in decoder ? [Stack.encoder, .decoder] : [.encoder] {
             let blocks = stack == .encoder ? c.numLayers : c.numDecoderLayers
             for b in 0..<blocks {
                 for cross in stack == .decoder ? [false, true] : [false] {
@@ -78,7 +79,7 @@ public enum T5Parameters {
             }
             specs.append(.init(key: finalNorm(stack), shape: [c.dModel]))
         }
-        if separateLMHead { specs.append(.init(key: lmHead, shape: [c.vocabSize, c.dModel])) }
+        if separateLMHead && decoder { specs.append(.init(key: lmHead, shape: [c.vocabSize, c.dModel])) }
         return specs
     }
 }

@@ -30,22 +30,32 @@ struct T5Weights: Sendable {
     var lmHead: WeightMatrix  // (V, D): lm_head.weight, or `shared` when tied
     var encoderBlocks: [BlockWeights]
     var encoderFinalNorm: Tensor
+    /// Empty, and the final norm nil, for an encoder-only checkpoint.
     var decoderBlocks: [BlockWeights]
-    var decoderFinalNorm: Tensor
+    var decoderFinalNorm: Tensor?
     /// Every fp32 tensor and every projection by checkpoint key (the tied LM head is under `shared.weight`
     /// in `matrices`), for writing the model back out.
+    /// The decoder's final norm, where a decoder runs: training and `DecoderState` check `hasDecoder` (the
+    /// model refuses with `.noDecoder`) before anything reads it.
+    var decoderNorm: Tensor {
+        guard let norm = decoderFinalNorm else { preconditionFailure("an encoder-only model has no decoder") }
+        return norm
+    }
     private(set) var tensorsByKey = [String: Tensor]()
     private(set) var matricesByKey = [String: WeightMatrix]()
 
     /// Builds fp32 weights from `tensor(key)` (a trainer's parameter store, for instance).
     init(config c: T5Config, separateLMHead: Bool, tensor: (String) -> Tensor) {
-        self.init(config: c, separateLMHead: separateLMHead, tensor: tensor, matrix: { WeightMatrix(tensor($0)) })
+        self.init(config: c, separateLMHead: separateLMHead, decoder: true, tensor: tensor, matrix: { WeightMatrix(tensor($0)) })
     }
 
     /// Builds the weights from `tensor(key)` for fp32 tensors (embedding, norms, position biases) and
     /// `matrix(key)` for the projections, which the loader backs with the checkpoint in the precision asked
     /// for. Every key requested here comes from `T5Parameters`.
-    init(config c: T5Config, separateLMHead: Bool, tensor fetchTensor: (String) -> Tensor, matrix fetchMatrix: (String) -> WeightMatrix) {
+    init(
+        config c: T5Config, separateLMHead: Bool, decoder: Bool,
+        tensor fetchTensor: (String) -> Tensor, matrix fetchMatrix: (String) -> WeightMatrix
+    ) {
         var tensors = [String: Tensor](), matrices = [String: WeightMatrix]()
         func tensor(_ key: String) -> Tensor {
             let t = fetchTensor(key)
@@ -85,11 +95,11 @@ struct T5Weights: Sendable {
             }
         }
         shared = tensor(T5Parameters.shared)
-        lmHead = matrix(separateLMHead ? T5Parameters.lmHead : T5Parameters.shared)
+        lmHead = matrix(separateLMHead && decoder ? T5Parameters.lmHead : T5Parameters.shared)
         encoderBlocks = blocks(.encoder, c.numLayers)
         encoderFinalNorm = tensor(T5Parameters.finalNorm(.encoder))
-        decoderBlocks = blocks(.decoder, c.numDecoderLayers)
-        decoderFinalNorm = tensor(T5Parameters.finalNorm(.decoder))
+        decoderBlocks = decoder ? blocks(.decoder, c.numDecoderLayers) : []
+        decoderFinalNorm = decoder ? tensor(T5Parameters.finalNorm(.decoder)) : nil
         tensorsByKey = tensors
         matricesByKey = matrices
     }

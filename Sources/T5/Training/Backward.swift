@@ -18,7 +18,7 @@ extension TrainingPass {
         let dMemory = workspace.tensor([encoder.rows.rows, d])  // (Ns, D) gradient of the encoder output
         stackBackward(
             decoder, dOutput: dDecoderOutput, blocks: weights.decoderBlocks, dBlocks: gradients.decoderBlocks,
-            finalNorm: weights.decoderFinalNorm, dFinalNorm: gradients.decoderFinalNorm,
+            finalNorm: weights.decoderNorm, dFinalNorm: gradients.decoderNorm,
             biases: decoderBiases, bidirectional: false,
             dEmbedding: gradients.shared, memory: (encoder.output, encoder.rows, dMemory))
         stackBackward(

@@ -49,6 +49,7 @@ public final class Trainer {
         frozen: Set<String> = [], files: Checkpoint.ModelFiles? = nil
     ) throws(T5Error) {
         try options.validate()
+        try model.requireDecoder()
         let store = ParameterStore(model: model, frozen: frozen)
         let total = options.totalSteps(examples: training.exampleCount)
         let state = TrainingState(

@@ -144,7 +144,7 @@ final class TrainingPass {
             finalNorm: weights.encoderFinalNorm, biases: encoderBiases, causal: false, memory: nil, generator: &generator)
         decoder = forward.run(
             ids: decoderIDs, rows: target, embedding: weights.shared, blocks: weights.decoderBlocks,
-            finalNorm: weights.decoderFinalNorm, biases: decoderBiases, causal: true,
+            finalNorm: weights.decoderNorm, biases: decoderBiases, causal: true,
             memory: (encoder.output, source), generator: &generator)
 
         // LM head (T5ForConditionalGeneration.forward, modeling_t5.py:1047-1050).
