@@ -27,6 +27,8 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Timed runs per row (after one warm-up).") var runs = 5
     @Option(help: "Worker threads for the products and parallel loops (default: all cores).") var threads: Int?
     @Flag(help: "Print one JSON object whose keys name the rows.") var json = false
+    @Flag(help: "Measure embedding instead: the encoder and masked mean pooling over 1 and 32 inputs of 128 tokens (the batch of 32 in one call).")
+    var embed = false
     @Flag(help: "Measure the fine-tuning step (forward + backward + optimizer step) instead of inference.")
     var finetune = false
     @Option(help: "With --finetune: the optimizer of the timed step, adamw (torch's defaults) or adafactor (transformers' Adafactor(lr=1e-4, scale_parameter=False, relative_step=False, warmup_init=False)); default adamw.")
@@ -51,6 +53,7 @@ struct Bench: AsyncParsableCommand {
             throw ValidationError("--only: unknown row '\(bad)' (rows: \(Self.rowNames.joined(separator: ", ")))")
         }
         if finetune && only != nil { throw ValidationError("--only selects inference rows: drop it with --finetune") }
+        if embed && (finetune || only != nil) { throw ValidationError("--embed measures its own rows: drop --finetune and --only") }
         if optimizer != nil && !finetune { throw ValidationError("--optimizer chooses the fine-tuning step's optimizer: add --finetune") }
     }
 
@@ -90,6 +93,21 @@ struct Bench: AsyncParsableCommand {
         }
         if finetune {
             try runFinetune(model: model)
+            return
+        }
+        if embed {
+            let one = [randomInput(128)], batch = (0..<32).map { _ in randomInput(128) }
+            let b1 = try measure { _ = try model.embed(ids: one) }
+            let b32 = try measure { _ = try model.embed(ids: batch) }
+            let rows: [(String, String, Double, Stat?)] = [
+                ("load_ms", "load, ms", loadMS, nil),
+                ("embed_b1_ms", "embed 1 x 128 tokens (mean pooled), ms", b1.median, b1),
+                ("embed_b32_ms", "embed 32 x 128 tokens (mean pooled), ms", b32.median, b32),
+                ("embed_b1_tokens_per_s", "embed batch 1, tokens/s", 128 / b1.median * 1000, nil),
+                ("embed_b32_tokens_per_s", "embed batch 32, tokens/s", 32 * 128 / b32.median * 1000, nil),
+                ("peak_rss_mb", "peak RSS, MB", Double(peakResidentBytes()) / 1e6, nil),
+            ]
+            if json { try printJSON(jsonObject(rows)) } else { printRows(rows) }
             return
         }
         let input32 = randomInput(32), input128 = randomInput(128)

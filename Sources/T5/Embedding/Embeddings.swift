@@ -66,6 +66,11 @@ extension T5Model {
         try options.validate()
         var inputs = [[Int]]()
         for text in texts { inputs.append(try embeddingIDs(text, options: options)) }
+        return try hiddenStates(ids: inputs)
+    }
+
+    /// The encoder's last hidden state for each id sequence (used as given: no eos added, no truncation).
+    public func hiddenStates(ids inputs: [[Int]]) throws(T5Error) -> [HiddenStates] {
         let d = config.dModel
         var results = [HiddenStates?](repeating: nil, count: inputs.count)
         let order = inputs.indices.sorted { inputs[$0].count < inputs[$1].count }
@@ -85,7 +90,16 @@ extension T5Model {
     /// One vector per text: the encoder's states pooled, then scaled to unit length when `normalize`.
     /// Throws `.nonFinite` if a state overflowed (a vector of NaNs is never returned).
     public func embed(_ texts: [String], pooling: Pooling = .mean, normalize: Bool = false, options: EmbeddingOptions = .init()) throws(T5Error) -> [[Float]] {
-        try hiddenStates(texts, options: options).enumerated().map { (i, states) throws(T5Error) in
+        try pooled(hiddenStates(texts, options: options), pooling: pooling, normalize: normalize)
+    }
+
+    /// `embed` over id sequences used as given.
+    public func embed(ids inputs: [[Int]], pooling: Pooling = .mean, normalize: Bool = false) throws(T5Error) -> [[Float]] {
+        try pooled(hiddenStates(ids: inputs), pooling: pooling, normalize: normalize)
+    }
+
+    private func pooled(_ states: [HiddenStates], pooling: Pooling, normalize: Bool) throws(T5Error) -> [[Float]] {
+        try states.enumerated().map { (i, states) throws(T5Error) in
             var vector = Self.pool(states, pooling)
             if normalize { Self.normalize(&vector) }
             guard vector.allSatisfy(\.isFinite) else { throw .nonFinite(what: "the embedding of input \(i + 1)") }
