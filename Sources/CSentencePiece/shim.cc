@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <new>
 #include <string>
 
@@ -58,16 +59,15 @@ extern "C" int csp_processor_load(const void *serialized, size_t length,
     }
     *out = nullptr;
     try {
-        auto *handle = new csp_processor();
+        // Owned until returned: LoadFromSerializedProto can throw (darts-clone refuses a model with an empty
+        // piece by throwing), and the processor, holding the parsed model, must not leak then either.
+        std::unique_ptr<csp_processor> handle(new csp_processor());
         const char *bytes = static_cast<const char *>(serialized);
         const auto status = handle->processor.LoadFromSerializedProto(
             absl::string_view(bytes == nullptr ? "" : bytes, length));
         const int code = from_status(status, error_message);
-        if (code != CSP_OK) {
-            delete handle;
-            return code;
-        }
-        *out = handle;
+        if (code != CSP_OK) return code;
+        *out = handle.release();
         return CSP_OK;
     } catch (...) {
         return from_exception(error_message);

@@ -147,6 +147,31 @@ import Testing
         }
     }
 
+    /// A piece whose text starts with a NUL byte: SentencePiece's trie (darts-clone, NUL-terminated keys) takes
+    /// it for an empty key and throws a C++ exception, which the shim turns into an error. The shim leaked the
+    /// processor and the model it had parsed on that path (found by the `tokenizer` fuzz target under
+    /// LeakSanitizer; Fuzz/seeds/spiece/regression-nul-piece.model is this model, so Fuzz/run.sh checks the
+    /// leak stays fixed).
+    @Test func aPieceStartingWithNULIsRefused() {
+        func piece(_ text: [UInt8], type: UInt8) -> [UInt8] {
+            let body: [UInt8] = [0x0A, UInt8(text.count)] + text + [0x15, 0x00, 0x00, 0x80, 0xBF, 0x18, type]  // score -1
+            return [0x0A, UInt8(body.count)] + body
+        }
+        let model = piece(Array("<pad>".utf8), type: 3) + piece(Array("</s>".utf8), type: 3)
+            + piece(Array("<unk>".utf8), type: 2) + piece([0x00, 0x61], type: 1) + piece([0x61], type: 1)
+        do {
+            _ = try T5Tokenizer(modelBytes: model, path: "nul.model")
+            Issue.record("a model with a piece starting with NUL loaded")
+        } catch {
+            guard case let .tokenizer(path, reason) = error else {
+                Issue.record("expected .tokenizer, got \(error)")
+                return
+            }
+            #expect(path == "nul.model")
+            #expect(reason.contains("SentencePiece cannot load the model") && reason.contains("zero-length key"), "\(reason)")
+        }
+    }
+
     @Test func concurrentEncodingGivesTheSameIds() async throws {
         let tokenizer = try Self.tokenizer()
         let cases = try Self.reference().encode

@@ -51,6 +51,11 @@ public struct T5Tokenizer: Sendable {
         storage = try Storage(modelFile: modelFile)
     }
 
+    /// Loads the bytes of a `spiece.model` held in memory; `path` names it in errors (the fuzzer uses it).
+    init(modelBytes: [UInt8], path: String) throws(T5Error) {
+        storage = try Storage(bytes: modelBytes, path: path)
+    }
+
     /// The number of pieces in `spiece.model`.
     public var sentencePieceSize: Int { storage.pieces.count }
 
@@ -151,7 +156,7 @@ extension T5Tokenizer {
         private let normalizer: PrecompiledNormalizer?
         private let unigram: Unigram
 
-        init(modelFile: URL) throws(T5Error) {
+        convenience init(modelFile: URL) throws(T5Error) {
             let path = modelFile.path
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
@@ -166,7 +171,10 @@ extension T5Tokenizer {
             } catch {
                 throw .unreadableFile(path: path, reason: error.localizedDescription)
             }
+            try self.init(bytes: bytes, path: path)
+        }
 
+        init(bytes: [UInt8], path: String) throws(T5Error) {
             // SentencePiece loads and validates the model and is the source of the vocabulary;
             // the wire reader adds the charsmap and the user-defined flag it does not expose.
             let processor: SentencePieceProcessor
