@@ -69,7 +69,7 @@ struct Bench: AsyncParsableCommand {
         let model = try modelOptions.load(forInference: !finetune)
         let loadMS = Date().timeIntervalSince(start) * 1000
         var rng = SystemRandomNumberGenerator()
-        let firstOrdinary = 3, lastOrdinary = model.tokenizer.sentencePieceSize - 1
+        let firstOrdinary = model.tokenizer.ordinaryIDs.lowerBound, lastOrdinary = model.tokenizer.ordinaryIDs.upperBound - 1
         func randomInput(_ n: Int) -> [Int] {
             (0..<(n - 1)).map { _ in Int.random(in: firstOrdinary...lastOrdinary, using: &rng) } + [1]
         }
@@ -179,7 +179,7 @@ struct Bench: AsyncParsableCommand {
         // Ordinary pieces that are also rows of the embedding (a small test model may have fewer), eos last;
         // seeded, so that the loss is comparable between runs.
         var ids = SeededGenerator(seed: 1)
-        let lastID = min(model.tokenizer.sentencePieceSize, model.config.vocabSize) - 1
+        let lastID = min(model.tokenizer.ordinaryIDs.upperBound, model.config.vocabSize) - 1
         func randomInput(_ n: Int) -> [Int] {
             (0..<(n - 1)).map { _ in Int.random(in: 3...lastID, using: &ids) } + [model.config.eosTokenID]
         }

@@ -134,7 +134,7 @@ struct Finetune: AsyncParsableCommand {
         let model: T5Model
         if fromScratch {
             let config = try T5Config.load(from: modelDirectory.appendingPathComponent("config.json"))
-            let tokenizer = try T5Tokenizer(modelFile: modelDirectory.appendingPathComponent("spiece.model"))
+            let tokenizer = try TokenizerDirectory.load(modelDirectory)
             model = try T5Model.randomlyInitialized(config: config, tokenizer: tokenizer,
                                                 separateLMHead: config.tieWordEmbeddings == false, seed: seed)
         } else {
@@ -149,7 +149,7 @@ struct Finetune: AsyncParsableCommand {
         let training = try TrainingData(tasks: try loadTasks(train, tokenizer: model.tokenizer), weights: try mixWeights())
         let validation = valid.isEmpty ? nil : try TrainingData(tasks: try loadTasks(valid, tokenizer: model.tokenizer))
 
-        var files = Checkpoint.ModelFiles.copying(from: modelDirectory, config: model.config)
+        var files = try Checkpoint.ModelFiles.copying(from: modelDirectory, config: model.config)
         if let dropout { files.configUpdates["dropout_rate"] = .number(Double(dropout.description) ?? Double(dropout)) }
         if fromScratch { files.generationConfig = nil }
 
@@ -229,7 +229,7 @@ struct Finetune: AsyncParsableCommand {
         let tokens_per_s: Double?
     }
 
-    private func loadTasks(_ arguments: [String], tokenizer: T5Tokenizer) throws(T5Error) -> [TaskData] {
+    private func loadTasks(_ arguments: [String], tokenizer: any Tokenizer) throws(T5Error) -> [TaskData] {
         var tasks = [TaskData]()
         for argument in arguments {
             tasks.append(try TaskData(source: TaskSource.parse(argument), tokenizer: tokenizer,

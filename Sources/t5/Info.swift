@@ -24,7 +24,7 @@ struct Info: AsyncParsableCommand {
         }
         print("d_model \(c.dModel), d_kv \(c.dKV), heads \(c.numHeads), d_ff \(c.dFF)")
         print("layers:       encoder \(c.numLayers), " + (model.hasDecoder ? "decoder \(c.numDecoderLayers)" : "no decoder (encoder-only: t5 embed)"))
-        print("vocab:        \(c.vocabSize) (tokenizer \(model.tokenizer.size): \(model.tokenizer.sentencePieceSize) pieces + 100 sentinels)")
+        print("vocab:        \(c.vocabSize) (tokenizer \(model.tokenizer.size): \(model.tokenizer.summary))")
         print("position:     \(c.relativeAttentionNumBuckets) buckets, max distance \(c.relativeAttentionMaxDistance)"
               + (c.variant.hasPerBlockRelativeBias ? ", a bias table per block" : ""))
         print("parameters:   \(model.parameterCount.formatted())")

@@ -22,7 +22,7 @@ struct Tokenize: AsyncParsableCommand {
     func run() async throws {
         let texts = self.texts.isEmpty ? try readInputLines(file: inputFile) : self.texts
         let directory = try modelOptions.directory()
-        let tokenizer = try T5Tokenizer(modelFile: directory.appendingPathComponent("spiece.model"))
+        let tokenizer = try TokenizerDirectory.load(directory)
         for text in texts {
             let ids = tokenizer.encode(text)
             let pieces = tokenizer.pieces(ids)

@@ -23,7 +23,7 @@ import Testing
         let out = try scratchDirectory("ckpt-model")
         defer { try? FileManager.default.removeItem(at: out) }
         let source = Fixtures.modelDirectory(name)
-        try Checkpoint.writeModel(values, specs: specs, files: .copying(from: source, config: config), to: out)
+        try Checkpoint.writeModel(values, specs: specs, files: try .copying(from: source, config: config), to: out)
         let reloaded = try T5Model(directory: out)
         #expect(try logprobs(reloaded) == (try logprobs(try Fixtures.model(name))))
         // config.json is written back unchanged; the tokenizer is copied byte for byte.
@@ -42,7 +42,7 @@ import Testing
         let (values, specs, config) = try tensors(of: "t5-relu-tied")
         let out = try scratchDirectory("ckpt-config")
         defer { try? FileManager.default.removeItem(at: out) }
-        var files = Checkpoint.ModelFiles.copying(from: Fixtures.modelDirectory("t5-relu-tied"), config: config)
+        var files = try Checkpoint.ModelFiles.copying(from: Fixtures.modelDirectory("t5-relu-tied"), config: config)
         files.configUpdates = ["dropout_rate": .number(0.0)]
         files.generationConfig = nil
         try Checkpoint.writeModel(values, specs: specs, files: files, to: out)
@@ -64,7 +64,7 @@ import Testing
         let (values, specs, config) = try tensors(of: "t5-relu-tied")
         let out = try scratchDirectory("ckpt-save")
         defer { try? FileManager.default.removeItem(at: out) }
-        let files = Checkpoint.ModelFiles.copying(from: Fixtures.modelDirectory("t5-relu-tied"), config: config)
+        let files = try Checkpoint.ModelFiles.copying(from: Fixtures.modelDirectory("t5-relu-tied"), config: config)
         let moments = ["shared.weight.exp_avg": Tensor(shape: [2], values: [1, 2])]
         // Leftovers of an interrupted save: a half-written checkpoint directory and a temporary file.
         let stale = out.appendingPathComponent(".checkpoint-3.tmp-99999")

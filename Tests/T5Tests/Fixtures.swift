@@ -7,7 +7,7 @@ enum Fixtures {
         .deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures")
 
-    static let modelNames = ["t5-relu-tied", "t5v11-gated-gelu", "t5-gated-silu-bf16", "t5-gelu-f16-legacy", "umt5-tiny"]
+    static let modelNames = ["t5-relu-tied", "t5v11-gated-gelu", "t5-gated-silu-bf16", "t5-gelu-f16-legacy", "umt5-tiny", "byt5-tiny"]
 
     static func modelDirectory(_ name: String) -> URL {
         root.appendingPathComponent("models").appendingPathComponent(name)

@@ -80,8 +80,8 @@ import Testing
         return try TrainingData(tasks: [reverse, sort])
     }
 
-    func files(_ model: T5Model) -> Checkpoint.ModelFiles {
-        .copying(from: Fixtures.modelDirectory(Self.modelName), config: model.config)
+    func files(_ model: T5Model) throws -> Checkpoint.ModelFiles {
+        try .copying(from: Fixtures.modelDirectory(Self.modelName), config: model.config)
     }
 
     @Test func savedCheckpointReloadsIdenticallyAndFrozenTensorsAreBitIdentical() throws {

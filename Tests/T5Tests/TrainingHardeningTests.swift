@@ -43,7 +43,7 @@ import Testing
         options.saveEvery = 2
         let out = try scratchDirectory("diverge-late").appendingPathComponent("run")
         let trainer = try Trainer(model: model, training: data, options: options,
-                                  files: .copying(from: Fixtures.modelDirectory("t5-relu-tied"), config: model.config))
+                                  files: try .copying(from: Fixtures.modelDirectory("t5-relu-tied"), config: model.config))
         var poisoned = false
         #expect(throws: T5Error.diverged(step: 4, reason: "the loss is nan")) {
             try trainer.run(output: out) { report in

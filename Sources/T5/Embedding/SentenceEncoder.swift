@@ -44,7 +44,7 @@ public struct SentenceEncoder: Sendable {
 
     public init(directory: URL, weights precision: WeightPrecision = .f32) throws(T5Error) {
         let modulesPath = directory.appendingPathComponent("modules.json")
-        guard case .array(let modules) = try Self.json(modulesPath) else {
+        guard case .array(let modules) = try ConfigReader.json(modulesPath) else {
             throw .invalidConfig(path: modulesPath.path, reason: "expected a list of modules")
         }
         var model: T5Model?
@@ -111,31 +111,17 @@ public struct SentenceEncoder: Sendable {
 
     // MARK: - Files
 
-    static func json(_ url: URL) throws(T5Error) -> JSONValue {
-        let bytes = try TextFile.bytes(path: url.path)
-        do {
-            return try JSONParser.parse(Data(bytes))
-        } catch {
-            throw .invalidConfig(path: url.path, reason: "malformed JSON: \(error.description)")
-        }
-    }
-
-    static func object(_ url: URL) throws(T5Error) -> ConfigReader {
-        guard case .object(let o) = try json(url) else { throw .invalidConfig(path: url.path, reason: "the top level is not an object") }
-        return ConfigReader(object: o, path: url.path)
-    }
-
     /// sentence_bert_config.json's `max_seq_length` (sentence-transformers 2-5), else tokenizer_config.json's
     /// `model_max_length` (6), else none.
     static func maxSequenceLength(_ dir: URL) throws(T5Error) -> Int? {
         let bert = dir.appendingPathComponent("sentence_bert_config.json")
-        if FileManager.default.fileExists(atPath: bert.path), let n = try object(bert).optionalInt("max_seq_length") {
+        if FileManager.default.fileExists(atPath: bert.path), let n = try ConfigReader.load(bert).optionalInt("max_seq_length") {
             guard n >= 2 else { throw .invalidConfig(path: bert.path, reason: "max_seq_length \(n) is below 2") }
             return n
         }
         let tokenizer = dir.appendingPathComponent("tokenizer_config.json")
         guard FileManager.default.fileExists(atPath: tokenizer.path) else { return nil }
-        let reader = try object(tokenizer)
+        let reader = try ConfigReader.load(tokenizer)
         // transformers writes a huge sentinel (1e30) for "no limit"; only a real int is a limit.
         guard case .integer(let n)? = reader.object["model_max_length"], n < 1 << 31 else { return nil }
         guard n >= 2 else { throw .invalidConfig(path: tokenizer.path, reason: "model_max_length \(n) is below 2") }
@@ -143,7 +129,7 @@ public struct SentenceEncoder: Sendable {
     }
 
     static func pooling(_ url: URL) throws(T5Error) -> Pooling {
-        let reader = try object(url)
+        let reader = try ConfigReader.load(url)
         let names: [String: Pooling] = ["mean": .mean, "cls": .first]
         if let mode = reader.object["pooling_mode"] {
             guard case .string(let name) = mode else {
@@ -170,7 +156,7 @@ public struct SentenceEncoder: Sendable {
 
     static func dense(_ dir: URL, expectedIn: Int) throws(T5Error) -> Dense {
         let configURL = dir.appendingPathComponent("config.json")
-        let reader = try object(configURL)
+        let reader = try ConfigReader.load(configURL)
         let inFeatures = try reader.int("in_features", default: -1), outFeatures = try reader.int("out_features", default: -1)
         let hasBias = try reader.optionalBool("bias", nullMeans: nil) ?? true
         let activationName = try reader.string("activation_function", default: "torch.nn.modules.activation.Tanh")

@@ -6,6 +6,22 @@ struct ConfigReader {
     let object: JSONObject
     let path: String
 
+    /// Reads the JSON value in the file at `url`.
+    static func json(_ url: URL) throws(T5Error) -> JSONValue {
+        let bytes = try TextFile.bytes(path: url.path)
+        do {
+            return try JSONParser.parse(Data(bytes))
+        } catch {
+            throw .invalidConfig(path: url.path, reason: "malformed JSON: \(error.description)")
+        }
+    }
+
+    /// Reads the JSON object in the file at `url`.
+    static func load(_ url: URL) throws(T5Error) -> ConfigReader {
+        guard case .object(let o) = try json(url) else { throw .invalidConfig(path: url.path, reason: "the top level is not an object") }
+        return ConfigReader(object: o, path: url.path)
+    }
+
     func invalid(_ key: String, _ reason: String) -> T5Error {
         .invalidConfig(path: path, reason: "\(key): \(reason)")
     }

@@ -24,7 +24,7 @@ extension T5Model {
         }
         let config = try T5Config.load(from: directory.appendingPathComponent("config.json"))
         let archive = try SafeTensorsArchive(directory: directory)
-        let tokenizer = try T5Tokenizer(modelFile: directory.appendingPathComponent("spiece.model"))
+        let tokenizer = try TokenizerDirectory.load(directory)
         if tokenizer.size > config.vocabSize {
             throw .invalidConfig(
                 path: directory.appendingPathComponent("config.json").path,
@@ -40,7 +40,7 @@ extension T5Model {
 
     /// Builds the model from an opened checkpoint archive.
     init(
-        config: T5Config, archive: SafeTensorsArchive, tokenizer: T5Tokenizer, path: String,
+        config: T5Config, archive: SafeTensorsArchive, tokenizer: any Tokenizer, path: String,
         precision: WeightPrecision = .f32, packWeights: Bool = true, generationConfig: GenerationConfig? = nil
     ) throws(T5Error) {
         // An encoder-only checkpoint (saved from T5EncoderModel, MT5EncoderModel, UMT5EncoderModel) holds

@@ -4,7 +4,7 @@ import Foundation
 /// generate, score or tokenize from many tasks at once; all per-request state lives in the request.
 public struct T5Model: Sendable {
     public let config: T5Config
-    public let tokenizer: T5Tokenizer
+    public let tokenizer: any Tokenizer
     let weights: T5Weights
     /// The relative position bias each encoder block adds to its scores (one shared value in T5).
     let encoderBiases: [RelativePositionBias]
@@ -23,7 +23,7 @@ public struct T5Model: Sendable {
     /// The id fed to a finished row while others decode on.
     public var padTokenID: Int { generationConfig?.padTokenID ?? config.padTokenID }
 
-    init(config: T5Config, weights: T5Weights, tokenizer: T5Tokenizer, hasSeparateLMHead: Bool, generationConfig: GenerationConfig? = nil) {
+    init(config: T5Config, weights: T5Weights, tokenizer: any Tokenizer, hasSeparateLMHead: Bool, generationConfig: GenerationConfig? = nil) {
         self.config = config
         self.generationConfig = generationConfig
         self.weights = weights

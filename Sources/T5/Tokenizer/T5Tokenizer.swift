@@ -30,7 +30,7 @@ import Foundation
 ///    vocab holds every piece of `spiece.model` with its score (control and unknown pieces
 ///    included) plus the 100 sentinels with score 0; consecutive unknowns fuse into one `<unk>`.
 /// 6. `TemplateProcessing(single=["$A", "</s>"])` appends `</s>`.
-public struct T5Tokenizer: Sendable {
+public struct T5Tokenizer: Tokenizer {
     /// `<pad>`, also the decoder start token.
     public static let padID = 0
     /// `</s>`, appended by `encode`.
@@ -63,6 +63,16 @@ public struct T5Tokenizer: Sendable {
     /// A model's `vocab_size` may be larger (t5-small: 32128 vs 32100).
     public var size: Int { storage.pieces.count + Self.sentinelCount }
 
+    /// The 100 sentinels.
+    public var sentinelCount: Int { Self.sentinelCount }
+
+    /// The pieces of `spiece.model` after `<pad>`, `</s>`, `<unk>` (control and unused ones included).
+    public var ordinaryIDs: Range<Int> { Self.unkID + 1..<storage.pieces.count }
+
+    public var summary: String { "SentencePiece (spiece.model): \(sentencePieceSize) pieces + \(Self.sentinelCount) sentinels" }
+
+    public var files: [String: Data] { ["spiece.model": Data(storage.modelBytes)] }
+
     /// The id of sentinel `<extra_id_n>`, `size - 1 - n`, for `n` in `0..<100`.
     public func sentinelID(_ n: Int) -> Int {
         precondition((0..<Self.sentinelCount).contains(n), "sentinel index \(n) outside 0..<\(Self.sentinelCount)")
@@ -89,7 +99,7 @@ public struct T5Tokenizer: Sendable {
 
     /// The ids of `text`, as `T5Tokenizer(text).input_ids`: ends with `</s>` unless `appendEOS`
     /// is false. The empty string and whitespace-only text give just `[</s>]`.
-    public func encode(_ text: String, appendEOS: Bool = true) -> [Int] {
+    public func encode(_ text: String, appendEOS: Bool) -> [Int] {
         var ids: [Int] = []
         let bytes = Array(text.utf8)
         var chunkStart = 0
@@ -149,6 +159,8 @@ extension T5Tokenizer {
 
         /// Piece text by id, for ids below `sentencePieceSize`.
         let pieces: [String]
+        /// The bytes of `spiece.model`, written again with a trained model.
+        let modelBytes: [UInt8]
         /// Tokens cut out of the raw text before normalization.
         let addedTokens: AddedTokenMatcher
         /// Ids skipped by `decode` below `sentencePieceSize` (`<pad>`, `</s>`, `<unk>`, control pieces).
@@ -227,6 +239,7 @@ extension T5Tokenizer {
             }
 
             pieces = model.pieces.map(\.text)
+            modelBytes = bytes
             let size = model.pieces.count + T5Tokenizer.sentinelCount
             func sentinel(_ id: Int) -> String { "<extra_id_\(size - 1 - id)>" }
 
@@ -294,34 +307,6 @@ extension T5Tokenizer {
             default:
                 return false
             }
-        }
-    }
-
-    /// Finds added tokens in raw UTF-8, leftmost-longest like `tokenizers`' AddedVocabulary
-    /// (aho-corasick, MatchKind::LeftmostLongest).
-    struct AddedTokenMatcher: Sendable {
-        /// Candidates by first byte, longest first.
-        private let byFirstByte: [UInt8: [(bytes: [UInt8], id: Int)]]
-
-        init(_ tokens: [(String, Int)]) {
-            var table: [UInt8: [(bytes: [UInt8], id: Int)]] = [:]
-            for (text, id) in tokens {
-                let bytes = Array(text.utf8)
-                guard let first = bytes.first else { continue }
-                table[first, default: []].append((bytes, id))
-            }
-            byFirstByte = table.mapValues { $0.sorted { $0.bytes.count > $1.bytes.count } }
-        }
-
-        /// The longest token starting at `position`, as (byte length, id).
-        func longestMatch(in text: [UInt8], at position: Int) -> (Int, Int)? {
-            guard let candidates = byFirstByte[text[position]] else { return nil }
-            for candidate in candidates where text.count - position >= candidate.bytes.count {
-                if text[position..<(position + candidate.bytes.count)].elementsEqual(candidate.bytes) {
-                    return (candidate.bytes.count, candidate.id)
-                }
-            }
-            return nil
         }
     }
 }

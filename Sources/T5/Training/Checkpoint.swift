@@ -10,7 +10,8 @@ import Darwin
 /// The files of a training output directory.
 ///
 /// ```
-/// OUT/config.json, model.safetensors, spiece.model, generation_config.json   the latest model (HF layout)
+/// OUT/config.json, model.safetensors, spiece.model, generation_config.json   the latest model (HF layout;
+///                                                                   ByT5: tokenizer_config.json, ...)
 /// OUT/checkpoint-N/   the same four files at step N, plus
 ///                     optimizer.safetensors (moments) and trainer_state.json (step, data position, seed)
 /// OUT/metrics.jsonl   the metrics log
@@ -24,8 +25,8 @@ import Darwin
 public enum Checkpoint {
     public static let optimizerFile = "optimizer.safetensors"
     public static let stateFile = "trainer_state.json"
-    /// The Hugging Face files of a model directory.
-    public static let modelFiles = ["config.json", "model.safetensors", "spiece.model", "generation_config.json"]
+    /// The Hugging Face files of a model directory besides the tokenizer's (`Tokenizer.files`).
+    public static let modelFiles = ["config.json", "model.safetensors", "generation_config.json"]
     static let directoryPrefix = "checkpoint-"
 
     /// What to write besides the weights: the config (with any changes), tokenizer and generation config.
@@ -33,22 +34,23 @@ public enum Checkpoint {
         public var config: T5Config
         /// Top-level keys to change in config.json (e.g. `dropout_rate` after `--dropout`).
         public var configUpdates: [String: JSONValue]
-        /// The `spiece.model` to copy.
-        public var tokenizerFile: URL
+        /// The tokenizer's files (name → bytes): `spiece.model`, or ByT5's tokenizer_config.json, ...
+        public var tokenizerFiles: [String: Data]
         /// generation_config.json bytes; nil writes the one transformers derives from the config.
         public var generationConfig: Data?
 
-        public init(config: T5Config, configUpdates: [String: JSONValue] = [:], tokenizerFile: URL, generationConfig: Data? = nil) {
+        public init(config: T5Config, configUpdates: [String: JSONValue] = [:], tokenizer: any Tokenizer, generationConfig: Data? = nil) {
             self.config = config
             self.configUpdates = configUpdates
-            self.tokenizerFile = tokenizerFile
+            self.tokenizerFiles = tokenizer.files
             self.generationConfig = generationConfig
         }
 
-        /// The files of an existing model directory: its config, spiece.model and generation_config.json (if any).
-        public static func copying(from directory: URL, config: T5Config) -> ModelFiles {
+        /// The files of an existing model directory: `config`, its tokenizer's files and its
+        /// generation_config.json (if any).
+        public static func copying(from directory: URL, config: T5Config) throws(T5Error) -> ModelFiles {
             let generation = try? Data(contentsOf: directory.appendingPathComponent("generation_config.json"))
-            return ModelFiles(config: config, tokenizerFile: directory.appendingPathComponent("spiece.model"), generationConfig: generation)
+            return ModelFiles(config: config, tokenizer: try TokenizerDirectory.load(directory), generationConfig: generation)
         }
 
         /// `GenerationConfig.from_model_config(config)` as `save_pretrained` writes it.
@@ -66,7 +68,7 @@ public enum Checkpoint {
     }
 
     /// Writes a model directory in the Hugging Face layout: config.json, model.safetensors (fp32; a tied
-    /// LM head is not stored, as `save_pretrained` drops tied duplicates), spiece.model and
+    /// LM head is not stored, as `save_pretrained` drops tied duplicates), the tokenizer's files and
     /// generation_config.json. Each file is replaced atomically.
     public static func writeModel(_ values: [String: Tensor], specs: [ParameterSpec], files: ModelFiles, to directory: URL, metadata: [String: String] = [:]) throws(T5Error) {
         try createDirectory(directory)
@@ -81,13 +83,9 @@ public enum Checkpoint {
         meta["format"] = "pt"
         try SafeTensorsWriter.write(tensors, to: directory.appendingPathComponent("model.safetensors"), metadata: meta)
         try AtomicFile.write(files.config.jsonData(updating: files.configUpdates), to: directory.appendingPathComponent("config.json"))
-        let tokenizer: Data
-        do {
-            tokenizer = try Data(contentsOf: files.tokenizerFile)
-        } catch {
-            throw .unreadableFile(path: files.tokenizerFile.path, reason: error.localizedDescription)
+        for (name, bytes) in files.tokenizerFiles.sorted(by: { $0.key < $1.key }) {
+            try AtomicFile.write(bytes, to: directory.appendingPathComponent(name))
         }
-        try AtomicFile.write(tokenizer, to: directory.appendingPathComponent("spiece.model"))
         try AtomicFile.write(files.generationConfig ?? files.derivedGenerationConfig(), to: directory.appendingPathComponent("generation_config.json"))
     }
 
@@ -120,7 +118,7 @@ public enum Checkpoint {
             removeItem(temporary)
             throw error
         }
-        for name in modelFiles {
+        for name in modelFiles + files.tokenizerFiles.keys.sorted() {
             try linkOrCopy(final.appendingPathComponent(name), to: output.appendingPathComponent(name))
         }
         for (step, url) in checkpoints(in: output) where step != state.step {

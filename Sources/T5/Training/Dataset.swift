@@ -167,14 +167,14 @@ public struct TaskData: Sendable {
 
     /// Reads and tokenizes `source`. Sequences longer than a limit keep their first `limit − 1` tokens
     /// and `</s>` (transformers' tokenizer truncation with `max_length`, which appends `</s>` after cutting).
-    public init(source: TaskSource, tokenizer: T5Tokenizer, maxInputTokens: Int?, maxTargetTokens: Int?) throws(T5Error) {
+    public init(source: TaskSource, tokenizer: any Tokenizer, maxInputTokens: Int?, maxTargetTokens: Int?) throws(T5Error) {
         let file = try DataFile(path: source.path)
         var inputCut = TruncationReport(), targetCut = TruncationReport()
         func truncate(_ ids: [Int], _ limit: Int?, _ report: inout TruncationReport) -> [Int] {
             guard let limit, ids.count > limit else { return ids }
             report.examples += 1
             report.tokens += ids.count - limit
-            return Array(ids.prefix(max(limit - 1, 0))) + [ids.last ?? T5Tokenizer.eosID]
+            return Array(ids.prefix(max(limit - 1, 0))) + [ids.last ?? tokenizer.eosID]
         }
         examples = file.examples.map { example in
             TokenizedExample(

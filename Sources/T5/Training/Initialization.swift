@@ -9,7 +9,7 @@ extension T5Model {
     ///
     /// `separateLMHead` gives the model its own `lm_head.weight` (v1.1 style); otherwise the head is tied.
     /// Throws `.tooLarge` when the configuration's weights would not fit in memory.
-    public static func randomlyInitialized(config: T5Config, tokenizer: T5Tokenizer, separateLMHead: Bool = false, seed: UInt64) throws(T5Error) -> T5Model {
+    public static func randomlyInitialized(config: T5Config, tokenizer: any Tokenizer, separateLMHead: Bool = false, seed: UInt64) throws(T5Error) -> T5Model {
         let c = config
         try MemoryBudget.require(
             c.parameterCount(separateLMHead: separateLMHead).flatMap { MemoryBudget.floats($0) },

@@ -57,7 +57,7 @@ public final class ParameterStore {
     /// An inference model over the current `values` (no copy of the weight matrices), for evaluation and
     /// generation. The relative position biases are expanded when the model is made: make a new model after
     /// the weights change.
-    public func makeModel(tokenizer: T5Tokenizer) -> T5Model {
+    public func makeModel(tokenizer: any Tokenizer) -> T5Model {
         T5Model(config: config, weights: weights, tokenizer: tokenizer, hasSeparateLMHead: hasSeparateLMHead)
     }
 

@@ -10,7 +10,7 @@ import Foundation
 ///
 /// ```swift
 /// let trainer = try Trainer(model: model, training: data, options: options,
-///                           files: .copying(from: modelDirectory, config: model.config))
+///                           files: try .copying(from: modelDirectory, config: model.config))
 /// try trainer.run(output: outDirectory) { report in
 ///     print(report.step, report.loss)
 ///     return .continue
@@ -23,7 +23,7 @@ public final class Trainer {
     public let validation: TrainingData?
     /// The parameters being trained and their gradients.
     public let store: ParameterStore
-    public let tokenizer: T5Tokenizer
+    public let tokenizer: any Tokenizer
     public let optimizer: any Optimizer
     /// The schedule of an external learning rate; nil for relative-step Adafactor.
     public let schedule: LearningRateSchedule?
@@ -99,7 +99,7 @@ public final class Trainer {
                        state: state, optimizer: optimizer, files: resumedFiles)
     }
 
-    private init(store: ParameterStore, tokenizer: T5Tokenizer, training: TrainingData, validation: TrainingData?,
+    private init(store: ParameterStore, tokenizer: any Tokenizer, training: TrainingData, validation: TrainingData?,
                  options: TrainingOptions, state: TrainingState, optimizer: any Optimizer, files: Checkpoint.ModelFiles?) {
         self.store = store
         self.tokenizer = tokenizer
