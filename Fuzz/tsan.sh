@@ -12,6 +12,7 @@ cd "$(dirname "$0")/.."
 
 filters=(
     'ParallelTests/'
+    'ConcurrencyTests/'
     'ParallelParityTests/'
     'DecodingTests/(streaming|concurrent)'
     'InferenceHardeningTests/(aStreamStops|aCancelledGeneration)'
