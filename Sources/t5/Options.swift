@@ -45,7 +45,7 @@ struct DecodingOptions: ParsableArguments {
     @Option(help: "Beam scores are sum(log p) / length^X (default 1).") var lengthPenalty: Float?
     @Flag(help: "Stop beam search as soon as --beams hypotheses are finished.") var earlyStopping = false
     @Flag(help: "Canonical beam search: only stop when no beam can improve (transformers' early_stopping=\"never\").") var neverStopEarly = false
-    @Option(help: "Maximum number of tokens to generate. Default: generation_config.json's max_new_tokens (or max_length - 1), else 64.") var maxNewTokens: Int?
+    @Option(help: "Maximum number of tokens to generate. Default: generation_config.json's max_new_tokens (or max_length - 1), else 20 as in transformers.") var maxNewTokens: Int?
     @Option(help: "Minimum number of tokens before eos is allowed (default 0).") var minNewTokens: Int?
     @Flag(inversion: .prefixedNo, help: "Sample instead of searching (default: generation_config.json's do_sample, else off).") var sample: Bool?
     @Option(help: "Sampling temperature (default 1).") var temperature: Float?

@@ -118,4 +118,37 @@ import Testing
         try Data("{\"num_beams\": ".utf8).write(to: dir.appendingPathComponent("generation_config.json"))
         try cli.expectFailure(["generate", "--model", dir.path, "hello"], "generation_config.json: invalid configuration: malformed JSON")
     }
+
+    /// transformers' `generate()` called with no arguments on a checkpoint whose generation_config.json
+    /// holds the settings (tools/make_generation_config_fixtures.py): `t5 generate` with no flags, and the
+    /// library's `GenerationOptions(for:)`, give the same ids.
+    @Test func noFlagsGiveWhatGenerateWithNoArgumentsGives() throws {
+        let url = Fixtures.root.appendingPathComponent("reference/generation-config.json")
+        let ref = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+        let name = try #require(ref["model"] as? String)
+        let cases = try #require(ref["cases"] as? [[String: Any]])
+        #expect(cases.count >= 20)
+        var directories: [Data: URL] = [:]
+        defer { for dir in directories.values { try? FileManager.default.removeItem(at: dir) } }
+        for c in cases {
+            let settings = try JSONSerialization.data(withJSONObject: try #require(c["generation_config"]), options: .sortedKeys)
+            let input = try #require(c["input"] as? String)
+            let expected = try #require(c["outputs"] as? [[Int]])
+            let dir: URL
+            if let known = directories[settings] {
+                dir = known
+            } else {
+                dir = try cli.scratchModel(name)
+                try settings.write(to: dir.appendingPathComponent("generation_config.json"))
+                directories[settings] = dir
+            }
+            let label = String(decoding: settings, as: UTF8.self)
+            let r = try cli.run(["generate", "--model", dir.path, "--json", input])
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(try firstOutputs(r) == expected, "\(label) \(input)")
+            let model = try T5Model(directory: dir)
+            let library = try model.generate(input, options: GenerationOptions(for: model))
+            #expect(library.map(\.ids) == expected, "library: \(label) \(input)")
+        }
+    }
 }

@@ -10,10 +10,11 @@ public enum EarlyStopping: String, Sendable, Codable {
     case never
 }
 
-/// Everything that steers `generate`. Defaults are transformers' `GenerationConfig` defaults, except
-/// `maxNewTokens`, which transformers leaves to `max_length = 20`.
+/// Everything that steers `generate`. Defaults are transformers' `GenerationConfig` defaults: with neither
+/// `max_length` nor `max_new_tokens` set, `generate()` makes 20 new tokens (`_prepare_generated_length`:
+/// "by default let's always generate 20 new tokens").
 public struct GenerationOptions: Sendable, Equatable {
-    public var maxNewTokens = 64
+    public var maxNewTokens = 20
     public var minNewTokens = 0
     public var numBeams = 1
     public var numReturnSequences = 1
@@ -31,7 +32,7 @@ public struct GenerationOptions: Sendable, Equatable {
     /// Inputs longer than this many tokens (with `</s>`) are refused; nil = no limit.
     public var maxInputTokens: Int?
 
-    /// transformers' defaults (and 64 new tokens).
+    /// transformers' defaults.
     public init() {}
 
     /// The defaults of `model`'s checkpoint: its generation_config.json over transformers' defaults, as
