@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import Foundation
 import PackageDescription
 
@@ -22,6 +22,12 @@ let package = Package(
     products: [
         .library(name: "T5", targets: ["T5"]),
         .executable(name: "t5", targets: ["t5"]),
+    ],
+    // The command line's parser is the package's only dependency. A library user who depends on the
+    // package with `traits: []` neither fetches nor builds it.
+    traits: [
+        .trait(name: "CLI", description: "The t5 command (needs swift-argument-parser)."),
+        .default(enabledTraits: ["CLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -50,7 +56,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "t5",
-            dependencies: ["T5", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["T5", .product(name: "ArgumentParser", package: "swift-argument-parser", condition: .when(traits: ["CLI"]))],
             path: "Sources/t5"
         ),
         .testTarget(
