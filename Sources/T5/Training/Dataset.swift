@@ -169,6 +169,20 @@ public struct TaskData: Sendable {
     /// and `</s>` (transformers' tokenizer truncation with `max_length`, which appends `</s>` after cutting).
     public init(source: TaskSource, tokenizer: any Tokenizer, maxInputTokens: Int?, maxTargetTokens: Int?) throws(T5Error) {
         let file = try DataFile(path: source.path)
+        self.init(source: source, texts: file.examples, emptyLines: file.emptyLines, tokenizer: tokenizer,
+                  maxInputTokens: maxInputTokens, maxTargetTokens: maxTargetTokens)
+    }
+
+    /// A task from examples held in memory, prefixed, tokenized and truncated as a file's are; `name`
+    /// stands for the file in reports.
+    public init(name: String, prefix: String = "", examples: [TextExample], tokenizer: any Tokenizer,
+                maxInputTokens: Int? = nil, maxTargetTokens: Int? = nil) {
+        self.init(source: TaskSource(prefix: prefix, path: name), texts: examples, emptyLines: 0, tokenizer: tokenizer,
+                  maxInputTokens: maxInputTokens, maxTargetTokens: maxTargetTokens)
+    }
+
+    private init(source: TaskSource, texts: [TextExample], emptyLines: Int, tokenizer: any Tokenizer,
+                 maxInputTokens: Int?, maxTargetTokens: Int?) {
         var inputCut = TruncationReport(), targetCut = TruncationReport()
         func truncate(_ ids: [Int], _ limit: Int?, _ report: inout TruncationReport) -> [Int] {
             guard let limit, ids.count > limit else { return ids }
@@ -176,13 +190,13 @@ public struct TaskData: Sendable {
             report.tokens += ids.count - limit
             return Array(ids.prefix(max(limit - 1, 0))) + [ids.last ?? tokenizer.eosID]
         }
-        examples = file.examples.map { example in
+        examples = texts.map { example in
             TokenizedExample(
                 inputIDs: truncate(tokenizer.encode(source.prefix + example.input), maxInputTokens, &inputCut),
                 targetIDs: truncate(tokenizer.encode(example.target), maxTargetTokens, &targetCut))
         }
         self.source = source
-        emptyLines = file.emptyLines
+        self.emptyLines = emptyLines
         truncatedInputs = inputCut
         truncatedTargets = targetCut
     }
