@@ -94,7 +94,7 @@ struct DecodingOptions: ParsableArguments {
         do {
             try generationOptions().validate()
         } catch {
-            throw ValidationError(error.description)
+            throw ValidationError(FlagNames.cli(error.description))
         }
     }
 }

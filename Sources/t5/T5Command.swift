@@ -26,7 +26,7 @@ struct T5Command: AsyncParsableCommand {
                 try command.run()
             }
         } catch let error as T5Error {
-            printError("t5: \(error)")
+            printError("t5: \(FlagNames.cli(error.description))")
             Foundation.exit(1)
         } catch {
             let code = exitCode(for: error)

@@ -47,9 +47,21 @@ import Testing
         ]
     }
 
+    /// Ids equal; scores and vectors within 1e-5 (other tests may change the thread split meanwhile, which
+    /// may reorder a sum: this test must not pin the settings, since holding that lock across an `await`
+    /// would starve the cooperative threads that the other pinning tests block).
+    static func agree(_ a: Answer, _ b: Answer) -> Bool {
+        func near(_ x: [Float], _ y: [Float]) -> Bool { x.count == y.count && zip(x, y).allSatisfy { abs($0 - $1) <= 1e-5 } }
+        switch (a, b) {
+        case let (.generated(x), .generated(y)): return x == y
+        case let (.streamed(x), .streamed(y)): return x == y
+        case let (.score(x), .score(y)): return near(x, y)
+        case let (.embedding(x), .embedding(y)): return x.count == y.count && zip(x, y).allSatisfy { near($0, $1) }
+        default: return false
+        }
+    }
+
     @Test func concurrentRequestsOnOneModelMatchSerialOnes() async throws {
-        let pinned = ParallelSettings.pin(threads: 2)
-        defer { pinned.release() }
         let model = try Fixtures.model("t5-relu-tied")
         let requests = Self.requests(model)
         var serial = [Answer]()
@@ -66,6 +78,6 @@ import Testing
             return all
         }
         #expect(concurrent.count == 3 * requests.count)
-        for (i, answer) in concurrent { #expect(answer == serial[i], "request \(i) differs when run concurrently") }
+        for (i, answer) in concurrent { #expect(Self.agree(answer, serial[i]), "request \(i) differs when run concurrently") }
     }
 }

@@ -98,7 +98,7 @@ func scratchDirectory(_ label: String) throws -> URL {
         let proportional = try TrainingData(tasks: [task(30), task(10)])
         #expect(proportional.rates == [0.75, 0.25])
         #expect(try TrainingData(tasks: [task(30), task(10)], weights: [1, 1]).rates == [0.5, 0.5])
-        #expect(throws: T5Error.invalidOption(name: "--mix", reason: "1 weight for 2 tasks (one per --train, in order)")) {
+        #expect(throws: T5Error.invalidOption(name: "TrainingData.weights", reason: "1 weight for 2 tasks (one per task, in order)")) {
             try TrainingData(tasks: [task(3), task(1)], weights: [1])
         }
         #expect(throws: T5Error.self) { try TrainingData(tasks: [task(3), task(1)], weights: [0, 0]) }

@@ -62,13 +62,13 @@ import Testing
             _ = try keys(["encoder.block.0-13"], tied)
             Issue.record("expected an error")
         } catch {
-            #expect(String(describing: error) == "invalid value for --freeze: 'encoder.block.0-13': encoder.block.12 matches no tensor")
+            #expect(String(describing: error) == "invalid value for Freezing.frozenKeys: 'encoder.block.0-13': encoder.block.12 matches no tensor")
         }
         do {
             _ = try keys(["nonsense"], tied)
             Issue.record("expected an error")
         } catch {
-            #expect(String(describing: error).hasPrefix("invalid value for --freeze: 'nonsense' matches no tensor"))
+            #expect(String(describing: error).hasPrefix("invalid value for Freezing.frozenKeys: 'nonsense' matches no tensor"))
         }
         #expect(throws: Never.self) { try keys([], tied) }
     }

@@ -190,7 +190,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: out) }
         try Trainer(model: model, training: data, options: o, files: files(model)).run(output: out)
         o.batchSize = 8
-        #expect(throws: T5Error.invalidOption(name: "--resume", reason: "the checkpoint at step 1 was made with different settings: batch_size was 4, now 8")) {
+        #expect(throws: T5Error.invalidOption(name: "Trainer.resume", reason: "the checkpoint at step 1 was made with different settings: batch_size was 4, now 8")) {
             try Trainer.resume(from: out, training: data, options: o, files: files(model))
         }
         let empty = try scratchDirectory("empty")

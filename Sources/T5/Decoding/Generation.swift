@@ -78,7 +78,7 @@ extension T5Model {
                 try requireDecoder()
                 var opts = options
                 opts.numReturnSequences = 1
-                if opts.numBeams > 1 { throw T5Error.invalidOption(name: "--beams", reason: "streaming supports greedy search and sampling only") }
+                if opts.numBeams > 1 { throw T5Error.invalidOption(name: "GenerationOptions.numBeams", reason: "streaming supports greedy search and sampling only") }
                 try opts.validate()
                 let ids = try inputIDs(text, maxInputTokens: opts.maxInputTokens)
                 var emitted = ""

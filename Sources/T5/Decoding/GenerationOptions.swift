@@ -44,25 +44,25 @@ public struct GenerationOptions: Sendable, Equatable {
     /// Checks every value's range; the CLI calls this too, so both report the same words.
     public func validate() throws(T5Error) {
         func fail(_ name: String, _ reason: String) -> T5Error { .invalidOption(name: name, reason: reason) }
-        if maxNewTokens < 1 { throw fail("--max-new-tokens", "must be at least 1, got \(maxNewTokens)") }
-        if minNewTokens < 0 { throw fail("--min-new-tokens", "must be 0 or more, got \(minNewTokens)") }
-        if minNewTokens > maxNewTokens { throw fail("--min-new-tokens", "\(minNewTokens) exceeds --max-new-tokens \(maxNewTokens)") }
-        if numBeams < 1 { throw fail("--beams", "must be at least 1, got \(numBeams)") }
-        if numReturnSequences < 1 { throw fail("--num-return-sequences", "must be at least 1, got \(numReturnSequences)") }
+        if maxNewTokens < 1 { throw fail("GenerationOptions.maxNewTokens", "must be at least 1, got \(maxNewTokens)") }
+        if minNewTokens < 0 { throw fail("GenerationOptions.minNewTokens", "must be 0 or more, got \(minNewTokens)") }
+        if minNewTokens > maxNewTokens { throw fail("GenerationOptions.minNewTokens", "\(minNewTokens) exceeds GenerationOptions.maxNewTokens \(maxNewTokens)") }
+        if numBeams < 1 { throw fail("GenerationOptions.numBeams", "must be at least 1, got \(numBeams)") }
+        if numReturnSequences < 1 { throw fail("GenerationOptions.numReturnSequences", "must be at least 1, got \(numReturnSequences)") }
         if numBeams > 1 && numReturnSequences > numBeams {
-            throw fail("--num-return-sequences", "\(numReturnSequences) exceeds --beams \(numBeams)")
+            throw fail("GenerationOptions.numReturnSequences", "\(numReturnSequences) exceeds GenerationOptions.numBeams \(numBeams)")
         }
         if numBeams == 1 && !sample && numReturnSequences > 1 {
-            throw fail("--num-return-sequences", "greedy search returns one sequence; use --beams or --sample")
+            throw fail("GenerationOptions.numReturnSequences", "greedy search returns one sequence; use GenerationOptions.numBeams or GenerationOptions.sample")
         }
-        if sample && numBeams > 1 { throw fail("--sample", "cannot be combined with --beams > 1") }
-        if !lengthPenalty.isFinite { throw fail("--length-penalty", "must be a finite number") }
-        if !(temperature > 0) || !temperature.isFinite { throw fail("--temperature", "must be a positive number, got \(temperature)") }
-        if topK < 0 { throw fail("--top-k", "must be 0 (off) or more, got \(topK)") }
-        if !(topP > 0 && topP <= 1) { throw fail("--top-p", "must be in (0, 1], got \(topP)") }
-        if !(repetitionPenalty > 0) || !repetitionPenalty.isFinite { throw fail("--repetition-penalty", "must be a positive number, got \(repetitionPenalty)") }
-        if noRepeatNgramSize < 0 { throw fail("--no-repeat-ngram-size", "must be 0 (off) or more, got \(noRepeatNgramSize)") }
-        if let m = maxInputTokens, m < 1 { throw fail("--max-input-tokens", "must be at least 1, got \(m)") }
+        if sample && numBeams > 1 { throw fail("GenerationOptions.sample", "cannot be combined with GenerationOptions.numBeams > 1") }
+        if !lengthPenalty.isFinite { throw fail("GenerationOptions.lengthPenalty", "must be a finite number") }
+        if !(temperature > 0) || !temperature.isFinite { throw fail("GenerationOptions.temperature", "must be a positive number, got \(temperature)") }
+        if topK < 0 { throw fail("GenerationOptions.topK", "must be 0 (off) or more, got \(topK)") }
+        if !(topP > 0 && topP <= 1) { throw fail("GenerationOptions.topP", "must be in (0, 1], got \(topP)") }
+        if !(repetitionPenalty > 0) || !repetitionPenalty.isFinite { throw fail("GenerationOptions.repetitionPenalty", "must be a positive number, got \(repetitionPenalty)") }
+        if noRepeatNgramSize < 0 { throw fail("GenerationOptions.noRepeatNgramSize", "must be 0 (off) or more, got \(noRepeatNgramSize)") }
+        if let m = maxInputTokens, m < 1 { throw fail("GenerationOptions.maxInputTokens", "must be at least 1, got \(m)") }
     }
 }
 

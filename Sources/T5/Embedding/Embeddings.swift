@@ -26,9 +26,9 @@ public struct EmbeddingOptions: Sendable, Equatable {
 
     /// Throws `.invalidOption` for a limit below 1 (2 for truncation, which keeps `</s>`).
     public func validate() throws(T5Error) {
-        if let n = maxInputTokens, n < 1 { throw .invalidOption(name: "--max-input-tokens", reason: "must be at least 1, got \(n)") }
-        if let n = truncateTo, n < 2 { throw .invalidOption(name: "--truncate", reason: "must be at least 2 (a token and </s>), got \(n)") }
-        if let n = padTo, n < 2 { throw .invalidOption(name: "--pad-to", reason: "must be at least 2 (a token and </s>), got \(n)") }
+        if let n = maxInputTokens, n < 1 { throw .invalidOption(name: "EmbeddingOptions.maxInputTokens", reason: "must be at least 1, got \(n)") }
+        if let n = truncateTo, n < 2 { throw .invalidOption(name: "EmbeddingOptions.truncateTo", reason: "must be at least 2 (a token and </s>), got \(n)") }
+        if let n = padTo, n < 2 { throw .invalidOption(name: "EmbeddingOptions.padTo", reason: "must be at least 2 (a token and </s>), got \(n)") }
     }
 }
 

@@ -63,7 +63,7 @@ public enum T5Error: Error, Equatable, Sendable, CustomStringConvertible {
         case let .tokenizer(path, reason):
             return "\(path): tokenizer: \(reason)"
         case let .inputTooLong(tokens, limit):
-            return "input has \(tokens) tokens, more than --max-input-tokens \(limit)"
+            return "input has \(tokens) tokens, more than maxInputTokens \(limit)"
         case let .invalidOption(name, reason):
             return "invalid value for \(name): \(reason)"
         case let .invalidData(path, line, reason):
@@ -76,7 +76,7 @@ public enum T5Error: Error, Equatable, Sendable, CustomStringConvertible {
             let need = bytes.map { "needs \(MemoryBudget.format($0))" } ?? "needs more memory than can be counted"
             return "\(what) \(need), more than the \(MemoryBudget.format(available)) of memory available"
         case let .diverged(step, reason):
-            return "training diverged at step \(step): \(reason); the last checkpoint saved before it is kept (a lower learning rate, or --skip-nonfinite-steps N to skip such steps)"
+            return "training diverged at step \(step): \(reason); the last checkpoint saved before it is kept (a lower learning rate, or TrainingOptions.maxNonFiniteSteps N to skip such steps)"
         case let .noDecoder(architecture):
             return "this checkpoint is encoder-only (\(architecture)): it has no decoder to generate, score or fine-tune with; `t5 embed` computes its embeddings"
         case .cancelled:

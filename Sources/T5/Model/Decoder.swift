@@ -114,7 +114,7 @@ final class DecoderState {
     /// Doubles the cache (at least to `positions`), copying each row's keys and values to the new stride.
     private func grow(to positions: Int) throws(T5Error) {
         if positions > model.decoderSupportedLength {
-            throw .invalidOption(name: "--max-new-tokens", reason: "\(positions) decoder positions exceed the \(model.decoderSupportedLength) this model's relative_attention_max_distance can be expanded to")
+            throw .invalidOption(name: "GenerationOptions.maxNewTokens", reason: "\(positions) decoder positions exceed the \(model.decoderSupportedLength) this model's relative_attention_max_distance can be expanded to")
         }
         let newCapacity = max(positions, capacity <= Int.max / 2 ? 2 * capacity : Int.max)
         let hk = model.innerDim, layers = selfKeys.count

@@ -72,7 +72,7 @@ public final class Adafactor: Optimizer {
                 throw .invalidOption(name: "adafactor", reason: "warmup_init requires relative_step")
             }
             if !relativeStep && !(learningRate > 0) {
-                throw .invalidOption(name: "--lr", reason: "must be positive, got \(learningRate)")
+                throw .invalidOption(name: "OptimizerChoice.learningRate", reason: "must be positive, got \(learningRate)")
             }
         }
     }

@@ -223,13 +223,13 @@ public struct TrainingData: Sendable {
     /// `weights` (one per task, non-negative, not all 0) set the sampling rates; nil means
     /// examples-proportional mixing, T5's default (each task in proportion to its size).
     public init(tasks: [TaskData], weights: [Double]? = nil) throws(T5Error) {
-        guard !tasks.isEmpty else { throw .invalidOption(name: "--train", reason: "no training data given") }
+        guard !tasks.isEmpty else { throw .invalidOption(name: "TrainingData.tasks", reason: "no training data given") }
         let raw = weights ?? tasks.map { Double($0.examples.count) }
         guard raw.count == tasks.count else {
-            throw .invalidOption(name: "--mix", reason: "\(raw.count) weight\(raw.count == 1 ? "" : "s") for \(tasks.count) task\(tasks.count == 1 ? "" : "s") (one per --train, in order)")
+            throw .invalidOption(name: "TrainingData.weights", reason: "\(raw.count) weight\(raw.count == 1 ? "" : "s") for \(tasks.count) task\(tasks.count == 1 ? "" : "s") (one per task, in order)")
         }
         guard raw.allSatisfy({ $0 >= 0 && $0.isFinite }), raw.contains(where: { $0 > 0 }) else {
-            throw .invalidOption(name: "--mix", reason: "weights must be non-negative numbers, not all zero")
+            throw .invalidOption(name: "TrainingData.weights", reason: "weights must be non-negative numbers, not all zero")
         }
         let total = raw.reduce(0, +)
         self.tasks = tasks

@@ -19,7 +19,7 @@ public enum Freezing {
     public static let groups = ["embeddings", "encoder", "decoder", "lm-head"]
 
     /// The keys that `specs` select among `parameters` (the model's parameter table). Each spec may
-    /// itself be a comma-separated list. Throws `.invalidOption("--freeze", …)` for a spec that
+    /// itself be a comma-separated list. Throws `.invalidOption("Freezing.frozenKeys", …)` for a spec that
     /// selects nothing or a range that is empty or reversed.
     public static func frozenKeys(_ specs: [String], parameters: [ParameterSpec]) throws(T5Error) -> Set<String> {
         let keys = parameters.map(\.key)
@@ -29,7 +29,7 @@ public enum Freezing {
             let selected = try select(item, keys: keys)
             if selected.isEmpty {
                 throw .invalidOption(
-                    name: "--freeze",
+                    name: "Freezing.frozenKeys",
                     reason: "'\(item)' matches no tensor (use \(groups.joined(separator: ", ")), a block range such as "
                         + "encoder.block.0-3, or a tensor-name prefix such as \(keys.dropFirst().first ?? "encoder.block.0"))")
             }
@@ -50,7 +50,7 @@ public enum Freezing {
             let prefixes = try expandRanges(item)
             // Every member of a range must exist: `encoder.block.0-9` on a 6-block encoder is a mistake.
             if prefixes.count > 1, let missing = prefixes.first(where: { p in !keys.contains { matches($0, prefix: p) } }) {
-                throw .invalidOption(name: "--freeze", reason: "'\(item)': \(missing) matches no tensor")
+                throw .invalidOption(name: "Freezing.frozenKeys", reason: "'\(item)': \(missing) matches no tensor")
             }
             return keys.filter { key in prefixes.contains { matches(key, prefix: $0) } }
         }
@@ -64,7 +64,7 @@ public enum Freezing {
             let bounds = component.split(separator: "-", omittingEmptySubsequences: false)
             if bounds.count == 2, let low = Int(bounds[0]), let high = Int(bounds[1]) {
                 guard low <= high else {
-                    throw .invalidOption(name: "--freeze", reason: "'\(item)': the range \(component) is reversed")
+                    throw .invalidOption(name: "Freezing.frozenKeys", reason: "'\(item)': the range \(component) is reversed")
                 }
                 alternatives = (low...high).map(String.init)
             }

@@ -70,14 +70,14 @@ public final class Trainer {
     ) throws(T5Error) -> Trainer {
         try options.validate()
         guard let checkpoint = Checkpoint.latest(in: output) else {
-            throw .invalidOption(name: "--resume", reason: "\(output.path) holds no checkpoint to resume from")
+            throw .invalidOption(name: "Trainer.resume", reason: "\(output.path) holds no checkpoint to resume from")
         }
         let model = try T5Model(directory: checkpoint, packWeights: false)
         var (state, moments) = try Checkpoint.loadState(from: checkpoint)
         let optimizer = options.optimizer.make()
         let current = signature(options: options, training: training, frozen: frozen, optimizer: optimizer)
         if let difference = RunSignature.firstDifference(saved: state.signature, current: current) {
-            throw .invalidOption(name: "--resume", reason: "the checkpoint at step \(state.step) was made with different settings: \(difference)")
+            throw .invalidOption(name: "Trainer.resume", reason: "the checkpoint at step \(state.step) was made with different settings: \(difference)")
         }
         try state.validate(
             path: checkpoint.appendingPathComponent(Checkpoint.stateFile).path, taskCount: training.tasks.count,

@@ -51,31 +51,31 @@ public struct TrainingOptions: Sendable, Equatable {
     public func validate() throws(T5Error) {
         func fail(_ name: String, _ reason: String) -> T5Error { .invalidOption(name: name, reason: reason) }
         switch length {
-        case .steps(let n) where n < 1: throw fail("--steps", "must be at least 1, got \(n)")
-        case .epochs(let e) where !(e > 0) || !e.isFinite: throw fail("--epochs", "must be a positive number, got \(e)")
+        case .steps(let n) where n < 1: throw fail("TrainingOptions.length.steps", "must be at least 1, got \(n)")
+        case .epochs(let e) where !(e > 0) || !e.isFinite: throw fail("TrainingOptions.length.epochs", "must be a positive number, got \(e)")
         default: break
         }
-        if batchSize < 1 { throw fail("--batch-size", "must be at least 1, got \(batchSize)") }
-        if gradientAccumulation < 1 { throw fail("--grad-accum", "must be at least 1, got \(gradientAccumulation)") }
-        if warmupSteps < 0 { throw fail("--warmup", "must be 0 or more, got \(warmupSteps)") }
-        if !(maxGradNorm >= 0) || !maxGradNorm.isFinite { throw fail("--max-grad-norm", "must be 0 (no clipping) or a positive number, got \(maxGradNorm)") }
-        if !(labelSmoothing >= 0 && labelSmoothing < 1) { throw fail("--label-smoothing", "must be in [0, 1), got \(labelSmoothing)") }
-        if let d = dropout, !(d >= 0 && d < 1) { throw fail("--dropout", "must be in [0, 1), got \(d)") }
-        if let n = evalEvery, n < 1 { throw fail("--eval-every", "must be at least 1, got \(n)") }
-        if let n = saveEvery, n < 1 { throw fail("--save-every", "must be at least 1, got \(n)") }
-        if let n = evalBatchSize, n < 1 { throw fail("--eval-batch-size", "must be at least 1, got \(n)") }
-        if evalMaxNewTokens < 1 { throw fail("--max-target-tokens", "must be at least 1, got \(evalMaxNewTokens)") }
+        if batchSize < 1 { throw fail("TrainingOptions.batchSize", "must be at least 1, got \(batchSize)") }
+        if gradientAccumulation < 1 { throw fail("TrainingOptions.gradientAccumulation", "must be at least 1, got \(gradientAccumulation)") }
+        if warmupSteps < 0 { throw fail("TrainingOptions.warmupSteps", "must be 0 or more, got \(warmupSteps)") }
+        if !(maxGradNorm >= 0) || !maxGradNorm.isFinite { throw fail("TrainingOptions.maxGradNorm", "must be 0 (no clipping) or a positive number, got \(maxGradNorm)") }
+        if !(labelSmoothing >= 0 && labelSmoothing < 1) { throw fail("TrainingOptions.labelSmoothing", "must be in [0, 1), got \(labelSmoothing)") }
+        if let d = dropout, !(d >= 0 && d < 1) { throw fail("TrainingOptions.dropout", "must be in [0, 1), got \(d)") }
+        if let n = evalEvery, n < 1 { throw fail("TrainingOptions.evalEvery", "must be at least 1, got \(n)") }
+        if let n = saveEvery, n < 1 { throw fail("TrainingOptions.saveEvery", "must be at least 1, got \(n)") }
+        if let n = evalBatchSize, n < 1 { throw fail("TrainingOptions.evalBatchSize", "must be at least 1, got \(n)") }
+        if evalMaxNewTokens < 1 { throw fail("TrainingOptions.evalMaxNewTokens", "must be at least 1, got \(evalMaxNewTokens)") }
         if poolBatches < 1 { throw fail("pool batches", "must be at least 1, got \(poolBatches)") }
-        if maxNonFiniteSteps < 0 { throw fail("--skip-nonfinite-steps", "must be 0 or more, got \(maxNonFiniteSteps)") }
+        if maxNonFiniteSteps < 0 { throw fail("TrainingOptions.maxNonFiniteSteps", "must be 0 or more, got \(maxNonFiniteSteps)") }
         switch optimizer {
         case .adamW(let o):
-            if !(o.learningRate > 0) { throw fail("--lr", "must be positive, got \(o.learningRate)") }
-            if !(o.weightDecay >= 0) { throw fail("--weight-decay", "must be 0 or more, got \(o.weightDecay)") }
+            if !(o.learningRate > 0) { throw fail("OptimizerChoice.learningRate", "must be positive, got \(o.learningRate)") }
+            if !(o.weightDecay >= 0) { throw fail("OptimizerChoice.weightDecay", "must be 0 or more, got \(o.weightDecay)") }
         case .adafactor(let o):
             try o.validate()
-            if !(o.weightDecay >= 0) { throw fail("--weight-decay", "must be 0 or more, got \(o.weightDecay)") }
+            if !(o.weightDecay >= 0) { throw fail("OptimizerChoice.weightDecay", "must be 0 or more, got \(o.weightDecay)") }
             if o.relativeStep && (schedule != .constant || warmupSteps > 0) {
-                throw fail("--schedule", "Adafactor without --lr computes its own (relative-step) learning rate; give --lr to use a schedule or warmup")
+                throw fail("TrainingOptions.schedule", "Adafactor without OptimizerChoice.learningRate computes its own (relative-step) learning rate; give OptimizerChoice.learningRate to use a schedule or warmup")
             }
         }
     }
