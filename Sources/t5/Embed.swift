@@ -31,8 +31,8 @@ struct Embed: AsyncParsableCommand {
     var json = false
     @Option(help: "Write the results to this new .safetensors file instead of stdout: \"embeddings\" (inputs, dim), or \"hidden.N\" (tokens, dim) per input with --pooling none.")
     var output: String?
-    @Option(help: "Read inputs from this file, one per line.") var inputFile: String?
-    @Argument(help: "Input text; several arguments are joined with spaces into one input.") var text: [String] = []
+    @OptionGroup var inputFile: InputFileOptions
+    @Argument(help: textArgumentHelp) var text: [String] = []
 
     struct Vector: Encodable {
         let text: String
@@ -45,7 +45,7 @@ struct Embed: AsyncParsableCommand {
     }
 
     func validate() throws {
-        if inputFile != nil && !text.isEmpty { throw ValidationError("give either --input-file or TEXT, not both") }
+        if inputFile.inputFile != nil && !text.isEmpty { throw ValidationError("give either --input-file or TEXT, not both") }
         if padTo != nil && !noAttentionMask {
             throw ValidationError("--pad-to attends to the padding: pass --no-attention-mask with it to say so (masked inputs need no padding)")
         }
@@ -56,7 +56,10 @@ struct Embed: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let inputs = text.isEmpty ? try readInputLines(file: inputFile) : [text.joined(separator: " ")]
+        // Every input first: one batch, one --output file.
+        var records: [InputRecord] = []
+        try forEachInputBatch(texts: text, file: inputFile) { records += $0 }
+        let inputs = records.map(\.text)
         let outputURL = try output.map { (path: String) throws(T5Error) -> URL in
             let url = URL(fileURLWithPath: path)
             guard !FileManager.default.fileExists(atPath: url.path) else {
@@ -80,7 +83,7 @@ struct Embed: AsyncParsableCommand {
                     throw T5Error.inputTooLong(tokens: encoder.model.tokenizer.encode(input).count, limit: limit)
                 }
             }
-            try emit(vectors: encoder.encode(inputs), inputs: inputs, to: outputURL)
+            try emit(vectors: encoder.encode(inputs), records: records, to: outputURL)
             return
         }
 
@@ -94,10 +97,10 @@ struct Embed: AsyncParsableCommand {
                 try SafeTensorsWriter.write(tensors, to: outputURL, metadata: ["format": "pt", "t5.pooling": "none", "t5.inputs": String(inputs.count)])
                 return
             }
-            for (input, s) in zip(inputs, states) {
+            for (record, s) in zip(records, states) {
                 let rows = (0..<s.tokens).map { Array(s.row($0)) }
                 if json {
-                    try printJSON(Hidden(text: input, hidden: rows))
+                    try printJSON(Hidden(text: record.text, hidden: rows), extra: record.extra)
                 } else {
                     for row in rows { print(row.map { "\($0)" }.joined(separator: " ")) }
                     print()
@@ -105,20 +108,21 @@ struct Embed: AsyncParsableCommand {
             }
         case .mean, .first:
             let chosen: Pooling = pooling == .first ? .first : .mean
-            try emit(vectors: model.embed(inputs, pooling: chosen, normalize: normalize, options: options), inputs: inputs, to: outputURL)
+            try emit(vectors: model.embed(inputs, pooling: chosen, normalize: normalize, options: options), records: records, to: outputURL)
         }
     }
 
-    private func emit(vectors: [[Float]], inputs: [String], to url: URL?) throws {
+    private func emit(vectors: [[Float]], records: [InputRecord], to url: URL?) throws {
+        let inputs = records.map(\.text)
         if let url {
             let dim = vectors.first?.count ?? 0
             try SafeTensorsWriter.write(["embeddings": Tensor(shape: [vectors.count, dim], values: vectors.flatMap { $0 })], to: url,
                                         metadata: ["format": "pt", "t5.inputs": String(inputs.count)])
             return
         }
-        for (input, vector) in zip(inputs, vectors) {
+        for (record, vector) in zip(records, vectors) {
             if json {
-                try printJSON(Vector(text: input, embedding: vector))
+                try printJSON(Vector(text: record.text, embedding: vector), extra: record.extra)
             } else {
                 print(vector.map { "\($0)" }.joined(separator: " "))
             }

@@ -18,6 +18,7 @@ enum FlagNames {
         ("GenerationOptions.repetitionPenalty", "--repetition-penalty"),
         ("GenerationOptions.noRepeatNgramSize", "--no-repeat-ngram-size"),
         ("GenerationOptions.maxInputTokens", "--max-input-tokens"),
+        ("GenerationOptions.truncateInputsTo", "--truncate"),
         ("EmbeddingOptions.maxInputTokens", "--max-input-tokens"),
         ("EmbeddingOptions.truncateTo", "--truncate"),
         ("EmbeddingOptions.padTo", "--pad-to"),

@@ -9,9 +9,10 @@ struct Generate: AsyncParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var decoding: DecodingOptions
-    @Option(help: "Read inputs from this file, one per line.") var inputFile: String?
-    @Flag(help: "Print one JSON object per input: {\"input\", \"outputs\": [{\"text\", \"ids\", \"score\"}]}.") var json = false
-    @Argument(help: "Input text; several arguments are joined with spaces into one input.") var text: [String] = []
+    @OptionGroup var inputs: InputFileOptions
+    @Flag(help: "Print one JSON object per input: {\"input\", \"outputs\": [{\"text\", \"ids\", \"score\"}]} plus a JSON Lines input's other fields.") var json = false
+    @Flag(help: "With --json, give each output's per-token log-probabilities (\"token_logprobs\", under the processed distribution, as transformers' output_scores with normalize_logits); greedy search and sampling.") var outputScores = false
+    @Argument(help: textArgumentHelp) var text: [String] = []
 
     struct Record: Encodable {
         let input: String
@@ -19,41 +20,47 @@ struct Generate: AsyncParsableCommand {
     }
 
     func validate() throws {
-        if inputFile != nil && !text.isEmpty { throw ValidationError("give either --input-file or TEXT, not both") }
+        if inputs.inputFile != nil && !text.isEmpty { throw ValidationError("give either --input-file or TEXT, not both") }
+        if outputScores && !json { throw ValidationError("--output-scores needs --json") }
+        if outputScores && (decoding.beams ?? 1) > 1 {
+            throw ValidationError("--output-scores gives per-token scores for greedy search and sampling; beam search reports each sequence's score")
+        }
     }
 
     func run() async throws {
-        let inputs = try readInputs()
+        // The model is loaded (and its errors reported) before any input is read.
         let model = try modelOptions.load()
         let options = try decoding.generationOptions(for: model)
-        warnLongInputs(inputs, model: model, limit: options.maxInputTokens)
+        if outputScores && options.numBeams > 1 {
+            throw T5Error.invalidOption(name: "--output-scores", reason: "generation_config.json asks for beam search; pass --beams 1 (per-token scores are for greedy search and sampling)")
+        }
 
-        // A single input shown to a person streams token by token.
-        if inputs.count == 1 && !json && options.numBeams == 1 && options.numReturnSequences == 1 {
-            for try await token in model.stream(inputs[0], options: options) {
+        // A single TEXT shown to a person streams token by token.
+        if text.count == 1 && !json && options.numBeams == 1 && options.numReturnSequences == 1 {
+            warnLongInputs(text, model: model, limit: options.maxInputTokens ?? options.truncateInputsTo)
+            for try await token in model.stream(text[0], options: options) {
                 FileHandle.standardOutput.write(Data(token.text.utf8))
             }
             print()
             return
         }
-        // Batches of inputs in one call (padded), in chunks so memory stays bounded.
-        let chunk = 32
-        for start in stride(from: 0, to: inputs.count, by: chunk) {
-            let part = Array(inputs[start..<min(start + chunk, inputs.count)])
-            let results = try model.generate(part, options: options)
-            for (input, outputs) in zip(part, results) {
+        try forEachInputBatch(texts: text, file: inputs) { records in
+            warnLongInputs(records.map(\.text), model: model, limit: options.maxInputTokens ?? options.truncateInputsTo)
+            let results = try model.generate(records.map(\.text), options: options)
+            for (record, outputs) in zip(records, results) {
                 if json {
-                    try printJSON(Record(input: input, outputs: outputs))
+                    let shown = outputScores ? outputs : outputs.map { var o = $0; o.tokenScores = nil; return o }
+                    try printJSON(Record(input: record.text, outputs: shown), extra: record.extra)
+                } else if outputs.count == 1 {
+                    print(outputs[0].text)
                 } else {
-                    for output in outputs { print(output.text) }
+                    // Several outputs of one input: grouped under it, indented, so that they cannot be
+                    // mistaken for the answers to the next inputs.
+                    print(record.text)
+                    for output in outputs { print("  " + output.text) }
                 }
             }
         }
-    }
-
-    private func readInputs() throws(T5Error) -> [String] {
-        if !text.isEmpty { return [text.joined(separator: " ")] }
-        return try readInputLines(file: inputFile)
     }
 }
 

@@ -55,6 +55,7 @@ struct DecodingOptions: ParsableArguments {
     @Option(help: "Penalize tokens already generated (>1 discourages repeats; default 1).") var repetitionPenalty: Float?
     @Option(help: "Never repeat an n-gram of this size (0 = off, the default).") var noRepeatNgramSize: Int?
     @Option(help: "Refuse inputs longer than N tokens (default: no limit; a warning past 512).") var maxInputTokens: Int?
+    @Option(help: "Cut inputs longer than N tokens to their first N-1 and </s>, as the tokenizer's truncation does.") var truncate: Int?
 
     /// The flags given, over `base` (the model's defaults, or transformers' before a model is loaded).
     func generationOptions(over base: GenerationOptions = GenerationOptions()) -> GenerationOptions {
@@ -73,6 +74,7 @@ struct DecodingOptions: ParsableArguments {
         if let repetitionPenalty { o.repetitionPenalty = repetitionPenalty }
         if let noRepeatNgramSize { o.noRepeatNgramSize = noRepeatNgramSize }
         o.maxInputTokens = maxInputTokens
+        o.truncateInputsTo = truncate
         return o
     }
 
@@ -102,18 +104,22 @@ struct DecodingOptions: ParsableArguments {
 /// Prints one JSON value per line, keys sorted, for scripts. A value JSON cannot hold (a NaN or infinity)
 /// is an error naming where it is, never a line that silently goes missing.
 func printJSON<T: Encodable>(_ value: T) throws(T5Error) {
+    print(String(decoding: try encodeJSON(value), as: UTF8.self))
+}
+
+/// `value` as compact JSON with sorted keys; a NaN or infinity is an error naming where it is, never a
+/// line that silently goes missing.
+func encodeJSON<T: Encodable>(_ value: T) throws(T5Error) -> Data {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-    let data: Data
     do {
-        data = try encoder.encode(value)
+        return try encoder.encode(value)
     } catch let EncodingError.invalidValue(bad, context) {
         let path = context.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
         throw .nonFinite(what: "the JSON output at \(path.isEmpty ? "the top level" : path) (\(bad))")
     } catch {
         throw .writeFailed(path: "stdout", reason: "cannot encode JSON: \(error)")
     }
-    print(String(decoding: data, as: UTF8.self))
 }
 
 extension WeightPrecision: ExpressibleByArgument {}

@@ -6,8 +6,8 @@ struct Tokenize: AsyncParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
     @Flag(help: "Print one {\"text\", \"ids\", \"pieces\"} JSON object per text.") var json = false
-    @Option(help: "Read texts from this file, one per line.") var inputFile: String?
-    @Argument(help: "Texts to tokenize (without any, and without --input-file, one per line from stdin).") var texts: [String] = []
+    @OptionGroup var inputs: InputFileOptions
+    @Argument(help: textArgumentHelp) var texts: [String] = []
 
     struct Record: Encodable {
         let text: String
@@ -16,20 +16,21 @@ struct Tokenize: AsyncParsableCommand {
     }
 
     func validate() throws {
-        if inputFile != nil && !texts.isEmpty { throw ValidationError("give either --input-file or TEXT, not both") }
+        if inputs.inputFile != nil && !texts.isEmpty { throw ValidationError("give either --input-file or TEXT, not both") }
     }
 
     func run() async throws {
-        let texts = self.texts.isEmpty ? try readInputLines(file: inputFile) : self.texts
         let directory = try modelOptions.directory()
         let tokenizer = try TokenizerDirectory.load(directory)
-        for text in texts {
-            let ids = tokenizer.encode(text)
-            let pieces = tokenizer.pieces(ids)
-            if json {
-                try printJSON(Record(text: text, ids: ids, pieces: pieces))
-            } else {
-                print(zip(ids, pieces).map { "\($0):\($1)" }.joined(separator: " "))
+        try forEachInputBatch(texts: texts, file: inputs) { records in
+            for record in records {
+                let ids = tokenizer.encode(record.text)
+                let pieces = tokenizer.pieces(ids)
+                if json {
+                    try printJSON(Record(text: record.text, ids: ids, pieces: pieces), extra: record.extra)
+                } else {
+                    print(zip(ids, pieces).map { "\($0):\($1)" }.joined(separator: " "))
+                }
             }
         }
     }

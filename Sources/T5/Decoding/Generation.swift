@@ -18,9 +18,11 @@ public struct StreamedToken: Sendable, Equatable {
 }
 
 extension T5Model {
-    /// Tokenizes `text` (with `</s>`) and enforces `maxInputTokens`.
-    public func inputIDs(_ text: String, maxInputTokens: Int? = nil) throws(T5Error) -> [Int] {
-        let ids = tokenizer.encode(text)
+    /// Tokenizes `text` (with `</s>`), cuts it to `truncateTo` tokens (its first `truncateTo - 1` and
+    /// `</s>`, as the tokenizer's `truncation=True, max_length=` does), then enforces `maxInputTokens`.
+    public func inputIDs(_ text: String, maxInputTokens: Int? = nil, truncateTo: Int? = nil) throws(T5Error) -> [Int] {
+        var ids = tokenizer.encode(text)
+        if let n = truncateTo, ids.count > n { ids = Array(ids.prefix(max(n - 1, 0))) + [tokenizer.eosID] }
         if let limit = maxInputTokens, ids.count > limit { throw .inputTooLong(tokens: ids.count, limit: limit) }
         return ids
     }
@@ -28,7 +30,7 @@ extension T5Model {
     /// Generates for each text; results are in input order, `numReturnSequences` per input.
     public func generate(_ texts: [String], options: GenerationOptions = .init()) throws(T5Error) -> [[GeneratedSequence]] {
         var ids = [[Int]]()
-        for text in texts { ids.append(try inputIDs(text, maxInputTokens: options.maxInputTokens)) }
+        for text in texts { ids.append(try inputIDs(text, maxInputTokens: options.maxInputTokens, truncateTo: options.truncateInputsTo)) }
         return try generate(ids: ids, options: options)
     }
 
@@ -44,10 +46,12 @@ extension T5Model {
         try options.validate()
         try checkIDs(inputs)
         guard !inputs.isEmpty else { return [] }
-        let decode = { (ids: [Int], score: Float) in GeneratedSequence(ids: ids, text: tokenizer.decode(ids), score: score) }
         if options.numBeams > 1 {
             let results = try BeamSearch(model: self, options: options).run(encoded: encode(inputs))
-            return results.map { $0.map(decode) }
+            return results.map { $0.map { GeneratedSequence(ids: $0.ids, text: tokenizer.decode($0.ids), score: $0.score) } }
+        }
+        let decode = { (result: (ids: [Int], score: Float, tokenScores: [Float])) in
+            GeneratedSequence(ids: result.ids, text: tokenizer.decode(result.ids), score: result.score, tokenScores: result.tokenScores)
         }
         // Sampling several sequences per input: repeat each input, as transformers expands input_ids.
         let copies = options.sample ? options.numReturnSequences : 1
@@ -113,8 +117,8 @@ extension T5Model {
     }
 
     /// Teacher-forced scoring: log p(target | input) per target token, `</s>` appended to the target.
-    public func score(input: String, target: String, maxInputTokens: Int? = nil) throws(T5Error) -> ScoredTarget {
-        try score(inputIDs: inputIDs(input, maxInputTokens: maxInputTokens), targetIDs: tokenizer.encode(target))
+    public func score(input: String, target: String, maxInputTokens: Int? = nil, truncateTo: Int? = nil) throws(T5Error) -> ScoredTarget {
+        try score(inputIDs: inputIDs(input, maxInputTokens: maxInputTokens, truncateTo: truncateTo), targetIDs: tokenizer.encode(target))
     }
 
     /// Teacher-forced scoring from ids: the decoder reads `[start] + target[..<last]` in one pass and each

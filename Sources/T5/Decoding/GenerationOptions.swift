@@ -31,6 +31,9 @@ public struct GenerationOptions: Sendable, Equatable {
     public var noRepeatNgramSize = 0
     /// Inputs longer than this many tokens (with `</s>`) are refused; nil = no limit.
     public var maxInputTokens: Int?
+    /// Inputs longer than this many tokens are cut to their first `n - 1` and `</s>` (before
+    /// `maxInputTokens` is checked); nil = no cut.
+    public var truncateInputsTo: Int?
 
     /// transformers' defaults.
     public init() {}
@@ -63,6 +66,7 @@ public struct GenerationOptions: Sendable, Equatable {
         if !(repetitionPenalty > 0) || !repetitionPenalty.isFinite { throw fail("GenerationOptions.repetitionPenalty", "must be a positive number, got \(repetitionPenalty)") }
         if noRepeatNgramSize < 0 { throw fail("GenerationOptions.noRepeatNgramSize", "must be 0 (off) or more, got \(noRepeatNgramSize)") }
         if let m = maxInputTokens, m < 1 { throw fail("GenerationOptions.maxInputTokens", "must be at least 1, got \(m)") }
+        if let n = truncateInputsTo, n < 2 { throw fail("GenerationOptions.truncateInputsTo", "must be at least 2 (a token and </s>), got \(n)") }
     }
 }
 
@@ -76,4 +80,19 @@ public struct GeneratedSequence: Sendable, Equatable, Codable {
     /// Greedy and sampling: the sum of the log-probs of the chosen tokens under the processed distribution,
     /// as `compute_transition_scores(..., normalize_logits=True)` gives them.
     public var score: Float
+    /// Greedy and sampling: those log-probs one per generated token (`score` is their sum); nil for beam
+    /// search, whose hypotheses' per-step scores transformers reports through `beam_indices`.
+    public var tokenScores: [Float]?
+
+    enum CodingKeys: String, CodingKey {
+        case ids, text, score
+        case tokenScores = "token_logprobs"
+    }
+
+    public init(ids: [Int], text: String, score: Float, tokenScores: [Float]? = nil) {
+        self.ids = ids
+        self.text = text
+        self.score = score
+        self.tokenScores = tokenScores
+    }
 }

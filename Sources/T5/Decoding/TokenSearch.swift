@@ -11,7 +11,7 @@ struct TokenSearch {
     ///
     /// Throws `.nonFinite` when a step's processed logits hold a NaN or +∞ (or allow no token), `.cancelled`
     /// when the calling task is cancelled (checked every step), and `.tooLarge` when the cache cannot grow.
-    func run(encoded: EncoderOutput, onToken: ((Int, Int) throws(T5Error) -> Void)? = nil) throws(T5Error) -> [(ids: [Int], score: Float)] {
+    func run(encoded: EncoderOutput, onToken: ((Int, Int) throws(T5Error) -> Void)? = nil) throws(T5Error) -> [(ids: [Int], score: Float, tokenScores: [Float])] {
         let c = model.config, v = c.vocabSize, b = encoded.batch
         // The cache and histories start at a modest size and grow with the output: memory follows the tokens
         // generated, not `max_new_tokens` (which may be huge, waiting for eos).
@@ -31,6 +31,7 @@ struct TokenSearch {
             return g
         }
         var scores = [Float](repeating: 0, count: b)
+        var tokenScores = [[Float]](repeating: [], count: b)
         var finished = [Bool](repeating: false, count: b)
         var next = [Int](repeating: start, count: b)
 
@@ -78,6 +79,7 @@ struct TokenSearch {
                     token = sampler?.draw(row, v, logSumExp: normalizer) ?? argmax(row, v)
                 }
                 scores[r] += row[token] - normalizer
+                tokenScores[r].append(row[token] - normalizer)
                 histories[r].append(token)
                 generated[r].append(token)
                 try onToken?(r, token)
@@ -86,7 +88,7 @@ struct TokenSearch {
             }
             if !finished.contains(false) { break }
         }
-        return (0..<b).map { (generated[$0], scores[$0]) }
+        return (0..<b).map { (generated[$0], scores[$0], tokenScores[$0]) }
     }
 
     /// Decoder positions allocated before the cache first grows.

@@ -87,3 +87,20 @@ public struct JSONObject: Sendable, Equatable {
 func utf8Precedes(_ a: String, _ b: String) -> Bool {
     a.utf8.lexicographicallyPrecedes(b.utf8)
 }
+
+extension JSONValue {
+    /// Parses one JSON text (strict RFC 8259, as every file this runtime reads). Throws `.invalidData`
+    /// naming `path` and `line`.
+    public static func parse(_ text: String, path: String, line: Int) throws(T5Error) -> JSONValue {
+        do {
+            return try JSONParser.parse(Data(text.utf8))
+        } catch {
+            throw .invalidData(path: path, line: line, reason: "malformed JSON: \(error.description)")
+        }
+    }
+
+    /// The JSON text of the value, compact, keys in their order.
+    public var text: String {
+        String(decoding: JSONWriter.serialize(self, style: .compact), as: UTF8.self)
+    }
+}
