@@ -30,7 +30,9 @@ public final class Trainer {
     /// What a checkpoint writes besides the weights; nil: the trainer cannot save.
     public let files: Checkpoint.ModelFiles?
     public private(set) var state: TrainingState
-    private var sampler: BatchSampler
+    /// What each step minimizes (cross-entropy with `options.labelSmoothing` unless another is given).
+    public let objective: any Objective
+    private var sampler: any BatchSource
     /// Seconds of training already done when this session started (resumed runs).
     private let startElapsed: Double
     private let sessionStart = DispatchTime.now().uptimeNanoseconds
@@ -46,7 +48,7 @@ public final class Trainer {
     /// state. `files` is needed to save checkpoints (`run(output:)`).
     public convenience init(
         model: T5Model, training: TrainingData, validation: TrainingData? = nil, options: TrainingOptions = .init(),
-        frozen: Set<String> = [], files: Checkpoint.ModelFiles? = nil
+        frozen: Set<String> = [], files: Checkpoint.ModelFiles? = nil, objective: (any Objective)? = nil
     ) throws(T5Error) {
         try options.validate()
         try model.requireDecoder()
@@ -57,7 +59,7 @@ public final class Trainer {
             examplesSeen: 0, tokensSeen: 0, elapsedSeconds: 0, bestEvalLoss: nil,
             signature: Self.signature(options: options, training: training, frozen: frozen, optimizer: options.optimizer.make()))
         self.init(store: store, tokenizer: model.tokenizer, training: training, validation: validation, options: options,
-                  state: state, optimizer: options.optimizer.make(), files: files)
+                  state: state, optimizer: options.optimizer.make(), files: files, objective: objective)
     }
 
     /// Continues the run whose newest checkpoint is in `output` (see `Checkpoint`). The weights,
@@ -66,7 +68,7 @@ public final class Trainer {
     /// first difference), except the run's length, which may change.
     public static func resume(
         from output: URL, training: TrainingData, validation: TrainingData? = nil, options: TrainingOptions = .init(),
-        frozen: Set<String> = [], files: Checkpoint.ModelFiles? = nil
+        frozen: Set<String> = [], files: Checkpoint.ModelFiles? = nil, objective: (any Objective)? = nil
     ) throws(T5Error) -> Trainer {
         try options.validate()
         guard let checkpoint = Checkpoint.latest(in: output) else {
@@ -96,12 +98,14 @@ public final class Trainer {
         // The saved config carries any --dropout of the original run; keep writing it.
         if var f = resumedFiles { f.config = model.config; resumedFiles = f }
         return Trainer(store: store, tokenizer: model.tokenizer, training: training, validation: validation, options: options,
-                       state: state, optimizer: optimizer, files: resumedFiles)
+                       state: state, optimizer: optimizer, files: resumedFiles, objective: objective)
     }
 
     private init(store: ParameterStore, tokenizer: any Tokenizer, training: TrainingData, validation: TrainingData?,
-                 options: TrainingOptions, state: TrainingState, optimizer: any Optimizer, files: Checkpoint.ModelFiles?) {
+                 options: TrainingOptions, state: TrainingState, optimizer: any Optimizer, files: Checkpoint.ModelFiles?,
+                 objective: (any Objective)?) {
         self.store = store
+        self.objective = objective ?? CrossEntropyObjective(labelSmoothing: options.labelSmoothing)
         self.tokenizer = tokenizer
         self.training = training
         self.validation = validation
@@ -160,7 +164,7 @@ public final class Trainer {
             // Each micro-batch's mean loss weighted by its share of the step's target tokens: the
             // gradient is that of the mean over every target token of the step.
             let share = Float(targetCounts[m]) / Float(max(targetTokens, 1))
-            let result = store.accumulateGradients(batch, dropoutRate: dropoutRate, labelSmoothing: options.labelSmoothing,
+            let result = store.accumulateGradients(batch, objective: objective, dropoutRate: dropoutRate,
                                                    generator: &generator, lossScale: share)
             lossSum += Double(result.loss) * Double(targetCounts[m])
         }
@@ -212,7 +216,7 @@ public final class Trainer {
             for t in Set(members.map(\.task)).sorted() {
                 let examples = members.filter { $0.task == t }.map { validation.tasks[t].examples[$0.index] }
                 let batch = TrainingBatch(inputIDs: examples.map(\.inputIDs), targetIDs: examples.map(\.targetIDs))
-                let r = store.evaluate(batch)
+                let r = store.evaluate(batch, objective: CrossEntropyObjective())
                 loss[t] += Double(r.loss) * Double(r.tokens)
                 tokens[t] += r.tokens
                 correct[t] += r.correct

@@ -42,17 +42,22 @@ extension ParameterStore {
         _ batch: TrainingBatch, dropoutRate: Float, labelSmoothing: Float, generator: inout SeededGenerator,
         lossScale: Float = 1
     ) -> LossResult {
-        precondition(labelSmoothing >= 0 && labelSmoothing <= 1, "label smoothing \(labelSmoothing) outside [0, 1]")
+        accumulateGradients(batch, objective: CrossEntropyObjective(labelSmoothing: labelSmoothing), dropoutRate: dropoutRate,
+                            generator: &generator, lossScale: lossScale)
+    }
+
+    /// The same for any `objective`: its gradient over the logits is where the backward pass starts.
+    public func accumulateGradients(
+        _ batch: TrainingBatch, objective: any Objective, dropoutRate: Float, generator: inout SeededGenerator,
+        lossScale: Float = 1
+    ) -> LossResult {
         let pass = TrainingPass(
             weights: weights, config: config, inputs: batch.inputIDs, targets: batch.targetIDs,
             dropoutRate: dropoutRate, workspace: workspace, generator: &generator)
-        let logSumExp = workspace.tensor([pass.labels.count], zeroed: false)  // (Nt) saved by the loss for its backward
-        let result = loss(of: pass, labelSmoothing: labelSmoothing, logSumExp: logSumExp.pointer)
-        pass.labels.withUnsafeBufferPointer { labels in
-            CrossEntropy.backward(
-                logits: pass.logits.pointer, rows: labels.count, vocab: config.vocabSize,
-                targets: labels.baseAddress.unsafelyUnwrapped, labelSmoothing: labelSmoothing,
-                scale: lossScale / Float(result.tokens), logSumExp: logSumExp.pointer, into: pass.logits.pointer)
+        let scratch = workspace.tensor([pass.labels.count], zeroed: false)
+        let result = pass.labels.withUnsafeBufferPointer { labels in
+            objective.evaluate(logits: pass.logits.pointer, rows: labels.count, vocab: config.vocabSize,
+                               labels: labels.baseAddress.unsafelyUnwrapped, scratch: scratch.pointer, gradientScale: lossScale)
         }
         pass.backward(into: gradientWeights)
         return result
@@ -60,19 +65,19 @@ extension ParameterStore {
 
     /// The loss of one batch in eval mode (no dropout); gradients are untouched.
     public func evaluate(_ batch: TrainingBatch, labelSmoothing: Float = 0) -> LossResult {
+        evaluate(batch, objective: CrossEntropyObjective(labelSmoothing: labelSmoothing))
+    }
+
+    /// The same for any `objective`.
+    public func evaluate(_ batch: TrainingBatch, objective: any Objective) -> LossResult {
         var unused = SeededGenerator(seed: 0)  // no dropout: never drawn from
         let pass = TrainingPass(
             weights: weights, config: config, inputs: batch.inputIDs, targets: batch.targetIDs,
             dropoutRate: 0, workspace: workspace, generator: &unused)
-        return loss(of: pass, labelSmoothing: labelSmoothing)
-    }
-
-    private func loss(of pass: TrainingPass, labelSmoothing: Float, logSumExp: UnsafeMutablePointer<Float>? = nil) -> LossResult {
-        let (sum, tokens, correct) = pass.labels.withUnsafeBufferPointer { labels in
-            CrossEntropy.forward(
-                logits: pass.logits.pointer, rows: labels.count, vocab: config.vocabSize,
-                targets: labels.baseAddress.unsafelyUnwrapped, labelSmoothing: labelSmoothing, logSumExp: logSumExp)
+        let scratch = workspace.tensor([pass.labels.count], zeroed: false)
+        return pass.labels.withUnsafeBufferPointer { labels in
+            objective.evaluate(logits: pass.logits.pointer, rows: labels.count, vocab: config.vocabSize,
+                               labels: labels.baseAddress.unsafelyUnwrapped, scratch: scratch.pointer, gradientScale: nil)
         }
-        return LossResult(loss: Float(sum / Double(tokens)), tokens: tokens, correct: correct)
     }
 }

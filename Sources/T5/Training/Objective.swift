@@ -1,0 +1,41 @@
+/// What training minimizes, given the logits of every target token of a batch: cross-entropy against the
+/// labels today; distillation (against a teacher's distribution) lands here too. The loss and its gradient
+/// are written side by side, as the kernels' forward and backward are.
+public protocol Objective: Sendable {
+    /// The loss summed over `rows` logit rows of `vocab` values (row `r` predicts `labels[r]`), the rows it
+    /// counts and the rows whose argmax is the label. With `gradientScale`, then overwrites `logits` with
+    /// `gradientScale · ∂(sum / counted)/∂logits`, which the backward pass starts from. `scratch` holds
+    /// `rows` floats the objective may use between the two.
+    func evaluate(
+        logits: UnsafeMutablePointer<Float>, rows: Int, vocab: Int, labels: UnsafePointer<Int32>,
+        scratch: UnsafeMutablePointer<Float>, gradientScale: Float?
+    ) -> LossResult
+}
+
+/// torch's `CrossEntropyLoss(label_smoothing:)` over the target tokens, as T5ForConditionalGeneration
+/// computes it with `labels` (mean over the tokens of the batch).
+public struct CrossEntropyObjective: Objective {
+    public var labelSmoothing: Float
+
+    public init(labelSmoothing: Float = 0) {
+        precondition(labelSmoothing >= 0 && labelSmoothing <= 1, "label smoothing \(labelSmoothing) outside [0, 1]")
+        self.labelSmoothing = labelSmoothing
+    }
+
+    public func evaluate(
+        logits: UnsafeMutablePointer<Float>, rows: Int, vocab: Int, labels: UnsafePointer<Int32>,
+        scratch: UnsafeMutablePointer<Float>, gradientScale: Float?
+    ) -> LossResult {
+        // The forward saves each row's log Σ exp in `scratch` for the backward.
+        let (sum, tokens, correct) = CrossEntropy.forward(
+            logits: logits, rows: rows, vocab: vocab, targets: labels, labelSmoothing: labelSmoothing,
+            logSumExp: gradientScale == nil ? nil : scratch)
+        let result = LossResult(loss: Float(sum / Double(tokens)), tokens: tokens, correct: correct)
+        if let gradientScale {
+            CrossEntropy.backward(
+                logits: logits, rows: rows, vocab: vocab, targets: labels, labelSmoothing: labelSmoothing,
+                scale: gradientScale / Float(tokens), logSumExp: scratch, into: logits)
+        }
+        return result
+    }
+}
