@@ -56,10 +56,6 @@ struct Embed: AsyncParsableCommand {
     }
 
     func run() async throws {
-        // Every input first: one batch, one --output file.
-        var records: [InputRecord] = []
-        try forEachInputBatch(texts: text, file: inputFile) { records += $0 }
-        let inputs = records.map(\.text)
         let outputURL = try output.map { (path: String) throws(T5Error) -> URL in
             let url = URL(fileURLWithPath: path)
             guard !FileManager.default.fileExists(atPath: url.path) else {
@@ -78,6 +74,7 @@ struct Embed: AsyncParsableCommand {
                     name: "--model", reason: "\(directory.path) is a sentence-transformers model: its modules.json sets truncation, pooling and normalization (drop --pooling, --normalize, --truncate, --pad-to)")
             }
             let encoder = try SentenceEncoder(directory: directory, weights: modelOptions.weights)
+            let (records, inputs) = try readAll()
             if let limit = maxInputTokens {
                 for input in inputs where encoder.model.tokenizer.encode(input).count > limit {
                     throw T5Error.inputTooLong(tokens: encoder.model.tokenizer.encode(input).count, limit: limit)
@@ -88,6 +85,7 @@ struct Embed: AsyncParsableCommand {
         }
 
         let model = try modelOptions.load()
+        let (records, inputs) = try readAll()
         switch pooling ?? .mean {
         case .none:
             let states = try model.hiddenStates(inputs, options: options)
@@ -110,6 +108,13 @@ struct Embed: AsyncParsableCommand {
             let chosen: Pooling = pooling == .first ? .first : .mean
             try emit(vectors: model.embed(inputs, pooling: chosen, normalize: normalize, options: options), records: records, to: outputURL)
         }
+    }
+
+    /// Every input, read once the model has loaded: one batch, one --output file.
+    private func readAll() throws -> (records: [InputRecord], inputs: [String]) {
+        var records: [InputRecord] = []
+        try forEachInputBatch(texts: text, file: inputFile) { records += $0 }
+        return (records, records.map(\.text))
     }
 
     private func emit(vectors: [[Float]], records: [InputRecord], to url: URL?) throws {
