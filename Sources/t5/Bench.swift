@@ -47,7 +47,7 @@ struct Bench: AsyncParsableCommand {
     func validate() throws {
         if runs < 1 { throw ValidationError("--runs must be at least 1") }
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
-        if finetune && modelOptions.weights != .f32 { throw ValidationError("--finetune trains fp32 weights: drop --weights") }
+        if finetune, let weights = modelOptions.weights, weights != .f32 { throw ValidationError("--finetune trains fp32 weights: drop --weights") }
         if selected.isEmpty { throw ValidationError("--only: name at least one row (\(Self.rowNames.joined(separator: ", ")))") }
         if let bad = selected.first(where: { !Self.rowNames.contains($0) }) {
             throw ValidationError("--only: unknown row '\(bad)' (rows: \(Self.rowNames.joined(separator: ", ")))")

@@ -7,9 +7,10 @@ struct Convert: AsyncParsableCommand {
         abstract: "Write a model with its projection weights stored in another precision.",
         discussion: """
             `t5 convert --model DIR --weights int8 --out DIR2` stores the projections as int8 with per-row \
-            scales (a quarter of the bytes; a layout only this runtime reads), `--weights bf16` as BF16 (which \
-            transformers also loads). Embeddings, norms and position biases stay fp32. spiece.model and \
-            generation_config.json are copied.
+            scales in model.int8.safetensors (a quarter of the bytes; a layout only this runtime reads, which \
+            transformers refuses for want of model.safetensors), `--weights bf16` as BF16 (which transformers \
+            also loads). Embeddings, norms and position biases stay fp32. The tokenizer's files and \
+            generation_config.json are copied. The result loads at its saved precision by default.
             """)
 
     @OptionGroup var modelOptions: ModelOptions
@@ -25,10 +26,12 @@ struct Convert: AsyncParsableCommand {
         let model = try modelOptions.load(forInference: false)
         try OutputDirectory.writeAtomically(destination, option: "--out") { (directory: URL) throws(T5Error) in
             try model.write(to: directory)
-            for name in ["spiece.model", "generation_config.json"] {
-                let from = source.appendingPathComponent(name)
-                guard FileManager.default.fileExists(atPath: from.path) else { continue }
-                try AtomicFile.write(Data(try TextFile.bytes(path: from.path)), to: directory.appendingPathComponent(name))
+            for (name, bytes) in model.tokenizer.files {
+                try AtomicFile.write(bytes, to: directory.appendingPathComponent(name))
+            }
+            let generation = source.appendingPathComponent("generation_config.json")
+            if FileManager.default.fileExists(atPath: generation.path) {
+                try AtomicFile.write(Data(try TextFile.bytes(path: generation.path)), to: directory.appendingPathComponent("generation_config.json"))
             }
         }
         print("wrote \(destination.path) (\(model.weightPrecision.rawValue) projections)")

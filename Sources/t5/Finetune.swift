@@ -66,8 +66,8 @@ struct Finetune: AsyncParsableCommand {
 
     func validate() throws {
         if train.isEmpty { throw ValidationError("give at least one --train FILE") }
-        if modelOptions.weights != .f32 {
-            throw ValidationError("--weights \(modelOptions.weights.rawValue): training updates fp32 weights; convert the result afterwards (t5 convert)")
+        if let weights = modelOptions.weights, weights != .f32 {
+            throw ValidationError("--weights \(weights.rawValue): training updates fp32 weights; convert the result afterwards (t5 convert)")
         }
         if epochs != nil && steps != nil { throw ValidationError("give --epochs or --steps, not both") }
         if maxInputTokens < 2 { throw ValidationError("--max-input-tokens must be at least 2 (a token and </s>)") }
@@ -138,7 +138,7 @@ struct Finetune: AsyncParsableCommand {
             model = try T5Model.randomlyInitialized(config: config, tokenizer: tokenizer,
                                                 separateLMHead: config.tieWordEmbeddings == false, seed: seed)
         } else {
-            model = try T5Model(directory: modelDirectory, packWeights: false)
+            model = try T5Model(directory: modelDirectory, weights: .f32, packWeights: false)
         }
         let specs = T5Parameters.specs(for: model.config, separateLMHead: model.hasSeparateLMHead)
         let frozen = try Freezing.frozenKeys(freeze, parameters: specs)

@@ -41,6 +41,12 @@ struct Info: AsyncParsableCommand {
                 print("              not implemented, ignored: \(unsupported.joined(separator: ", "))")
             }
         }
+        switch archive.metadata["t5.weights"] {
+        case "int8"?: print("saved:        int8 projections by t5 convert (model.int8.safetensors: this runtime only; transformers refuses the directory)")
+        case "bf16"?: print("saved:        bf16 projections by t5 convert (transformers loads them as bf16)")
+        case "f32"?: print("saved:        fp32 by t5 convert")
+        default: break
+        }
         var dtypes = [String: Int]()
         for key in archive.keys { if let info = archive.info(key) { dtypes[info.dtype, default: 0] += 1 } }
         print("dtypes:       " + dtypes.sorted { $0.key < $1.key }.map { "\($0.key) × \($0.value)" }.joined(separator: ", "))

@@ -7,8 +7,8 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "Model directory (config.json, model.safetensors, spiece.model). Default: the bundled model.")
     var model: String?
 
-    @Option(name: .long, help: "Precision of the projection weights in memory: f32 (exact), bf16 or int8 (per-channel scales).")
-    var weights: WeightPrecision = .f32
+    @Option(name: .long, help: "Precision of the projection weights in memory: f32 (exact), bf16 or int8 (per-channel scales). Default: as `t5 convert` saved them, else f32.")
+    var weights: WeightPrecision?
 
     /// The directory to load: --model, else $T5_MODEL, else the bundled `models/default` found next to
     /// the executable's build folder or the current directory.

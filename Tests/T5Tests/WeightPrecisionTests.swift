@@ -64,13 +64,17 @@ import Testing
         defer { try? FileManager.default.removeItem(at: out) }
         try inMemory.write(to: out)
         try FileManager.default.copyItem(at: source.appendingPathComponent("spiece.model"), to: out.appendingPathComponent("spiece.model"))
-        let reloaded = try T5Model(directory: out, weights: precision)
+        // Without `weights:`, a converted directory loads at the precision it was saved in.
+        let reloaded = try T5Model(directory: out)
         #expect(reloaded.weightPrecision == precision)
+        // int8 is stored where transformers does not look (it would read the bytes as floats).
+        let file = precision == .int8 ? "model.int8.safetensors" : "model.safetensors"
+        #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("model.safetensors").path) == (precision != .int8))
         let a = try inMemory.score(input: "summarize: the cat sat", target: "a cat")
         let b = try reloaded.score(input: "summarize: the cat sat", target: "a cat")
         #expect(a.logprobs == b.logprobs, "\(precision): \(a.logprobs) vs \(b.logprobs)")
         // The written file is smaller for narrower weights.
-        let size = try FileManager.default.attributesOfItem(atPath: out.appendingPathComponent("model.safetensors").path)[.size] as? Int ?? 0
+        let size = try FileManager.default.attributesOfItem(atPath: out.appendingPathComponent(file).path)[.size] as? Int ?? 0
         let original = try FileManager.default.attributesOfItem(atPath: source.appendingPathComponent("model.safetensors").path)[.size] as? Int ?? 0
         if precision == .f32 { #expect(size <= original + 64) } else { #expect(size > 0) }
     }

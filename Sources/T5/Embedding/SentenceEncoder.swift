@@ -42,7 +42,7 @@ public struct SentenceEncoder: Sendable {
         FileManager.default.fileExists(atPath: directory.appendingPathComponent("modules.json").path)
     }
 
-    public init(directory: URL, weights precision: WeightPrecision = .f32) throws(T5Error) {
+    public init(directory: URL, weights precision: WeightPrecision? = nil) throws(T5Error) {
         let modulesPath = directory.appendingPathComponent("modules.json")
         guard case .array(let modules) = try ConfigReader.json(modulesPath) else {
             throw .invalidConfig(path: modulesPath.path, reason: "expected a list of modules")

@@ -5,7 +5,8 @@ extension T5Model {
     /// atomically file by file. fp32 projections are written as F32 (the file transformers loads);
     /// bf16 ones as BF16; int8 ones as I8 with their per-row scales in `<key>_scale` (F32), a layout only
     /// this runtime reads. A tied LM head held in low precision is written as `lm_head.weight`, since it
-    /// is then a separate (converted) copy of the embedding. The caller copies `spiece.model`.
+    /// is then a separate (converted) copy of the embedding; int8 goes to `model.int8.safetensors`, which
+    /// transformers does not look for. The caller copies the tokenizer's files.
     public func write(to directory: URL) throws(T5Error) {
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -37,7 +38,10 @@ extension T5Model {
             }
         }
         let precision = weights.matricesByKey.values.first?.precision ?? .f32
-        try SafeTensorsWriter.writeRaw(raw, to: directory.appendingPathComponent("model.safetensors"),
+        // int8 under its own name: transformers would load I8 tensors as if they were weights and answer
+        // garbage; finding no model.safetensors, it refuses the directory instead.
+        let name = precision == .int8 ? SafeTensorsArchive.int8FileName : "model.safetensors"
+        try SafeTensorsWriter.writeRaw(raw, to: directory.appendingPathComponent(name),
                                        metadata: ["format": "pt", "t5.weights": precision.rawValue])
         withExtendedLifetime(keep) {}
         try AtomicFile.write(config.jsonData(), to: directory.appendingPathComponent("config.json"))

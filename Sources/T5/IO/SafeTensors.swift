@@ -61,6 +61,9 @@ public final class SafeTensorsArchive: @unchecked Sendable {
     /// (`.corruptCheckpoint`). Tensors a shard holds beyond the index are available too, since
     /// transformers loads every tensor of every shard. Neither file → `.missingFile` naming
     /// `model.safetensors`.
+    /// The weights file of a directory written by `t5 convert --weights int8`.
+    public static let int8FileName = "model.int8.safetensors"
+
     public convenience init(directory: URL) throws(T5Error) {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory) else {
@@ -70,6 +73,15 @@ public final class SafeTensorsArchive: @unchecked Sendable {
             throw .unreadableFile(path: directory.path, reason: "not a directory")
         }
         let single = directory.appendingPathComponent("model.safetensors")
+        // `t5 convert --weights int8` writes its int8 tensors under another name, so that transformers,
+        // which would read them as floats and answer garbage, finds no weights and refuses the directory.
+        let int8 = directory.appendingPathComponent(Self.int8FileName)
+        if !FileManager.default.fileExists(atPath: single.path) && FileManager.default.fileExists(atPath: int8.path) {
+            let mapping = try FileMapping(url: int8)
+            let header = try Self.readHeader(mapping)
+            self.init(path: directory.path, files: [File(mapping: mapping, header: header)], preferredFile: [:])
+            return
+        }
         if FileManager.default.fileExists(atPath: single.path) {
             let mapping = try FileMapping(url: single)
             let header = try Self.readHeader(mapping)
@@ -78,6 +90,12 @@ public final class SafeTensorsArchive: @unchecked Sendable {
         }
         let indexURL = directory.appendingPathComponent("model.safetensors.index.json")
         guard FileManager.default.fileExists(atPath: indexURL.path) else {
+            // Formats transformers reads and this runtime does not: say how to convert them.
+            for other in ["pytorch_model.bin", "pytorch_model.bin.index.json", "tf_model.h5", "flax_model.msgpack", "model.ckpt.index"]
+            where FileManager.default.fileExists(atPath: directory.appendingPathComponent(other).path) {
+                throw .unreadableFile(path: directory.appendingPathComponent(other).path,
+                                      reason: "this runtime reads safetensors only; convert the directory with `python3 tools/convert.py \(directory.path) OUT_DIR` (needs torch and transformers, once)")
+            }
             throw .missingFile(path: single.path)
         }
         let weightMap = try Self.readWeightMap(indexURL)

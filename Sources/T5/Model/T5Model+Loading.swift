@@ -14,7 +14,10 @@ extension T5Model {
     /// encoder's, and the cross-attention key/value projections) once, for the packed sgemm, releasing the
     /// originals' pages. Pass false for a model that is loaded to be trained or converted, which would
     /// never use the packed copy.
-    public init(directory: URL, weights precision: WeightPrecision = .f32, packWeights: Bool = true) throws(T5Error) {
+    ///
+    /// `weights: nil` (the default) holds the projections as the directory was saved by `t5 convert`
+    /// (the `t5.weights` mark in its safetensors metadata), else in fp32.
+    public init(directory: URL, weights precision: WeightPrecision? = nil, packWeights: Bool = true) throws(T5Error) {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory) else {
             throw .missingFile(path: directory.path)
@@ -34,8 +37,13 @@ extension T5Model {
         let generation = try GenerationConfig.load(from: generationPath)
         try generation?.validate(vocabSize: config.vocabSize, path: generationPath.path)
         try self.init(
-            config: config, archive: archive, tokenizer: tokenizer, path: directory.path, precision: precision,
-            packWeights: packWeights, generationConfig: generation)
+            config: config, archive: archive, tokenizer: tokenizer, path: directory.path,
+            precision: precision ?? Self.savedPrecision(archive), packWeights: packWeights, generationConfig: generation)
+    }
+
+    /// The precision `t5 convert` saved the projections in (its `t5.weights` metadata), else fp32.
+    static func savedPrecision(_ archive: SafeTensorsArchive) -> WeightPrecision {
+        archive.metadata["t5.weights"].flatMap(WeightPrecision.init(rawValue:)) ?? .f32
     }
 
     /// Builds the model from an opened checkpoint archive.

@@ -92,7 +92,7 @@ public enum Finetuning {
 
         func train(onEvent: (Event) -> Void) throws(T5Error) -> T5Model {
             try OutputDirectory.requireNew(output, option: "output") { _ in false }
-            let loaded = try T5Model(directory: model, packWeights: false)
+            let loaded = try T5Model(directory: model, weights: .f32, packWeights: false)
             let specs = T5Parameters.specs(for: loaded.config, separateLMHead: loaded.hasSeparateLMHead, decoder: loaded.hasDecoder)
             let frozen = try Freezing.frozenKeys(freeze, parameters: specs)
             let training = try TrainingData(tasks: try tasks(train, tokenizer: loaded.tokenizer))
