@@ -4,7 +4,7 @@ import T5
 
 /// `--model DIR`, shared by every subcommand; without it the bundled default model is used.
 struct ModelOptions: ParsableArguments {
-    @Option(name: .long, help: "Model directory (config.json, model.safetensors, spiece.model). Default: the bundled model.")
+    @Option(name: .long, help: "Model directory (config.json, model.safetensors, spiece.model), or a Hugging Face name (org/name) found in the local hub cache; never downloaded. Default: the bundled model.")
     var model: String?
 
     @Option(name: .long, help: "Precision of the projection weights in memory: f32 (exact), bf16 or int8 (per-channel scales). Default: as `t5 convert` saved them, else f32.")
@@ -13,8 +13,8 @@ struct ModelOptions: ParsableArguments {
     /// The directory to load: --model, else $T5_MODEL, else the bundled `models/default` found next to
     /// the executable's build folder or the current directory.
     func directory() throws(T5Error) -> URL {
-        if let model { return URL(fileURLWithPath: model) }
-        if let env = ProcessInfo.processInfo.environment["T5_MODEL"], !env.isEmpty { return URL(fileURLWithPath: env) }
+        if let model { return try ModelLocation.resolve(model) }
+        if let env = ProcessInfo.processInfo.environment["T5_MODEL"], !env.isEmpty { return try ModelLocation.resolve(env) }
         // The running binary's real path (found through PATH or a symlink such as .build/release/t5).
         let executable = (Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])).resolvingSymlinksInPath()
         var candidates = [URL]()

@@ -7,6 +7,8 @@ import Foundation
 public enum T5Error: Error, Equatable, Sendable, CustomStringConvertible {
     /// A model directory, or a file inside it, does not exist.
     case missingFile(path: String)
+    /// `--model NAME` is neither a directory nor a model in the Hugging Face cache.
+    case modelNotFound(name: String, searched: [String])
     /// A file exists but could not be read or mapped.
     case unreadableFile(path: String, reason: String)
     /// `config.json` (or another JSON file) is malformed or has an invalid value.
@@ -46,6 +48,8 @@ public enum T5Error: Error, Equatable, Sendable, CustomStringConvertible {
         switch self {
         case let .missingFile(path):
             return "\(path): no such file or directory"
+        case let .modelNotFound(name, searched):
+            return "\(name) is not a directory, nor in the Hugging Face cache (looked for \(searched.joined(separator: ", "))); this runtime never downloads: on a machine with access, `huggingface-cli download \(name)` fills the cache (copy it here), or `save_pretrained(DIR)` writes a directory to pass as --model DIR"
         case let .unreadableFile(path, reason):
             return "\(path): cannot read: \(reason)"
         case let .invalidConfig(path, reason):
