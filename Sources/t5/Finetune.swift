@@ -209,9 +209,9 @@ struct Finetune: AsyncParsableCommand {
             print("saved \(output.path) at step \(trainer.completedSteps) of \(trainer.totalSteps)" + (finished ? "" : " (interrupted; continue with --resume)"))
         }
         if !finished {
-            // 128 + SIGINT, as a shell reports an interrupted command (ExitCode would add an empty error line).
+            // 128 + the signal, as a shell reports an interrupted command (ExitCode would add an empty error line).
             fflush(nil)
-            Foundation.exit(130)
+            Foundation.exit(128 + (interrupt.receivedSignal ?? SIGINT))
         }
     }
 
@@ -316,12 +316,20 @@ final class ProgressDisplay {
 final class InterruptFlag: @unchecked Sendable {
     private let lock = NSLock()
     private var set = false
+    private var received: Int32?
     private var sources: [DispatchSourceSignal] = []
 
     var isSet: Bool {
         lock.lock()
         defer { lock.unlock() }
         return set
+    }
+
+    /// The first signal received (SIGINT or SIGTERM).
+    var receivedSignal: Int32? {
+        lock.lock()
+        defer { lock.unlock() }
+        return received
     }
 
     func install() {
@@ -332,8 +340,9 @@ final class InterruptFlag: @unchecked Sendable {
                 lock.lock()
                 let again = set
                 set = true
+                if received == nil { received = sig }
                 lock.unlock()
-                if again { Foundation.exit(130) }
+                if again { Foundation.exit(128 + sig) }
             }
             source.resume()
             sources.append(source)
