@@ -13,10 +13,10 @@ struct Bench: AsyncParsableCommand {
             zeroGradients + accumulateGradients (forward, cross-entropy, backward) on a synthetic batch of 8 \
             inputs of 64 tokens and 8 targets of 32 tokens (eos last, other ids random ordinary pieces), \
             dropout as config.json's dropout_rate, then one optimizer step (lr 1e-4): the optimizer step IS \
-            included in the timed step (its share is reported apart). --optimizer adamw (the default) is \
-            torch.optim.AdamW(lr=1e-4) with torch's other defaults; --optimizer adafactor is transformers' \
-            Adafactor(lr=1e-4, scale_parameter=False, relative_step=False, warmup_init=False) with its other \
-            defaults. finetune_tokens_per_s = \
+            included in the timed step (its share is reported apart). --optimizer adafactor (the default, as \
+            in t5 finetune) is transformers' Adafactor(lr=1e-4, scale_parameter=False, relative_step=False, \
+            warmup_init=False) with its other defaults; --optimizer adamw is torch.optim.AdamW(lr=1e-4) with \
+            torch's other defaults. finetune_tokens_per_s = \
             8 · (64 + 32) / median step time, comparable with tools/bench/pytorch_finetune.py (same \
             --optimizer). The JSON keys do not name the optimizer; the text rows do. Also reported: \
             the process CPU time per step (all threads; steadier than wall time on a shared machine) and, \
@@ -31,7 +31,7 @@ struct Bench: AsyncParsableCommand {
     var embed = false
     @Flag(help: "Measure the fine-tuning step (forward + backward + optimizer step) instead of inference.")
     var finetune = false
-    @Option(help: "With --finetune: the optimizer of the timed step, adamw (torch's defaults) or adafactor (transformers' Adafactor(lr=1e-4, scale_parameter=False, relative_step=False, warmup_init=False)); default adamw.")
+    @Option(help: "With --finetune: the optimizer of the timed step, adamw (torch's defaults) or adafactor (transformers' Adafactor(lr=1e-4, scale_parameter=False, relative_step=False, warmup_init=False)); default adafactor, as t5 finetune's.")
     var optimizer: Finetune.OptimizerName?
     @Option(help: ArgumentHelp(
         "Measure only these rows (comma-separated: \(Self.rowNames.joined(separator: ", "))); steady decode needs ttft and greedy.",
@@ -148,24 +148,36 @@ struct Bench: AsyncParsableCommand {
         }
     }
 
-    /// The rows by key, plus `<key>_min_ms` / `<key>_max_ms` (fastest and slowest timed run, ms) for timed rows.
+    /// The rows by key, plus the fastest and slowest timed run of each timed row in ms, named after the
+    /// row without its unit: `greedy_b1_tokens_per_s` has `greedy_b1_run_min_ms` and `greedy_b1_run_max_ms`.
     private func jsonObject(_ rows: [(String, String, Double, Stat?)]) -> [String: Double] {
         func round(_ x: Double) -> Double { (x * 1000).rounded() / 1000 }
         var object = [String: Double]()
         for (key, _, value, stat) in rows {
             object[key] = round(value)
             if let stat {
-                object[key + "_min_ms"] = round(stat.min)
-                object[key + "_max_ms"] = round(stat.max)
+                let base = Self.withoutUnit(key)
+                object[base + "_run_min_ms"] = round(stat.min)
+                object[base + "_run_max_ms"] = round(stat.max)
             }
         }
         return object
     }
 
+    /// `key` without its unit suffix (`_tokens_per_s`, `_ms_per_token`, `_ms`).
+    static func withoutUnit(_ key: String) -> String {
+        for unit in ["_tokens_per_s", "_ms_per_token", "_ms"] where key.hasSuffix(unit) {
+            return String(key.dropLast(unit.count))
+        }
+        return key
+    }
+
     private func printRows(_ rows: [(String, String, Double, Stat?)]) {
+        // As wide as the longest label: a label is never cut.
+        let width = max(44, rows.map(\.1.count).max() ?? 0)
         for (_, label, value, stat) in rows {
             let range = stat.map { String(format: "  (runs: median %.2f ms, min %.2f, max %.2f)", $0.median, $0.min, $0.max) } ?? ""
-            print(label.padding(toLength: 44, withPad: " ", startingAt: 0) + String(format: " %10.2f", value) + range)
+            print(label.padding(toLength: width, withPad: " ", startingAt: 0) + String(format: " %10.2f", value) + range)
         }
     }
 
@@ -189,7 +201,7 @@ struct Bench: AsyncParsableCommand {
         let store = ParameterStore(model: model)
         let optimizerName: String
         let optimizer: any Optimizer
-        switch self.optimizer ?? .adamw {
+        switch self.optimizer ?? Finetune.defaultOptimizer {
         case .adamw:
             optimizerName = "AdamW"
             optimizer = AdamW(.init(learningRate: 1e-4))

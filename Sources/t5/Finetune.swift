@@ -4,6 +4,9 @@ import Foundation
 import T5
 
 struct Finetune: AsyncParsableCommand {
+    /// T5's optimizer; `t5 bench --finetune` times the same one by default.
+    static let defaultOptimizer = OptimizerName.adafactor
+
     static let configuration = CommandConfiguration(
         abstract: "Fine-tune a model on input/target pairs and save it in the Hugging Face layout.",
         discussion: """
@@ -41,7 +44,7 @@ struct Finetune: AsyncParsableCommand {
     @Option(help: "Micro-batches per optimizer step (the loss is the mean over all their target tokens).") var gradAccum = 1
     @Option(help: "Learning rate. Adafactor with --lr is transformers' Adafactor(lr=X, scale_parameter=False, relative_step=False, warmup_init=False); without it, the relative-step mode. AdamW default: 1e-3 (torch's).")
     var lr: Double?
-    @Option(help: "adafactor (T5's optimizer) or adamw (torch's defaults: betas 0.9/0.999, eps 1e-8).") var optimizer: OptimizerName = .adafactor
+    @Option(help: "adafactor (T5's optimizer) or adamw (torch's defaults: betas 0.9/0.999, eps 1e-8).") var optimizer: OptimizerName = Finetune.defaultOptimizer
     @Option(help: "Learning-rate schedule: constant, linear (warmup then linear decay to 0), or inverse-sqrt.")
     var schedule: String = LearningRateSchedule.Kind.constant.rawValue
     @Option(help: "Linear warmup steps from 0.") var warmup = 0

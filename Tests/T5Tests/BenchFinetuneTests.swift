@@ -31,6 +31,26 @@ import Testing
         #expect(!r.stdout.contains("AdamW"), "\(r.stdout)")
     }
 
+    /// Without --optimizer, the step is t5 finetune's default optimizer (Adafactor), and no label is cut.
+    @Test func defaultOptimizerIsFinetunesAndLabelsAreWhole() throws {
+        let r = try CLITests().run(["bench", "--finetune", "--runs", "1", "--model", Fixtures.modelDirectory("t5-relu-tied").path])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("fine-tuning tokens/s (8 x (64 + 32) per step)"), "\(r.stdout)")
+        #expect(r.stdout.contains("gradient norm + clip (Trainer), not in step, ms"), "\(r.stdout)")
+        #expect(r.stdout.contains("Adafactor step, ms"), "\(r.stdout)")
+    }
+
+    /// Run spreads are named after the row without its unit: no `..._tokens_per_s_max_ms`.
+    @Test func jsonKeysNameTheirUnits() throws {
+        let r = try CLITests().run(["bench", "--runs", "2", "--json", "--model", Fixtures.modelDirectory("t5-relu-tied").path])
+        #expect(r.status == 0, "\(r.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Double])
+        for key in ["greedy_b1_run_min_ms", "greedy_b1_run_max_ms", "encoder_b1_run_min_ms", "greedy_b16_run_max_ms", "greedy_b1_tokens_per_s"] {
+            #expect(object[key] != nil, "\(key) missing in \(r.stdout)")
+        }
+        #expect(!object.keys.contains { $0.contains("_per_s_") || $0.contains("_ms_m") }, "\(object.keys.sorted())")
+    }
+
     @Test func optimizerNeedsFinetune() throws {
         try CLITests().expectFailure(
             ["bench", "--optimizer", "adafactor", "--model", Fixtures.modelDirectory("t5-relu-tied").path], "--finetune")

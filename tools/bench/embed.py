@@ -135,7 +135,8 @@ def main():
     raw = run_peer([args.t5, "bench", "--embed", "--model", args.model, "--runs", str(args.runs), "--threads", str(args.threads), "--json"], env)
     results["t5"] = {"load_ms": raw["load_ms"], "peak_rss_mb": raw["peak_rss_mb"]}
     for key in ["embed_b1_ms", "embed_b32_ms"]:
-        results["t5"][key] = {"median": raw[key], "min": raw[key + "_min_ms"], "max": raw[key + "_max_ms"]}
+        base = key[: -len("_ms")]
+        results["t5"][key] = {"median": raw[key], "min": raw[base + "_run_min_ms"], "max": raw[base + "_run_max_ms"]}
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
     print(f"CPU: {cpu}; {args.threads} threads; {args.runs} runs; model {args.model}")
     print(f"{'row':34} {'PyTorch':>16} {'ONNX Runtime':>16} {'t5 (ours)':>16} {'vs best peer':>13}")

@@ -785,13 +785,15 @@ def fmt(v, key):
 
 
 def t5_spread(r):
-    """(min, max) per row in the row's unit, from `t5 bench --json`'s <key>_min_ms / <key>_max_ms (the fastest
-    and slowest timed run); rows that are not a single timed call have none."""
+    """(min, max) per row in the row's unit, from `t5 bench --json`'s <row>_run_min_ms / <row>_run_max_ms (the
+    fastest and slowest timed run; <row> is the key without its unit); rows that are not a single timed call
+    have none."""
     per_run = {"encoder_b1_ms": None, "ttft_ms": None, "greedy_b1_tokens_per_s": 64 * 1000.0,
                "beam4_b1_tokens_per_s": 64 * 1000.0, "greedy_b16_tokens_per_s": 16 * 64 * 1000.0}
     out = {}
     for key, tokens in per_run.items():
-        lo, hi = r.get(key + "_min_ms"), r.get(key + "_max_ms")
+        base = next((key[: -len(u)] for u in ("_tokens_per_s", "_ms_per_token", "_ms") if key.endswith(u)), key)
+        lo, hi = r.get(base + "_run_min_ms"), r.get(base + "_run_max_ms")
         if lo is None or hi is None:
             continue
         out[key] = (lo, hi) if tokens is None else (tokens / hi, tokens / lo)
