@@ -169,6 +169,20 @@ struct Finetune: AsyncParsableCommand {
                 note("lm-head: this model's head is tied to the embedding, so shared.weight is frozen")
             }
         }
+        if hasCheckpoint && trainer.isFinished {
+            // Nothing to train: say so, and leave metrics.jsonl and the checkpoints as they are.
+            let line = "\(out) already holds the finished run: step \(trainer.completedSteps)"
+                + (trainer.completedSteps == trainer.totalSteps ? " of \(trainer.totalSteps)" : ", past the \(trainer.totalSteps) steps asked for")
+                + "; nothing to do (more --steps or --epochs continue it)"
+            if json {
+                try printJSON(Summary(out: output.path, step: trainer.completedSteps, total_steps: trainer.totalSteps, finished: true,
+                                      train_loss: nil, eval_loss: nil, eval_token_accuracy: nil, eval_exact_match: nil,
+                                      elapsed_s: trainer.state.elapsedSeconds, skipped_steps: trainer.state.skippedSteps ?? 0, tokens_per_s: nil))
+            } else {
+                print(line)
+            }
+            return
+        }
         if hasCheckpoint {
             note("resuming \(out) at step \(trainer.completedSteps) of \(trainer.totalSteps)")
         } else if resume {

@@ -158,6 +158,14 @@ import Testing
         #expect(resumed.stderr.contains("resuming \(split.path) at step 3 of 6"), "\(resumed.stderr)")
         #expect(try Data(contentsOf: straight.appendingPathComponent("model.safetensors"))
                 == Data(contentsOf: split.appendingPathComponent("model.safetensors")), "resumed weights differ")
+        // Resuming the finished run (again, or with fewer steps) says so, trains nothing, and adds no row.
+        let metrics = try Data(contentsOf: split.appendingPathComponent("metrics.jsonl"))
+        let again = try run(baseArguments(data, out: split) + ["--steps", "6", "--resume"] + extra.dropLast())
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(again.stdout == "\(split.path) already holds the finished run: step 6 of 6; nothing to do (more --steps or --epochs continue it)\n", "\(again.stdout)")
+        let fewer = try run(baseArguments(data, out: split) + ["--steps", "4", "--resume"] + extra.dropLast())
+        #expect(fewer.stdout.contains("step 6, past the 4 steps asked for; nothing to do"), "\(fewer.stdout)")
+        #expect(try Data(contentsOf: split.appendingPathComponent("metrics.jsonl")) == metrics, "metrics.jsonl changed")
     }
 
     @Test func interruptedRunsResumeToTheSameWeights() throws {
