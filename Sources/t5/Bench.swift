@@ -25,7 +25,7 @@ struct Bench: AsyncParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
     @Option(help: "Timed runs per row (after one warm-up).") var runs = 5
-    @Option(help: "Worker threads for the products and parallel loops (default: all cores).") var threads: Int?
+    @OptionGroup var runtime: RuntimeOptions
     @Flag(help: "Print one JSON object whose keys name the rows.") var json = false
     @Flag(help: "Measure embedding instead: the encoder and masked mean pooling over 1 and 32 inputs of 128 tokens (the batch of 32 in one call).")
     var embed = false
@@ -46,7 +46,6 @@ struct Bench: AsyncParsableCommand {
 
     func validate() throws {
         if runs < 1 { throw ValidationError("--runs must be at least 1") }
-        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
         if finetune, let weights = modelOptions.weights, weights != .f32 { throw ValidationError("--finetune trains fp32 weights: drop --weights") }
         if selected.isEmpty { throw ValidationError("--only: name at least one row (\(Self.rowNames.joined(separator: ", ")))") }
         if let bad = selected.first(where: { !Self.rowNames.contains($0) }) {
@@ -64,7 +63,7 @@ struct Bench: AsyncParsableCommand {
     }
 
     func run() async throws {
-        if let threads { T5Runtime.setThreads(threads) }
+        runtime.apply()
         let start = Date()
         let model = try modelOptions.load(forInference: !finetune)
         let loadMS = Date().timeIntervalSince(start) * 1000

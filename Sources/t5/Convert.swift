@@ -15,8 +15,10 @@ struct Convert: AsyncParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
     @Option(help: "Output directory: new, or empty (written whole, then renamed into place).") var out: String
+    @OptionGroup var runtime: RuntimeOptions
 
     func run() async throws {
+        runtime.apply()
         let source = try modelOptions.directory()
         let destination = URL(fileURLWithPath: out)
         if destination.standardizedFileURL == source.standardizedFileURL {

@@ -31,6 +31,7 @@ struct Embed: AsyncParsableCommand {
     var json = false
     @Option(help: "Write the results to this new .safetensors file instead of stdout: \"embeddings\" (inputs, dim), or \"hidden.N\" (tokens, dim) per input with --pooling none.")
     var output: String?
+    @OptionGroup var runtime: RuntimeOptions
     @OptionGroup var inputFile: InputFileOptions
     @Argument(help: textArgumentHelp) var text: [String] = []
 
@@ -56,6 +57,7 @@ struct Embed: AsyncParsableCommand {
     }
 
     func run() async throws {
+        runtime.apply()
         let outputURL = try output.map { (path: String) throws(T5Error) -> URL in
             let url = URL(fileURLWithPath: path)
             guard !FileManager.default.fileExists(atPath: url.path) else {

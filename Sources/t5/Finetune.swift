@@ -63,8 +63,7 @@ struct Finetune: AsyncParsableCommand {
     @Option(help: "Seed of data order, task mixing, dropout and --from-scratch weights.") var seed: UInt64 = 42
     @Option(help: "Truncate inputs (prefix included) to N tokens; truncated inputs are counted and reported.") var maxInputTokens = 512
     @Option(help: "Truncate targets to N tokens (also the longest output with --eval-generate).") var maxTargetTokens = 128
-    @Option(help: "BLAS threads (default: OpenBLAS's own choice).") var threads: Int?
-    @Flag(help: "No progress display on stderr.") var quiet = false
+    @OptionGroup var runtime: RuntimeOptions
     @Flag(help: "Print a JSON summary of the run on stdout.") var json = false
 
     func validate() throws {
@@ -75,7 +74,6 @@ struct Finetune: AsyncParsableCommand {
         if epochs != nil && steps != nil { throw ValidationError("give --epochs or --steps, not both") }
         if maxInputTokens < 2 { throw ValidationError("--max-input-tokens must be at least 2 (a token and </s>)") }
         if maxTargetTokens < 2 { throw ValidationError("--max-target-tokens must be at least 2 (a token and </s>)") }
-        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
         if LearningRateSchedule.Kind(rawValue: schedule) == nil {
             throw ValidationError("--schedule must be one of \(LearningRateSchedule.Kind.allCases.map(\.rawValue).joined(separator: ", ")), got '\(schedule)'")
         }
@@ -116,7 +114,7 @@ struct Finetune: AsyncParsableCommand {
     }
 
     func run() async throws {
-        if let threads { T5Runtime.setThreads(threads) }
+        runtime.apply()
         let options = try trainingOptions()
         let modelDirectory = try modelOptions.directory()
         let output = URL(fileURLWithPath: out)
@@ -192,7 +190,7 @@ struct Finetune: AsyncParsableCommand {
 
         let interrupt = InterruptFlag()
         interrupt.install()
-        let display = ProgressDisplay(enabled: !quiet)
+        let display = ProgressDisplay(enabled: !runtime.quiet)
         var lastStep: StepReport?
         var lastEvaluation: EvaluationReport?
         try trainer.run(output: output, onStep: { step in
@@ -369,5 +367,5 @@ final class InterruptFlag: @unchecked Sendable {
 
 /// An informational line on stderr (errors alone carry the `t5:` prefix).
 func note(_ line: String) {
-    printError(line)
+    if !quietMode { printError(line) }
 }

@@ -9,6 +9,7 @@ struct Generate: AsyncParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var decoding: DecodingOptions
+    @OptionGroup var runtime: RuntimeOptions
     @OptionGroup var inputs: InputFileOptions
     @Flag(help: "Print one JSON object per input: {\"input\", \"outputs\": [{\"text\", \"ids\", \"score\"}]} plus a JSON Lines input's other fields.") var json = false
     @Flag(help: "With --json, give each output's per-token log-probabilities (\"token_logprobs\", under the processed distribution, as transformers' output_scores with normalize_logits); greedy search and sampling.") var outputScores = false
@@ -28,6 +29,7 @@ struct Generate: AsyncParsableCommand {
     }
 
     func run() async throws {
+        runtime.apply()
         // The model is loaded (and its errors reported) before any input is read.
         let model = try modelOptions.load()
         let options = try decoding.generationOptions(for: model)
@@ -69,6 +71,6 @@ func warnLongInputs(_ inputs: [String], model: T5Model, limit: Int?) {
     guard limit == nil else { return }
     for (i, input) in inputs.enumerated() {
         let n = model.tokenizer.encode(input).count
-        if n > 512 { printError("t5: warning: input \(i + 1) has \(n) tokens, more than the 512 T5 was trained on") }
+        if n > 512 { warn("input \(i + 1) has \(n) tokens, more than the 512 T5 was trained on") }
     }
 }

@@ -37,6 +37,31 @@ struct ModelOptions: ParsableArguments {
     }
 }
 
+/// `--threads` and `--quiet`, the same on every command that computes (generate, score, embed, convert,
+/// bench, finetune).
+struct RuntimeOptions: ParsableArguments {
+    @Option(help: "Threads for the matrix products and parallel loops (default: all cores).") var threads: Int?
+    @Flag(help: "Print nothing on stderr but errors: no progress, notes or warnings.") var quiet = false
+
+    func validate() throws {
+        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1, got \(t)") }
+    }
+
+    /// Sets the thread count and the quiet mode for this process.
+    func apply() {
+        if let threads { T5Runtime.setThreads(threads) }
+        quietMode = quiet
+    }
+}
+
+/// Set by `--quiet`: `warn` and `note` print nothing.
+nonisolated(unsafe) var quietMode = false
+
+/// A warning line on stderr, unless --quiet.
+func warn(_ line: String) {
+    if !quietMode { printError("t5: warning: " + line) }
+}
+
 /// Decoding flags shared by `generate` (and later by evaluation commands). A flag left out takes the model's
 /// generation_config.json value, else transformers' default (transformers' precedence).
 struct DecodingOptions: ParsableArguments {
@@ -82,7 +107,7 @@ struct DecodingOptions: ParsableArguments {
     /// with a value from the file); unimplemented settings in the file are named in one warning line.
     func generationOptions(for model: T5Model) throws(T5Error) -> GenerationOptions {
         if let unsupported = model.generationConfig?.unsupported, !unsupported.isEmpty {
-            printError("t5: warning: generation_config.json sets \(unsupported.joined(separator: ", ")), which this runtime does not implement; ignored")
+            warn("generation_config.json sets \(unsupported.joined(separator: ", ")), which this runtime does not implement; ignored")
         }
         let options = generationOptions(over: GenerationOptions(for: model))
         try options.validate()

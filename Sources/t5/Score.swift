@@ -6,6 +6,7 @@ struct Score: AsyncParsableCommand {
         abstract: "Log-probability of a target given an input (teacher forcing, </s> appended to the target).")
 
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var runtime: RuntimeOptions
     @OptionGroup var inputs: InputFileOptions
     @Option(help: "Input text (with --target: one pair; without both, pairs are read from --input-file or stdin as JSON Lines).") var input: String?
     @Option(help: "Target text.") var target: String?
@@ -29,6 +30,7 @@ struct Score: AsyncParsableCommand {
     func run() async throws {
         if let m = maxInputTokens, m < 1 { throw T5Error.invalidOption(name: "--max-input-tokens", reason: "must be at least 1, got \(m)") }
         if let n = truncate, n < 2 { throw T5Error.invalidOption(name: "--truncate", reason: "must be at least 2 (a token and </s>), got \(n)") }
+        runtime.apply()
         let model = try modelOptions.load()
         if let input, let target {
             warnLongInputs([input], model: model, limit: maxInputTokens ?? truncate)

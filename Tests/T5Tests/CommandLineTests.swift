@@ -53,4 +53,26 @@ import Testing
         #expect(process.terminationStatus == status)
         try? input.fileHandleForWriting.close()
     }
+
+    /// --threads and --quiet: the same flag, default and help on every command that computes.
+    @Test func threadsAndQuietAreTheSameEverywhere() throws {
+        for command in ["generate", "score", "embed", "convert", "bench", "finetune"] {
+            // The help as one line (argument-parser wraps it).
+            let help = try cli.run([command, "--help"]).stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+            #expect(help.contains("--threads <threads> Threads for the matrix products and parallel loops (default: all cores)."), "\(command): \(help)")
+            #expect(help.contains("--quiet Print nothing on stderr but errors: no progress, notes or warnings."), "\(command): \(help)")
+        }
+        let model = Fixtures.modelDirectory("t5-relu-tied").path
+        try cli.expectFailure(["generate", "--model", model, "--threads", "0", "x"], "--threads must be at least 1, got 0")
+        // A warning is printed, unless --quiet.
+        let dir = try cli.scratchModel()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Data(#"{"decoder_start_token_id": 0, "eos_token_id": 1, "pad_token_id": 0, "bad_words_ids": [[5]], "max_new_tokens": 2}"#.utf8)
+            .write(to: dir.appendingPathComponent("generation_config.json"))
+        let loud = try cli.run(["generate", "--model", dir.path, "--threads", "1", "hello"])
+        #expect(loud.status == 0 && loud.stderr.contains("warning: generation_config.json sets bad_words_ids"), "\(loud.stderr)")
+        let quiet = try cli.run(["generate", "--model", dir.path, "--quiet", "hello"])
+        #expect(quiet.status == 0 && quiet.stderr.isEmpty, "\(quiet.stderr)")
+        #expect(quiet.stdout == loud.stdout)
+    }
 }
