@@ -2,10 +2,10 @@ import Foundation
 
 /// Finds a model directory's tokenizer as transformers' `AutoTokenizer` does offline: `ByT5Tokenizer`
 /// when tokenizer_config.json's (or else config.json's) `tokenizer_class` names it, SentencePiece's
-/// `spiece.model` otherwise.
+/// `spiece.model` otherwise, or transformers' `tokenizer.json` when there is no `spiece.model`.
 public enum TokenizerDirectory {
     /// The tokenizer files a model directory may hold, copied with the model by checkpoints.
-    public static let fileNames = ["spiece.model", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json"]
+    public static let fileNames = ["spiece.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json"]
 
     /// Loads the tokenizer of the model directory `directory`.
     ///
@@ -23,6 +23,11 @@ public enum TokenizerDirectory {
         if let className, !["T5Tokenizer", "T5TokenizerFast", "MT5Tokenizer", "MT5TokenizerFast"].contains(className),
            !FileManager.default.fileExists(atPath: spiece.path) {
             throw .tokenizer(path: directory.path, reason: "tokenizer_class \(className) is not supported (T5Tokenizer with spiece.model, and ByT5Tokenizer, are)")
+        }
+        // transformers' fast-tokenizer file alone (T5TokenizerFast.save_pretrained without spiece.model).
+        let json = directory.appendingPathComponent("tokenizer.json")
+        if !FileManager.default.fileExists(atPath: spiece.path) && FileManager.default.fileExists(atPath: json.path) {
+            return try T5Tokenizer(tokenizerJSON: json)
         }
         return try T5Tokenizer(modelFile: spiece)
     }
