@@ -199,7 +199,8 @@ import Testing
         }
         let interrupted = Process()
         interrupted.executableURL = CLITests.binary
-        interrupted.arguments = baseArguments(data, out: split) + arguments + (FileManager.default.fileExists(atPath: split.path) ? ["--resume"] : [])
+        // Without --quiet, which would silence the note this checks.
+        interrupted.arguments = baseArguments(data, out: split) + arguments.filter { $0 != "--quiet" } + (FileManager.default.fileExists(atPath: split.path) ? ["--resume"] : [])
         let err = Pipe()
         interrupted.standardError = err
         interrupted.standardOutput = FileHandle.nullDevice
