@@ -11,7 +11,7 @@ extension T5Model {
     /// Runs the encoder over a batch of token-id sequences of any lengths (T5Stack with is_decoder = False).
     ///
     /// Each block: x += SelfAttention(RMSNorm(x)); x += FeedForward(RMSNorm(x)); then a final RMSNorm.
-    /// The relative position bias of block 0 is shared by every block. Padding never reaches a real
+    /// The relative position bias is block 0's in every block (T5), or each block's own (UMT5). Padding never reaches a real
     /// position: each input attends only to its own length, which is transformers' attention mask.
     ///
     /// Throws `.invalidOption` for an id outside the vocabulary or an input longer than the relative position
@@ -25,39 +25,51 @@ extension T5Model {
             throw .invalidOption(name: "input", reason: "\(s) tokens exceed the \(encoderSupportedLength) positions this model's relative_attention_max_distance can be expanded to")
         }
         let workers = Parallel.threads
+        // Packed rows: every input's tokens back to back, so no product runs over padding (a batch of mixed
+        // lengths costs its tokens, not batch x longest). Attention reads each input's own rows.
+        let lengths = inputs.map(\.count)
+        var offsets = [Int](), total = 0
+        for length in lengths {
+            offsets.append(total)
+            total += length
+        }
+        let rows = max(total, 1)
         try MemoryBudget.require(
             MemoryBudget.sum([
-                MemoryBudget.floats(b, s, d, 2), MemoryBudget.floats(b, s, hk, 4),
-                MemoryBudget.floats(b, s, f, c.isGatedActivation ? 2 : 1), MemoryBudget.floats(workers, s, s),
+                MemoryBudget.floats(b, s, d), MemoryBudget.floats(rows, d, 2), MemoryBudget.floats(rows, hk, 4),
+                MemoryBudget.floats(rows, f, c.isGatedActivation ? 2 : 1), MemoryBudget.floats(workers, s, s),
             ]),
             for: "encoding \(b) input\(b == 1 ? "" : "s") of up to \(s) tokens")
-        let rows = b * s
-        let lengths = inputs.map(\.count)
 
-        let x = Tensor(zeros: [b, s, d])       // (B, S, D) residual stream
-        let h = Tensor(zeros: [rows, d])       // (B·S, D) normed
-        let q = Tensor(zeros: [rows, hk])      // (B·S, H·K)
+        let x = Tensor(zeros: [rows, d])       // (N, D) residual stream, N = total tokens
+        let h = Tensor(zeros: [rows, d])       // (N, D) normed
+        let q = Tensor(zeros: [rows, hk])      // (N, H·K)
         let k = Tensor(zeros: [rows, hk])
         let v = Tensor(zeros: [rows, hk])
         let attn = Tensor(zeros: [rows, hk])
-        let ff = Tensor(zeros: [rows, f])      // (B·S, F)
+        let ff = Tensor(zeros: [rows, f])      // (N, F)
         let ffLinear = Tensor(zeros: c.isGatedActivation ? [rows, f] : [0])
         let scores = Tensor(zeros: [workers * s * s])
 
-        Embedding.forward(ids: inputs, table: weights.shared.pointer, dim: d, length: s, into: x.pointer)
+        Embedding.forward(ids: [inputs.flatMap { $0 }], table: weights.shared.pointer, dim: d, length: rows, into: x.pointer)
 
         for (layer, block) in weights.encoderBlocks.enumerated() {
             RMSNorm.forward(x.pointer, weight: block.selfAttentionNorm.pointer, epsilon: c.layerNormEpsilon, rows: rows, dim: d, into: h.pointer)
             selfAttention(
                 block.selfAttention, normed: h.pointer, rows: rows, q: q.pointer, k: k.pointer, v: v.pointer,
-                perSequence: { i in (i * s, lengths[i]) }, sequences: b, bias: encoderBiases[layer],
+                perSequence: { i in (offsets[i], lengths[i]) }, sequences: b, bias: encoderBiases[layer],
                 scores: scores.pointer, scoreSlices: workers, out: attn.pointer)
             GEMM.linear(attn.pointer, rows: rows, weight: block.selfAttention.o, into: x.pointer, accumulate: true)
             RMSNorm.forward(x.pointer, weight: block.feedForwardNorm.pointer, epsilon: c.layerNormEpsilon, rows: rows, dim: d, into: h.pointer)
             feedForward(block.feedForward, normed: h.pointer, rows: rows, hidden: ff.pointer, linear: ffLinear.pointer, residual: x.pointer)
         }
         RMSNorm.forward(x.pointer, weight: weights.encoderFinalNorm.pointer, epsilon: c.layerNormEpsilon, rows: rows, dim: d, into: x.pointer)
-        return EncoderOutput(hidden: x, lengths: lengths)
+        // Unpacked into (B, S, D) for the decoder's cross-attention; padding rows are zero.
+        let hidden = Tensor(zeros: [b, s, d])
+        for i in 0..<b where lengths[i] > 0 {
+            (hidden.pointer + i * s * d).update(from: x.pointer + offsets[i] * d, count: lengths[i] * d)
+        }
+        return EncoderOutput(hidden: hidden, lengths: lengths)
     }
 
     /// Bidirectional self-attention of the encoder: q, k, v projections over all rows in three GEMMs, then
