@@ -32,7 +32,7 @@ struct Bench: AsyncParsableCommand {
     @Flag(help: "Measure the fine-tuning step (forward + backward + optimizer step) instead of inference.")
     var finetune = false
     @Option(help: "With --finetune: the optimizer of the timed step, adamw (torch's defaults) or adafactor (transformers' Adafactor(lr=1e-4, scale_parameter=False, relative_step=False, warmup_init=False)); default adafactor, as t5 finetune's.")
-    var optimizer: Finetune.OptimizerName?
+    var optimizer: TrainingFlags.OptimizerName?
     @Option(help: ArgumentHelp(
         "Measure only these rows (comma-separated: \(Self.rowNames.joined(separator: ", "))); steady decode needs ttft and greedy.",
         valueName: "rows"))

@@ -5,7 +5,7 @@ import T5
 
 struct Finetune: AsyncParsableCommand {
     /// T5's optimizer; `t5 bench --finetune` times the same one by default.
-    static let defaultOptimizer = OptimizerName.adafactor
+    static let defaultOptimizer = TrainingFlags.OptimizerName.adafactor
 
     static let configuration = CommandConfiguration(
         abstract: "Fine-tune a model on input/target pairs and save it in the Hugging Face layout.",
@@ -21,10 +21,6 @@ struct Finetune: AsyncParsableCommand {
             Checkpoints are written atomically; Ctrl-C stops after the current step and saves.
             """)
 
-    enum OptimizerName: String, ExpressibleByArgument, CaseIterable {
-        case adafactor, adamw
-    }
-
     @OptionGroup var modelOptions: ModelOptions
     @Flag(help: "Start from randomly initialized weights (transformers' T5 initialization, seeded by --seed) instead of --model's; --model then needs only config.json and spiece.model.")
     var fromScratch = false
@@ -38,29 +34,7 @@ struct Finetune: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Output directory.", valueName: "DIR"))
     var out: String
 
-    @Option(help: "Passes over the training data (default 3 when --steps is not given).") var epochs: Double?
-    @Option(help: "Optimizer steps (instead of --epochs).") var steps: Int?
-    @Option(help: "Examples per micro-batch.") var batchSize = 8
-    @Option(help: "Micro-batches per optimizer step (the loss is the mean over all their target tokens).") var gradAccum = 1
-    @Option(help: "Learning rate. Adafactor with --lr is transformers' Adafactor(lr=X, scale_parameter=False, relative_step=False, warmup_init=False); without it, the relative-step mode. AdamW default: 1e-3 (torch's).")
-    var lr: Double?
-    @Option(help: "adafactor (T5's optimizer) or adamw (torch's defaults: betas 0.9/0.999, eps 1e-8).") var optimizer: OptimizerName = Finetune.defaultOptimizer
-    @Option(help: "Learning-rate schedule: constant, linear (warmup then linear decay to 0), or inverse-sqrt.")
-    var schedule: String = LearningRateSchedule.Kind.constant.rawValue
-    @Option(help: "Linear warmup steps from 0.") var warmup = 0
-    @Option(help: "Decoupled weight decay (default: 0.01 for AdamW as in torch, 0 for Adafactor).") var weightDecay: Double?
-    @Option(help: "Clip the global gradient norm to X (0 = no clipping).") var maxGradNorm: Double = 1.0
-    @Option(help: ArgumentHelp("Skip up to N steps whose loss or gradient norm is NaN or infinite (no update; counted in metrics.jsonl and the summary) before stopping; 0 stops at the first with an error, keeping the last checkpoint.", valueName: "N"))
-    var skipNonfiniteSteps = 0
-    @Option(help: "Label smoothing of the cross-entropy, in [0, 1).") var labelSmoothing: Float = 0
-    @Option(help: "Dropout rate during training (overrides the config's dropout_rate and is saved in config.json).") var dropout: Float?
-    @Option(help: ArgumentHelp("Freeze tensors: embeddings, encoder, decoder, lm-head, a block range such as encoder.block.0-3, or any tensor-name prefix; comma-separated or repeated.", valueName: "SPEC"))
-    var freeze: [String] = []
-    @Option(help: "Evaluate on --valid every N steps (and always at the end).") var evalEvery: Int?
-    @Flag(help: "Also report the exact match of greedy outputs when evaluating.") var evalGenerate = false
-    @Option(help: "Save a checkpoint every N steps (and always at the end).") var saveEvery: Int?
-    @Flag(help: "Continue the run saved in --out from its newest checkpoint, exactly (same data and settings).") var resume = false
-    @Option(help: "Seed of data order, task mixing, dropout and --from-scratch weights.") var seed: UInt64 = 42
+    @OptionGroup var trainingFlags: TrainingFlags
     @Option(help: "Truncate inputs (prefix included) to N tokens; truncated inputs are counted and reported.") var maxInputTokens = 512
     @Option(help: "Truncate targets to N tokens (also the longest output with --eval-generate).") var maxTargetTokens = 128
     @OptionGroup var runtime: RuntimeOptions
@@ -71,54 +45,19 @@ struct Finetune: AsyncParsableCommand {
         if let weights = modelOptions.weights, weights != .f32 {
             throw ValidationError("--weights \(weights.rawValue): training updates fp32 weights; convert the result afterwards (t5 convert)")
         }
-        if epochs != nil && steps != nil { throw ValidationError("give --epochs or --steps, not both") }
         if maxInputTokens < 2 { throw ValidationError("--max-input-tokens must be at least 2 (a token and </s>)") }
         if maxTargetTokens < 2 { throw ValidationError("--max-target-tokens must be at least 2 (a token and </s>)") }
-        if LearningRateSchedule.Kind(rawValue: schedule) == nil {
-            throw ValidationError("--schedule must be one of \(LearningRateSchedule.Kind.allCases.map(\.rawValue).joined(separator: ", ")), got '\(schedule)'")
-        }
-        if evalGenerate && valid.isEmpty { throw ValidationError("--eval-generate needs --valid data") }
-        if evalEvery != nil && valid.isEmpty { throw ValidationError("--eval-every needs --valid data") }
-    }
-
-    /// The library's options from the flags.
-    func trainingOptions() throws(T5Error) -> TrainingOptions {
-        var o = TrainingOptions()
-        switch optimizer {
-        case .adamw:
-            var a = AdamW.Options()
-            if let lr { a.learningRate = lr }
-            if let weightDecay { a.weightDecay = weightDecay }
-            o.optimizer = .adamW(a)
-        case .adafactor:
-            var a = lr.map { Adafactor.Options.fixed(learningRate: $0) } ?? Adafactor.Options()
-            if let weightDecay { a.weightDecay = weightDecay }
-            o.optimizer = .adafactor(a)
-        }
-        o.schedule = LearningRateSchedule.Kind(rawValue: schedule) ?? .constant
-        o.warmupSteps = warmup
-        o.length = steps.map { .steps($0) } ?? .epochs(epochs ?? 3)
-        o.batchSize = batchSize
-        o.gradientAccumulation = gradAccum
-        o.maxGradNorm = maxGradNorm
-        o.labelSmoothing = labelSmoothing
-        o.dropout = dropout
-        o.seed = seed
-        o.evalEvery = evalEvery
-        o.saveEvery = saveEvery
-        o.evalGenerate = evalGenerate
-        o.evalMaxNewTokens = maxTargetTokens
-        o.maxNonFiniteSteps = skipNonfiniteSteps
-        try o.validate()
-        return o
+        if trainingFlags.evalGenerate && valid.isEmpty { throw ValidationError("--eval-generate needs --valid data") }
+        if trainingFlags.evalEvery != nil && valid.isEmpty { throw ValidationError("--eval-every needs --valid data") }
     }
 
     func run() async throws {
         runtime.apply()
-        let options = try trainingOptions()
+        let options = try trainingFlags.options(evalMaxNewTokens: maxTargetTokens)
         let modelDirectory = try modelOptions.directory()
         let output = URL(fileURLWithPath: out)
         let hasCheckpoint = Checkpoint.latest(in: output) != nil
+        let resume = trainingFlags.resume, seed = trainingFlags.seed, freeze = trainingFlags.freeze, dropout = trainingFlags.dropout
         if hasCheckpoint && !resume {
             throw T5Error.invalidOption(name: "--out", reason: "\(out) already holds a training run; pass --resume to continue it, or choose another directory")
         }
@@ -196,7 +135,7 @@ struct Finetune: AsyncParsableCommand {
         try trainer.run(output: output, onStep: { step in
             if let reason = step.skipped {
                 display.finish()
-                note("step \(step.step) skipped: \(reason) (\(trainer.state.skippedSteps ?? 0) of at most \(skipNonfiniteSteps))")
+                note("step \(step.step) skipped: \(reason) (\(trainer.state.skippedSteps ?? 0) of at most \(trainingFlags.skipNonfiniteSteps))")
             } else {
                 lastStep = step
             }
