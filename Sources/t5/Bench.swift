@@ -96,14 +96,20 @@ struct Bench: AsyncParsableCommand {
         }
         if embed {
             let one = [randomInput(128)], batch = (0..<32).map { _ in randomInput(128) }
+            // Mixed lengths, seeded: 32 inputs of 16-128 tokens, where packed rows skip the padding.
+            var lengths = SeededGenerator(seed: 7)
+            let mixed = (0..<32).map { _ in randomInput(16 + Int(lengths.next() % 113)) }
+            let mixedTokens = mixed.reduce(0) { $0 + $1.count }
             let b1 = try measure { _ = try model.embed(ids: one) }
             let b32 = try measure { _ = try model.embed(ids: batch) }
+            let bMixed = try measure { _ = try model.embed(ids: mixed) }
             let rows: [(String, String, Double, Stat?)] = [
                 ("load_ms", "load, ms", loadMS, nil),
                 ("embed_b1_ms", "embed 1 x 128 tokens (mean pooled), ms", b1.median, b1),
                 ("embed_b32_ms", "embed 32 x 128 tokens (mean pooled), ms", b32.median, b32),
                 ("embed_b1_tokens_per_s", "embed batch 1, tokens/s", 128 / b1.median * 1000, nil),
                 ("embed_b32_tokens_per_s", "embed batch 32, tokens/s", 32 * 128 / b32.median * 1000, nil),
+                ("embed_mixed_b32_ms", "embed 32 x 16-128 tokens (\(mixedTokens) in all), ms", bMixed.median, bMixed),
                 ("peak_rss_mb", "peak RSS, MB", Double(peakResidentBytes()) / 1e6, nil),
             ]
             if json { try printJSON(jsonObject(rows)) } else { printRows(rows) }
