@@ -12,7 +12,6 @@ public final class LineReader {
     private var start = 0
     private var number = 0
     private var atEnd = false
-    private var atStart = true
 
     /// Standard input when `path` is nil or `-`, else the file at `path`.
     public init(path: String?) throws(T5Error) {
@@ -22,19 +21,8 @@ public final class LineReader {
             ownsDescriptor = false
             return
         }
-        let opened = open(path, O_RDONLY | O_CLOEXEC)
-        guard opened >= 0 else {
-            let code = errno
-            if code == ENOENT { throw .missingFile(path: path) }
-            throw .unreadableFile(path: path, reason: String(cString: strerror(code)))
-        }
-        var info = stat()
-        if fstat(opened, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
-            close(opened)
-            throw .unreadableFile(path: path, reason: "is a directory, not a text file")
-        }
         name = path
-        fd = opened
+        fd = try TextFile.openForReading(path)
         ownsDescriptor = true
     }
 
@@ -68,17 +56,8 @@ public final class LineReader {
     }
 
     private func decode(_ range: Range<Int>) throws(T5Error) -> (number: Int, text: String) {
-        var lower = range.lowerBound, upper = range.upperBound
-        if atStart {
-            atStart = false
-            if buffer[lower..<upper].starts(with: [0xEF, 0xBB, 0xBF]) { lower += 3 }
-        }
-        if upper > lower && buffer[upper - 1] == UInt8(ascii: "\r") { upper -= 1 }
         number += 1
-        guard let text = String(validating: buffer[lower..<upper], as: UTF8.self) else {
-            throw .invalidData(path: name, line: number, reason: "not valid UTF-8 text")
-        }
-        return (number, text)
+        return (number, try TextFile.line(buffer, range, isFirst: number == 1, number: number, name: name))
     }
 
     /// One `read(2)`: whatever is available, blocking until something is (or the input ends).

@@ -13,18 +13,38 @@ public enum TextFile {
     /// regular files do. Throws `.missingFile`, or `.unreadableFile` with the system's reason (a directory,
     /// no permission, an I/O error).
     public static func bytes(path: String) throws(T5Error) -> [UInt8] {
+        let fd = try openForReading(path)
+        defer { close(fd) }
+        return try readAll(fd, name: path)
+    }
+
+    /// Opens `path` for reading; the caller closes it. A missing path, a directory or an unreadable one
+    /// throws with the system's reason.
+    static func openForReading(_ path: String) throws(T5Error) -> Int32 {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             let code = errno
             if code == ENOENT { throw .missingFile(path: path) }
             throw .unreadableFile(path: path, reason: String(cString: strerror(code)))
         }
-        defer { close(fd) }
         var info = stat()
         if fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
+            close(fd)
             throw .unreadableFile(path: path, reason: "is a directory, not a text file")
         }
-        return try readAll(fd, name: path)
+        return fd
+    }
+
+    /// The text of one line, `bytes[range]` without its `\n`: a trailing `\r` dropped, a byte order mark
+    /// dropped when `isFirst`; `.invalidData` naming `name` and `number` when it is not UTF-8.
+    static func line(_ bytes: [UInt8], _ range: Range<Int>, isFirst: Bool, number: Int, name: String) throws(T5Error) -> String {
+        var lower = range.lowerBound, upper = range.upperBound
+        if isFirst && bytes[lower..<upper].starts(with: [0xEF, 0xBB, 0xBF]) { lower += 3 }
+        if upper > lower && bytes[upper - 1] == UInt8(ascii: "\r") { upper -= 1 }
+        guard let text = String(validating: bytes[lower..<upper], as: UTF8.self) else {
+            throw .invalidData(path: name, line: number, reason: "not valid UTF-8 text")
+        }
+        return text
     }
 
     /// Reads standard input until end of file.
@@ -35,18 +55,12 @@ public enum TextFile {
     /// The lines of `bytes` as text, each with its 1-based number; `name` names the source in errors.
     /// Throws `.invalidData` naming the first line that is not valid UTF-8.
     public static func lines(_ bytes: [UInt8], name: String) throws(T5Error) -> [(number: Int, text: String)] {
-        var start = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0
+        var start = 0
         var result = [(number: Int, text: String)]()
-        var number = 0
         while start < bytes.count {
             let newline = bytes[start...].firstIndex(of: UInt8(ascii: "\n")) ?? bytes.count
-            var end = newline
-            if end > start && bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
-            number += 1
-            guard let text = String(validating: bytes[start..<end], as: UTF8.self) else {
-                throw .invalidData(path: name, line: number, reason: "not valid UTF-8 text")
-            }
-            result.append((number, text))
+            let number = result.count + 1
+            result.append((number, try line(bytes, start..<newline, isFirst: number == 1, number: number, name: name)))
             start = newline + 1
         }
         return result
