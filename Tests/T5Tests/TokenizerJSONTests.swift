@@ -59,4 +59,22 @@ import Testing
             }
         }
     }
+
+    /// transformers' own save of the fixture tokenizer (all of its added tokens are pieces) loads; a token added
+    /// with add_tokens, which the SentencePiece table lacks, is refused instead of being tokenized differently.
+    @Test func addedTokensBeyondTheModelAreRefused() throws {
+        #expect(try TokenizerDirectory.load(Self.directory).size == (try TokenizerTests.tokenizer()).size)
+        let dir = try scratchDirectory("added-tokens")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.copyItem(at: Fixtures.root.appendingPathComponent("spm/spiece.model"), to: dir.appendingPathComponent("spiece.model"))
+        let size = try TokenizerTests.tokenizer().size
+        try Data(#"{"added_tokens_decoder": {"\#(size)": {"content": "<sep>", "special": false}}}"#.utf8)
+            .write(to: dir.appendingPathComponent("tokenizer_config.json"))
+        do {
+            _ = try TokenizerDirectory.load(dir)
+            Issue.record("an added token beyond spiece.model was ignored")
+        } catch {
+            #expect(error.description.contains("added token '<sep>' (id \(size)) is not in the SentencePiece model"), "\(error.description)")
+        }
+    }
 }

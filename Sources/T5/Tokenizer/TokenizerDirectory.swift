@@ -26,10 +26,25 @@ public enum TokenizerDirectory {
         }
         // transformers' fast-tokenizer file alone (T5TokenizerFast.save_pretrained without spiece.model).
         let json = directory.appendingPathComponent("tokenizer.json")
-        if !FileManager.default.fileExists(atPath: spiece.path) && FileManager.default.fileExists(atPath: json.path) {
-            return try T5Tokenizer(tokenizerJSON: json)
+        let tokenizer = !FileManager.default.fileExists(atPath: spiece.path) && FileManager.default.fileExists(atPath: json.path)
+            ? try T5Tokenizer(tokenizerJSON: json) : try T5Tokenizer(modelFile: spiece)
+        try checkAddedTokens(directory, against: tokenizer)
+        return tokenizer
+    }
+
+    /// Tokens a user added (`tokenizer.add_tokens`, saved in tokenizer_config.json's `added_tokens_decoder`)
+    /// that the SentencePiece table does not hold: transformers would split them out of the text, this
+    /// tokenizer would not, so such a directory is refused rather than tokenized differently.
+    static func checkAddedTokens(_ directory: URL, against tokenizer: T5Tokenizer) throws(T5Error) {
+        let url = directory.appendingPathComponent("tokenizer_config.json")
+        guard FileManager.default.fileExists(atPath: url.path),
+              case .object(let decoder)? = try ConfigReader.load(url).object["added_tokens_decoder"] else { return }
+        for member in decoder.members {
+            guard case .object(let entry) = member.value, case .string(let content)? = entry["content"] else { continue }
+            guard let id = Int(member.key), tokenizer.piece(for: id) == content else {
+                throw .tokenizer(path: url.path, reason: "added token '\(content)' (id \(member.key)) is not in the SentencePiece model; tokens added with add_tokens are not supported")
+            }
         }
-        return try T5Tokenizer(modelFile: spiece)
     }
 
     /// `tokenizer_class` of tokenizer_config.json, else of config.json, else nil.
