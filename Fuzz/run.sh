@@ -36,6 +36,7 @@ seeds() {
     config) echo $fixtures/models/*/config.json $fixtures/training/*/config.json ../models/default/config.json ;;
     generation-config) echo $fixtures/models/*/generation_config.json ../models/default/generation_config.json ;;
     spiece | tokenizer) echo seeds/spiece/* $fixtures/spm/spiece.model ;;
+    tokenizer-json) echo seeds/tokenizer-json/* ;;
     dataset) echo seeds/dataset/* ;;
     trainer-state) echo seeds/trainer-state/* ;;
     *) echo "unknown target $1" >&2; return 1 ;;
@@ -46,10 +47,11 @@ flags() {
     safetensors) echo -max_len=8192 ;;
     json | config | generation-config | safetensors-index | trainer-state | dataset) echo -dict=json.dict -max_len=4096 ;;
     spiece | tokenizer) echo -max_len=8192 ;;  # the seeds' size; the 245 KB fixture is cut, the small ones are whole
+    tokenizer-json) echo -dict=json.dict -max_len=16384 ;;  # every seed whole (Fuzz/make_tokenizer_json_seeds.py)
     esac
 }
 
-all="safetensors safetensors-index json config generation-config spiece tokenizer dataset trainer-state"
+all="safetensors safetensors-index json config generation-config spiece tokenizer tokenizer-json dataset trainer-state"
 targets="${TARGETS:-$all}"
 jobs="${JOBS:-$(nproc)}"
 mkdir -p .build/corpus .build/artifacts .build/logs

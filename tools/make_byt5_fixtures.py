@@ -109,9 +109,10 @@ def tokenizer_reference(path: Path, rng: random.Random) -> dict:
 
 
 def write_layouts() -> list[Path]:
-    if TOKENIZERS_DIR.exists():
-        shutil.rmtree(TOKENIZERS_DIR)
-    TOKENIZERS_DIR.mkdir(parents=True)
+    # Only this script's layouts: tokenizers/ also holds t5-fast (tools/make_tokenizer_json_fixture.py).
+    for old in TOKENIZERS_DIR.glob("byt5-*"):
+        shutil.rmtree(old)
+    TOKENIZERS_DIR.mkdir(parents=True, exist_ok=True)
     extra = [f"<extra_id_{i}>" for i in range(125)]
     hub = TOKENIZERS_DIR / "byt5-hub"
     hub.mkdir()

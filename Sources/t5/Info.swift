@@ -43,7 +43,7 @@ struct Info: AsyncParsableCommand {
         }
         switch archive.metadata["t5.weights"] {
         case "int8"?: print("saved:        int8 projections by t5 convert (model.int8.safetensors: this runtime only; transformers refuses the directory)")
-        case "bf16"?: print("saved:        bf16 projections by t5 convert (transformers loads them as bf16)")
+        case "bf16"?: print("saved:        bf16 projections by t5 convert (model.safetensors: transformers loads it too)")
         case "f32"?: print("saved:        fp32 by t5 convert")
         default: break
         }

@@ -16,6 +16,7 @@ struct FuzzTarget: Sendable {
         FuzzTarget(name: "generation-config", run: generationConfig),
         FuzzTarget(name: "spiece", run: spiece),
         FuzzTarget(name: "tokenizer", run: tokenizer),
+        FuzzTarget(name: "tokenizer-json", run: tokenizerJSON),
         FuzzTarget(name: "dataset", run: dataset),
         FuzzTarget(name: "trainer-state", run: trainerState),
     ]
@@ -207,6 +208,28 @@ let indexDirectory: URL = {
         report(error)
         return
     }
+    for text in sampleTexts {
+        let ids = tokenizer.encode(text)
+        check(ids.allSatisfy { (0..<tokenizer.size).contains($0) }, "encode gave an id outside 0..<\(tokenizer.size)")
+        blackHole(tokenizer.decode(ids).count)
+    }
+    blackHole(tokenizer.decode([0, 1, 2, tokenizer.size - 1, tokenizer.size, -1, Int.max]).count)
+    blackHole(tokenizer.pieces(Array(0..<min(tokenizer.size, 64))).count)
+}
+
+/// transformers' tokenizer.json as a directory without spiece.model loads it (`FastTokenizerFile`: the JSON, the
+/// shape checks, the base64 charsmap, the added tokens), then encoding and decoding.
+@Sendable func tokenizerJSON(_ bytes: UnsafeRawBufferPointer) {
+    let url = scratch.appendingPathComponent("tokenizer.json")
+    write(bytes, to: url)
+    let tokenizer: T5Tokenizer
+    do {
+        tokenizer = try T5Tokenizer(tokenizerJSON: url)
+    } catch {
+        report(error)
+        return
+    }
+    check(tokenizer.size == tokenizer.sentencePieceSize + tokenizer.sentinelCount, "size \(tokenizer.size) is not the pieces plus the sentinels")
     for text in sampleTexts {
         let ids = tokenizer.encode(text)
         check(ids.allSatisfy { (0..<tokenizer.size).contains($0) }, "encode gave an id outside 0..<\(tokenizer.size)")

@@ -39,7 +39,10 @@ extension T5Model {
         }
         let precision = weights.matricesByKey.values.first?.precision ?? .f32
         // int8 under its own name: transformers would load I8 tensors as if they were weights and answer
-        // garbage; finding no model.safetensors, it refuses the directory instead.
+        // garbage; finding no model.safetensors, it refuses the directory instead ("Error no file named
+        // model.safetensors, or pytorch_model.bin, found in directory", 5.24). A quantization_config naming a
+        // quant_method it does not know is no mark: AutoHfQuantizer.supports_quant_method warns, the
+        // quantization is skipped and the tensors load.
         let name = precision == .int8 ? SafeTensorsArchive.int8FileName : "model.safetensors"
         try SafeTensorsWriter.writeRaw(raw, to: directory.appendingPathComponent(name),
                                        metadata: ["format": "pt", "t5.weights": precision.rawValue])

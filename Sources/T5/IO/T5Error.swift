@@ -49,7 +49,7 @@ public enum T5Error: Error, Equatable, Sendable, CustomStringConvertible {
         case let .missingFile(path):
             return "\(path): no such file or directory"
         case let .modelNotFound(name, searched):
-            return "\(name) is not a directory, nor in the Hugging Face cache (looked for \(searched.joined(separator: ", "))); this runtime never downloads: on a machine with access, `huggingface-cli download \(name)` fills the cache (copy it here), or `save_pretrained(DIR)` writes a directory to pass as --model DIR"
+            return "\(name) is not a directory, nor in the Hugging Face cache (looked for \(searched.joined(separator: ", "))); this runtime never downloads: on a machine with access, `hf download \(name) --local-dir DIR` (older huggingface_hub: `huggingface-cli download`) or transformers' `save_pretrained(DIR)` writes a directory to copy here and pass as --model DIR"
         case let .unreadableFile(path, reason):
             return "\(path): cannot read: \(reason)"
         case let .invalidConfig(path, reason):

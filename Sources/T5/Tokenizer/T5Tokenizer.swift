@@ -284,118 +284,15 @@ extension T5Tokenizer {
             specialPieceIDs = special
         }
 
-        /// The pipeline of a `tokenizer.json` (T5Converter's): every piece of the Unigram vocabulary up to the
-        /// 100 sentinels, the Precompiled normalizer, WhitespaceSplit + Metaspace, `$A </s>`.
+        /// The pipeline of a `tokenizer.json` (`FastTokenizerFile`): the same tables as from spiece.model.
         init(tokenizerJSON url: URL) throws(T5Error) {
-            let path = url.path
-            let bytes = try TextFile.bytes(path: path)
-            let root: JSONObject
-            do {
-                guard case .object(let o) = try JSONParser.parse(Data(bytes)) else {
-                    throw T5Error.invalidConfig(path: path, reason: "the top level is not an object")
-                }
-                root = o
-            } catch let error as JSONParseError {
-                throw .invalidConfig(path: path, reason: "malformed JSON: \(error.description)")
-            } catch {
-                throw error as? T5Error ?? .invalidConfig(path: path, reason: "\(error)")
-            }
-            func refuse(_ field: String, _ reason: String) -> T5Error {
-                .tokenizer(path: path, reason: "\(field): \(reason) (T5's Unigram pipeline, as T5TokenizerFast saves it, is supported)")
-            }
-            func object(_ value: JSONValue?) -> JSONObject? { if case .object(let o)? = value { return o } else { return nil } }
-            func string(_ value: JSONValue?) -> String? { if case .string(let s)? = value { return s } else { return nil } }
-
-            // model: Unigram over (piece, score) pairs, <unk> at 2, no byte fallback.
-            guard let model = object(root["model"]), string(model["type"]) == "Unigram" else {
-                throw refuse("model.type", "not Unigram")
-            }
-            guard case .integer(2)? = model["unk_id"] else { throw refuse("model.unk_id", "not 2") }
-            if case .bool(true)? = model["byte_fallback"] { throw refuse("model.byte_fallback", "true") }
-            guard case .array(let entries)? = model["vocab"] else { throw refuse("model.vocab", "missing") }
-            var vocabulary: [(text: String, score: Double)] = []
-            vocabulary.reserveCapacity(entries.count)
-            for (i, entry) in entries.enumerated() {
-                guard case .array(let pair) = entry, pair.count == 2, case .string(let text) = pair[0] else {
-                    throw refuse("model.vocab[\(i)]", "not a [piece, score] pair")
-                }
-                let score: Double
-                switch pair[1] {
-                case .number(let d): score = d
-                case .integer(let n): score = Double(n)
-                default: throw refuse("model.vocab[\(i)]", "the score is not a number")
-                }
-                vocabulary.append((text, score))
-            }
-            let count = vocabulary.count - T5Tokenizer.sentinelCount
-            guard count >= 3, vocabulary[0].text == "<pad>", vocabulary[1].text == "</s>", vocabulary[2].text == "<unk>" else {
-                throw refuse("model.vocab", "expected <pad>, </s>, <unk> at 0, 1, 2")
-            }
-            for id in count..<vocabulary.count where vocabulary[id].text != "<extra_id_\(vocabulary.count - 1 - id)>" || vocabulary[id].score != 0 {
-                throw refuse("model.vocab[\(id)]", "expected the sentinel <extra_id_\(vocabulary.count - 1 - id)> with score 0 (the last 100 pieces)")
-            }
-
-            // normalizer: Precompiled (its charsmap in base64), or none.
-            switch root["normalizer"] {
-            case nil, .null?:
-                normalizer = nil
-            case .object(let n)? where string(n["type"]) == "Precompiled":
-                guard let encoded = string(n["precompiled_charsmap"]), let charsmap = Data(base64Encoded: encoded) else {
-                    throw refuse("normalizer.precompiled_charsmap", "not base64")
-                }
-                do {
-                    normalizer = charsmap.isEmpty ? nil : try PrecompiledNormalizer(charsmap: Array(charsmap))
-                } catch {
-                    throw .tokenizer(path: path, reason: error.reason)
-                }
-            default:
-                throw refuse("normalizer", "not Precompiled")
-            }
-            // pre_tokenizer: WhitespaceSplit then Metaspace("▁", prepend_scheme "always", split).
-            guard let pre = object(root["pre_tokenizer"]), string(pre["type"]) == "Sequence",
-                  case .array(let steps)? = pre["pretokenizers"], steps.count == 2,
-                  string(object(steps[0])?["type"]) == "WhitespaceSplit",
-                  let meta = object(steps[1]), string(meta["type"]) == "Metaspace", string(meta["replacement"]) == "\u{2581}",
-                  string(meta["prepend_scheme"]) == "always", meta["split"] == .bool(true)
-            else { throw refuse("pre_tokenizer", "not WhitespaceSplit + Metaspace(▁, always, split)") }
-            // post_processor: `$A </s>` with </s> = 1.
-            guard let post = object(root["post_processor"]), string(post["type"]) == "TemplateProcessing",
-                  case .array(let single)? = post["single"], single.count == 2,
-                  string(object(object(single[0])?["Sequence"])?["id"]) == "A",
-                  string(object(object(single[1])?["SpecialToken"])?["id"]) == "</s>"
-            else { throw refuse("post_processor", "not the template $A </s>") }
-
-            // added_tokens: special ones are skipped by decode; all are cut out of the raw text first.
-            var added: [(String, Int)] = []
-            var special: Set<Int> = [0, 1, 2]
-            if case .array(let tokens)? = root["added_tokens"] {
-                for (i, token) in tokens.enumerated() {
-                    guard let t = object(token), case .integer(let id)? = t["id"], let content = string(t["content"]),
-                          id >= 0, id < vocabulary.count, vocabulary[id].text == content else {
-                        throw refuse("added_tokens[\(i)]", "not a piece of model.vocab at its id")
-                    }
-                    for flag in ["lstrip", "rstrip", "single_word"] where t[flag] == .bool(true) {
-                        throw refuse("added_tokens[\(i)].\(flag)", "true")
-                    }
-                    let isSpecial = t["special"] == .bool(true)
-                    if !isSpecial && t["normalized"] == .bool(true) {
-                        throw refuse("added_tokens[\(i)].normalized", "true for a token that is not special")
-                    }
-                    added.append((content, id))
-                    if isSpecial && id < count { special.insert(id) }
-                }
-            }
-            for (content, id) in [("<pad>", 0), ("</s>", 1), ("<unk>", 2)] where !added.contains(where: { $0.1 == id }) {
-                added.append((content, id))
-            }
-            for id in count..<vocabulary.count where !added.contains(where: { $0.1 == id }) {
-                added.append((vocabulary[id].text, id))
-            }
-            pieces = vocabulary[..<count].map(\.text)
-            files = ["tokenizer.json": Data(bytes)]
-            unigram = Unigram(vocabulary: vocabulary, unknownID: T5Tokenizer.unkID)
-            addedTokens = AddedTokenMatcher(added)
-            specialPieceIDs = special
+            let file = try FastTokenizerFile(url: url)
+            pieces = file.vocabulary[..<file.pieceCount].map(\.text)
+            files = ["tokenizer.json": Data(file.bytes)]
+            normalizer = file.normalizer
+            unigram = Unigram(vocabulary: file.vocabulary, unknownID: T5Tokenizer.unkID)
+            addedTokens = AddedTokenMatcher(file.addedTokens)
+            specialPieceIDs = file.specialPieceIDs
         }
 
         func isSpecial(_ id: Int) -> Bool {
