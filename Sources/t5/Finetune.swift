@@ -25,18 +25,18 @@ struct Finetune: AsyncParsableCommand {
     @Flag(help: "Start from randomly initialized weights (transformers' T5 initialization, seeded by --seed) instead of --model's; --model then needs only config.json and spiece.model.")
     var fromScratch = false
 
-    @Option(help: ArgumentHelp("Training data: FILE or 'PREFIX=FILE'; repeat to mix tasks.", valueName: "[PREFIX=]FILE"))
+    @Option(parsing: .unconditionalSingleValue, help: ArgumentHelp("Training data: FILE or 'PREFIX=FILE'; repeat to mix tasks.", valueName: "[PREFIX=]FILE"))
     var train: [String] = []
-    @Option(help: ArgumentHelp("Validation data: FILE or 'PREFIX=FILE'; repeatable.", valueName: "[PREFIX=]FILE"))
+    @Option(parsing: .unconditionalSingleValue, help: ArgumentHelp("Validation data: FILE or 'PREFIX=FILE'; repeatable.", valueName: "[PREFIX=]FILE"))
     var valid: [String] = []
-    @Option(help: ArgumentHelp("Sampling weights of the --train tasks, comma-separated in --train order, or 'equal' (default: proportional to their sizes, T5's examples-proportional mixing).", valueName: "W1,W2,..."))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Sampling weights of the --train tasks, comma-separated in --train order, or 'equal' (default: proportional to their sizes, T5's examples-proportional mixing).", valueName: "W1,W2,..."))
     var mix: String?
-    @Option(help: ArgumentHelp("Output directory.", valueName: "DIR"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Output directory.", valueName: "DIR"))
     var out: String
 
     @OptionGroup var trainingFlags: TrainingFlags
-    @Option(help: "Truncate inputs (prefix included) to N tokens; truncated inputs are counted and reported.") var maxInputTokens = 512
-    @Option(help: "Truncate targets to N tokens (also the longest output with --eval-generate).") var maxTargetTokens = 128
+    @Option(parsing: .unconditional, help: "Truncate inputs (prefix included) to N tokens; truncated inputs are counted and reported.") var maxInputTokens = 512
+    @Option(parsing: .unconditional, help: "Truncate targets to N tokens (also the longest output with --eval-generate).") var maxTargetTokens = 128
     @OptionGroup var runtime: RuntimeOptions
     @Flag(help: "Print a JSON summary of the run on stdout.") var json = false
 
@@ -45,8 +45,12 @@ struct Finetune: AsyncParsableCommand {
         if let weights = modelOptions.weights, weights != .f32 {
             throw ValidationError("--weights \(weights.rawValue): training updates fp32 weights; convert the result afterwards (t5 convert)")
         }
-        if maxInputTokens < 2 { throw ValidationError("--max-input-tokens must be at least 2 (a token and </s>)") }
-        if maxTargetTokens < 2 { throw ValidationError("--max-target-tokens must be at least 2 (a token and </s>)") }
+        if maxInputTokens < 2 { throw invalidValue("--max-input-tokens", "must be at least 2 (a token and </s>), got \(maxInputTokens)") }
+        if maxTargetTokens < 2 { throw invalidValue("--max-target-tokens", "must be at least 2 (a token and </s>), got \(maxTargetTokens)") }
+        try checkWhileParsing { () throws(T5Error) in
+            _ = try trainingFlags.options(evalMaxNewTokens: maxTargetTokens)
+            _ = try mixWeights()
+        }
         if trainingFlags.evalGenerate && valid.isEmpty { throw ValidationError("--eval-generate needs --valid data") }
         if trainingFlags.evalEvery != nil && valid.isEmpty { throw ValidationError("--eval-every needs --valid data") }
     }

@@ -5,6 +5,11 @@ import T5
 /// `t5`: generate, score, tokenize and inspect T5 models from the command line.
 ///
 /// Errors print one line on stderr (`t5: <what and where>`) and exit non-zero; never a stack trace.
+///
+/// Every `@Option` is declared with `parsing: .unconditional` (`.unconditionalSingleValue` when it repeats):
+/// its value is the next argument whatever it starts with, as getopt reads options. argument-parser would
+/// otherwise take `--max-new-tokens -1` for an option without its value followed by a flag `-1`, and say
+/// "missing value" instead of letting the option's own check say why -1 is refused.
 @main
 struct T5Command: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -20,13 +25,15 @@ struct T5Command: AsyncParsableCommand {
             Foundation.exit(64)
         }
         let arguments = Array(CommandLine.arguments.dropFirst())
-        if let first = arguments.first, !first.hasPrefix("-"), !subcommandNames.contains(first) {
+        // The command named, also in argument-parser's own `t5 help COMMAND`.
+        let named = arguments.first == "help" ? arguments.dropFirst().first : arguments.first
+        if let first = named, !first.hasPrefix("-"), !subcommandNames.contains(first) {
             printError("t5: unknown command '\(first)'" + (closestSubcommand(to: first).map { "; did you mean '\($0)'?" }
                 ?? " (commands: \(subcommandNames.joined(separator: ", ")))"))
             Foundation.exit(64)
         }
         do {
-            var command = try parseWithNegativeValues(arguments)
+            var command = try parseAsRoot(arguments)
             // Every command but finetune (which stops at a step boundary and saves) exits at once on a
             // signal, with the shell's convention: 128 + the signal's number.
             if !(command is Finetune) { exitOnSignals() }
@@ -72,33 +79,6 @@ func closestSubcommand(to name: String) -> String? {
     let scored = subcommandNames.map { ($0, distance(Array(name), Array($0))) }.sorted { $0.1 < $1.1 }
     if let best = scored.first, best.1 <= 2 { return best.0 }
     return subcommandNames.first { $0.hasPrefix(name) && name.count >= 2 }
-}
-
-/// Parses `arguments`, reading `--option -1` as the value -1 (swift-argument-parser takes `-1` for a flag
-/// and reports a missing value): such pairs are joined as `--option=-1`, so that the value reaches the
-/// option's own check ("must be at least 1, got -1"). If that reading fails and the original one parses,
-/// the original is used.
-func parseWithNegativeValues(_ arguments: [String]) throws -> ParsableCommand {
-    var joined: [String] = []
-    var i = 0
-    while i < arguments.count {
-        let argument = arguments[i]
-        if argument.hasPrefix("--"), !argument.contains("="), i + 1 < arguments.count,
-           arguments[i + 1].range(of: #"^-[0-9.]"#, options: .regularExpression) != nil {
-            joined.append(argument + "=" + arguments[i + 1])
-            i += 2
-        } else {
-            joined.append(argument)
-            i += 1
-        }
-    }
-    guard joined != arguments else { return try T5Command.parseAsRoot(arguments) }
-    do {
-        return try T5Command.parseAsRoot(joined)
-    } catch {
-        if let command = try? T5Command.parseAsRoot(arguments) { return command }
-        throw error
-    }
 }
 
 /// SIGINT and SIGTERM end the process with 130 and 143 (128 + the signal), the exit statuses shells and

@@ -22,10 +22,70 @@ import Testing
     @Test func negativeValuesAreInvalidValuesNotMissingOnes() throws {
         try cli.expectFailure(["generate", "--max-new-tokens", "-1", "x"], "invalid value for --max-new-tokens: must be at least 1, got -1")
         try cli.expectFailure(["generate", "--sample", "--temperature", "-0.5", "x"], "invalid value for --temperature: must be a positive number, got -0.5")
+        // A valid negative value is a value too.
+        let penalty = try cli.run(["generate", "--model", Fixtures.modelDirectory("t5-relu-tied").path, "--beams", "2",
+                                   "--length-penalty", "-0.5", "--max-new-tokens", "2", "x"])
+        #expect(penalty.status == 0, "\(penalty.stderr)")
         // A negative number that is an input, after --, stays an input.
         let r = try cli.run(["generate", "--max-new-tokens", "2", "--json", "--", "-1"])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(try cli.jsonLines(r.stdout).first?["input"] as? String == "-1")
+    }
+
+    /// Every integer option refuses a negative number as an invalid value, while parsing (exit 64), in one
+    /// wording; a value that is not a number at all is argument-parser's own refusal.
+    @Test(arguments: [
+        (["generate", "--max-new-tokens", "-1", "x"], "invalid value for --max-new-tokens: must be at least 1, got -1"),
+        (["generate", "--beams", "-2", "x"], "invalid value for --beams: must be at least 1, got -2"),
+        (["generate", "--top-k", "-1", "x"], "invalid value for --top-k: must be 0 (off) or more, got -1"),
+        (["generate", "--threads", "-1", "x"], "invalid value for --threads: must be at least 1, got -1"),
+        (["score", "--max-input-tokens", "-1", "--input", "a", "--target", "b"], "invalid value for --max-input-tokens: must be at least 1, got -1"),
+        (["score", "--truncate", "-1", "--input", "a", "--target", "b"], "invalid value for --truncate: must be at least 2 (a token and </s>), got -1"),
+        (["embed", "--pad-to", "-1", "--no-attention-mask", "x"], "invalid value for --pad-to: must be at least 2 (a token and </s>), got -1"),
+        (["embed", "--max-input-tokens", "-3", "x"], "invalid value for --max-input-tokens: must be at least 1, got -3"),
+        (["bench", "--runs", "-1"], "invalid value for --runs: must be at least 1, got -1"),
+        (["finetune", "--train", "t.jsonl", "--out", "o", "--steps", "-1"], "invalid value for --steps: must be at least 1, got -1"),
+        (["finetune", "--train", "t.jsonl", "--out", "o", "--save-every", "-5"], "invalid value for --save-every: must be at least 1, got -5"),
+        (["finetune", "--train", "t.jsonl", "--out", "o", "--max-target-tokens", "-1"], "invalid value for --max-target-tokens: must be at least 2 (a token and </s>), got -1"),
+        (["finetune", "--train", "t.jsonl", "--out", "o", "--seed", "-1"], "The value '-1' is invalid for '--seed <seed>'"),
+        (["generate", "--max-new-tokens", "--json", "x"], "The value '--json' is invalid for '--max-new-tokens <max-new-tokens>'"),
+    ])
+    func negativeIntegersAreInvalidWhileParsing(arguments: [String], message: String) throws {
+        let r = try cli.run(arguments + ["--model", Fixtures.modelDirectory("t5-relu-tied").path])
+        #expect(r.status == 64 && r.stdout.isEmpty, "\(arguments): \(r.status) \(r.stderr)")
+        #expect(r.stderr == "t5: \(message)\n", "\(arguments)")
+    }
+
+    /// Whatever option of whatever command is given `-1`, the -1 is its value: never "missing value" nor
+    /// an unknown option `-1`. The options are read from argument-parser's own description of each command.
+    @Test func everyOptionTakesTheNextArgumentAsItsValue() throws {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("t5-options-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let model = ["T5_MODEL": Fixtures.modelDirectory("t5-relu-tied").path]
+        var checked = 0
+        for command in ["generate", "score", "tokenize", "embed", "info", "convert", "bench", "finetune"] {
+            let dump = try cli.run([command, "--experimental-dump-help"])
+            let tool = try #require(try JSONSerialization.jsonObject(with: Data(dump.stdout.utf8)) as? [String: Any])
+            let arguments = try #require((tool["command"] as? [String: Any])?["arguments"] as? [[String: Any]])
+            for argument in arguments where argument["kind"] as? String == "option" {
+                let name = try #require((argument["names"] as? [[String: Any]])?.first?["name"] as? String)
+                // In a scratch directory: `convert --out -1` and `embed --output -1` write there.
+                let r = try cli.run([command, "--\(name)", "-1"], stdinBytes: Data(), environment: model, directory: scratch)
+                #expect(!r.stderr.contains("Missing value") && !r.stderr.contains("Unknown option '-1'"), "\(command) --\(name) -1: \(r.stderr)")
+                #expect(r.status == 0 || r.stderr.split(separator: "\n").count == 1, "\(command) --\(name) -1: \(r.stderr)")
+                checked += 1
+            }
+        }
+        #expect(checked > 60, "only \(checked) options found")
+    }
+
+    /// `t5 help COMMAND` is argument-parser's help, and a mistyped COMMAND there is answered as anywhere.
+    @Test func helpCommand() throws {
+        let help = try cli.run(["help", "generate"])
+        #expect(help.status == 0 && help.stdout.hasPrefix("OVERVIEW: Generate text for each input."), "\(help.stderr)")
+        let typo = try cli.run(["help", "genrate"])
+        #expect(typo.status == 64 && typo.stderr == "t5: unknown command 'genrate'; did you mean 'generate'?\n")
     }
 
     /// A command waiting on stdin ends with 128 + the signal: 143 for SIGTERM, 130 for SIGINT.
@@ -63,7 +123,7 @@ import Testing
             #expect(help.contains("--quiet Print nothing on stderr but errors: no progress, notes or warnings."), "\(command): \(help)")
         }
         let model = Fixtures.modelDirectory("t5-relu-tied").path
-        try cli.expectFailure(["generate", "--model", model, "--threads", "0", "x"], "--threads must be at least 1, got 0")
+        try cli.expectFailure(["generate", "--model", model, "--threads", "0", "x"], "invalid value for --threads: must be at least 1, got 0")
         // A warning is printed, unless --quiet.
         let dir = try cli.scratchModel()
         defer { try? FileManager.default.removeItem(at: dir) }
