@@ -37,11 +37,27 @@ struct ModelOptions: ParsableArguments {
     }
 }
 
+/// `--quiet`, on every command: one definition, so that the flag and its help are the same everywhere.
+struct QuietOption: ParsableArguments {
+    @Flag(help: "Print nothing on stderr but errors: no progress, notes or warnings.") var quiet = false
+
+    /// Sets the quiet mode for this process.
+    func apply() {
+        quietMode = quiet
+    }
+}
+
 /// `--threads` and `--quiet`, the same on every command that computes (generate, score, embed, convert,
 /// bench, finetune).
 struct RuntimeOptions: ParsableArguments {
-    @Option(parsing: .unconditional, help: "Threads for the matrix products and parallel loops (default: all cores).") var threads: Int?
-    @Flag(help: "Print nothing on stderr but errors: no progress, notes or warnings.") var quiet = false
+    // The default shown is the runtime's own, read before any --threads is applied.
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "Threads for the matrix products and other parallel loops (default: \(T5Runtime.threads), one per online CPU core; a taskset mask does not lower it).",
+        valueName: "N"))
+    var threads: Int?
+    @OptionGroup var output: QuietOption
+
+    var quiet: Bool { output.quiet }
 
     func validate() throws {
         if let t = threads, t < 1 { throw invalidValue("--threads", "must be at least 1, got \(t)") }
@@ -50,7 +66,7 @@ struct RuntimeOptions: ParsableArguments {
     /// Sets the thread count and the quiet mode for this process.
     func apply() {
         if let threads { T5Runtime.setThreads(threads) }
-        quietMode = quiet
+        output.apply()
     }
 }
 

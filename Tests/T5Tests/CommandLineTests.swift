@@ -114,12 +114,19 @@ import Testing
         try? input.fileHandleForWriting.close()
     }
 
-    /// --threads and --quiet: the same flag, default and help on every command that computes.
+    /// --threads: the same flag, default and help on every command that computes, and the default is the
+    /// runtime's (one thread per online core); --quiet: the same on every command.
     @Test func threadsAndQuietAreTheSameEverywhere() throws {
-        for command in ["generate", "score", "embed", "convert", "bench", "finetune"] {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        for command in ["generate", "score", "tokenize", "embed", "info", "convert", "bench", "finetune"] {
             // The help as one line (argument-parser wraps it).
             let help = try cli.run([command, "--help"]).stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
-            #expect(help.contains("--threads <threads> Threads for the matrix products and parallel loops (default: all cores)."), "\(command): \(help)")
+            let threads = "--threads <N> Threads for the matrix products and other parallel loops (default: \(cores), one per online CPU core; a taskset mask does not lower it)."
+            if ["tokenize", "info"].contains(command) {
+                #expect(!help.contains("--threads"), "\(command) computes nothing: \(help)")
+            } else {
+                #expect(help.contains(threads), "\(command): \(help)")
+            }
             #expect(help.contains("--quiet Print nothing on stderr but errors: no progress, notes or warnings."), "\(command): \(help)")
         }
         let model = Fixtures.modelDirectory("t5-relu-tied").path
@@ -134,5 +141,16 @@ import Testing
         let quiet = try cli.run(["generate", "--model", dir.path, "--quiet", "hello"])
         #expect(quiet.status == 0 && quiet.stderr.isEmpty, "\(quiet.stderr)")
         #expect(quiet.stdout == loud.stdout)
+        // score's warning about an input longer than T5's 512 training tokens, and its silence.
+        let long = Array(repeating: "word", count: 600).joined(separator: " ")
+        let warned = try cli.run(["score", "--model", model, "--input", long, "--target", "x", "--json"])
+        #expect(warned.status == 0 && warned.stderr.contains("t5: warning: input 1 has"), "\(warned.stderr)")
+        let silent = try cli.run(["score", "--model", model, "--input", long, "--target", "x", "--json", "--quiet"])
+        #expect(silent.status == 0 && silent.stderr.isEmpty && silent.stdout == warned.stdout, "\(silent.stderr)")
+        // Commands that print nothing on stderr take --quiet too, so that a script can pass it to any.
+        for command in [["tokenize", "hello"], ["info"]] {
+            let plain = try cli.run(command + ["--model", model]), quieted = try cli.run(command + ["--model", model, "--quiet"])
+            #expect(quieted.status == 0 && quieted.stderr.isEmpty && quieted.stdout == plain.stdout, "\(command): \(quieted.stderr)")
+        }
     }
 }
