@@ -1,5 +1,4 @@
 import ArgumentParser
-import Dispatch
 import Foundation
 import T5
 
@@ -131,8 +130,9 @@ struct Finetune: AsyncParsableCommand {
         }
         note("\(trainer.optimizer.summary); \(trainer.totalSteps) steps of \(options.batchSize)×\(options.gradientAccumulation) examples, dropout \(trainer.dropoutRate)")
 
-        let interrupt = InterruptFlag()
-        interrupt.install()
+        // Ctrl-C or SIGTERM now stops after the current step, which is then saved; a second one exits at
+        // once, which is safe: checkpoints are only ever replaced atomically.
+        Signals.shared.deferExit()
         let display = ProgressDisplay(enabled: !runtime.quiet)
         var lastStep: StepReport?
         var lastEvaluation: EvaluationReport?
@@ -144,7 +144,7 @@ struct Finetune: AsyncParsableCommand {
                 lastStep = step
             }
             display.show(step)
-            if interrupt.isSet {
+            if Signals.shared.received != nil {
                 display.finish()
                 note("interrupted: saving step \(step.step)")
                 return .stop
@@ -166,11 +166,7 @@ struct Finetune: AsyncParsableCommand {
         } else {
             print("saved \(output.path) at step \(trainer.completedSteps) of \(trainer.totalSteps)" + (finished ? "" : " (interrupted; continue with --resume)"))
         }
-        if !finished {
-            // 128 + the signal, as a shell reports an interrupted command (ExitCode would add an empty error line).
-            fflush(nil)
-            Foundation.exit(128 + (interrupt.receivedSignal ?? SIGINT))
-        }
+        // After a signal, T5Command.main exits with 128 + its number.
     }
 
     struct Summary: Encodable {
@@ -265,45 +261,6 @@ final class ProgressDisplay {
         if live {
             FileHandle.standardError.write(Data("\n".utf8))
             live = false
-        }
-    }
-}
-
-/// Set by the first Ctrl-C (SIGINT) or SIGTERM; the training loop checks it after each step. A second
-/// signal exits at once, which is safe: checkpoints are only ever replaced atomically.
-final class InterruptFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var set = false
-    private var received: Int32?
-    private var sources: [DispatchSourceSignal] = []
-
-    var isSet: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return set
-    }
-
-    /// The first signal received (SIGINT or SIGTERM).
-    var receivedSignal: Int32? {
-        lock.lock()
-        defer { lock.unlock() }
-        return received
-    }
-
-    func install() {
-        for sig in [SIGINT, SIGTERM] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { [self] in
-                lock.lock()
-                let again = set
-                set = true
-                if received == nil { received = sig }
-                lock.unlock()
-                if again { Foundation.exit(128 + sig) }
-            }
-            source.resume()
-            sources.append(source)
         }
     }
 }

@@ -20,6 +20,7 @@ struct T5Command: AsyncParsableCommand {
     )
 
     static func main() async {
+        Signals.shared.install()
         if let problem = firstInvalidArgument() {
             printError("t5: \(problem)")
             Foundation.exit(64)
@@ -34,13 +35,16 @@ struct T5Command: AsyncParsableCommand {
         }
         do {
             var command = try parseAsRoot(arguments)
-            // Every command but finetune (which stops at a step boundary and saves) exits at once on a
-            // signal, with the shell's convention: 128 + the signal's number.
-            if !(command is Finetune) { exitOnSignals() }
             if var async = command as? AsyncParsableCommand {
                 try await async.run()
             } else {
                 try command.run()
+            }
+            // A command that deferred a signal (finetune, to save) has finished its work: the status still
+            // says it was stopped.
+            if let signal = Signals.shared.received {
+                fflush(nil)
+                Foundation.exit(128 + signal)
             }
         } catch let error as T5Error {
             printError("t5: \(FlagNames.cli(error.description))")
@@ -81,22 +85,50 @@ func closestSubcommand(to name: String) -> String? {
     return subcommandNames.first { $0.hasPrefix(name) && name.count >= 2 }
 }
 
-/// SIGINT and SIGTERM end the process with 130 and 143 (128 + the signal), the exit statuses shells and
-/// supervisors expect, instead of the default death by signal.
-func exitOnSignals() {
-    for sig in [SIGINT, SIGTERM] {
-        signal(sig, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-        source.setEventHandler {
-            fflush(nil)
-            Foundation.exit(128 + sig)
+/// SIGINT and SIGTERM, the same in every command: the process exits with 128 + the signal (130, 143), the
+/// statuses shells and supervisors expect, instead of dying by the signal. Installed before anything else
+/// runs, so no moment of a command (loading a model, reading input) is left to the default action. A command
+/// that must first finish a unit of work (finetune: the current step, then a checkpoint) calls `deferExit()`
+/// and polls `received`; `T5Command.main` exits with the status when the command returns. A second signal
+/// always exits at once.
+final class Signals: @unchecked Sendable {
+    static let shared = Signals()
+
+    private let lock = NSLock()
+    private var deferring = false
+    private var first: Int32?
+    private var sources: [DispatchSourceSignal] = []
+
+    func install() {
+        for sig in [SIGINT, SIGTERM] {
+            // Ignored by the process, so that only the dispatch source (which still sees it) answers.
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { [self] in
+                lock.lock()
+                let exitNow = !deferring || first != nil
+                if first == nil { first = sig }
+                lock.unlock()
+                if exitNow {
+                    fflush(nil)
+                    Foundation.exit(128 + sig)
+                }
+            }
+            source.resume()
+            sources.append(source)
         }
-        source.resume()
-        signalSources.append(source)
+    }
+
+    /// From now on the first signal is only recorded, for the command to stop at its next boundary.
+    func deferExit() {
+        lock.withLock { deferring = true }
+    }
+
+    /// The first signal received since `deferExit()`.
+    var received: Int32? {
+        lock.withLock { first }
     }
 }
-
-nonisolated(unsafe) private var signalSources: [DispatchSourceSignal] = []
 
 func printError(_ line: String) {
     FileHandle.standardError.write(Data((line + "\n").utf8))

@@ -88,6 +88,42 @@ import Testing
         #expect(typo.status == 64 && typo.stderr == "t5: unknown command 'genrate'; did you mean 'generate'?\n")
     }
 
+    /// A command blocked reading its input ends with 143 on SIGTERM, whichever command it is: finetune too,
+    /// while it loads its data (its training loop, which defers the signal to save, has not started). The
+    /// input is a FIFO: opening it for writing succeeds once the command has opened it, so the signal
+    /// cannot come before the command runs.
+    @Test(arguments: ["tokenize", "score", "embed", "finetune"])
+    func sigtermWhileReadingInputExits143(command: String) throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("t5-fifo-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fifo = dir.appendingPathComponent("input.jsonl")
+        #expect(mkfifo(fifo.path, 0o600) == 0)
+        let input: [String] = command == "finetune"
+            ? ["--train", fifo.path, "--out", dir.appendingPathComponent("out").path]
+            : ["--input-file", fifo.path]
+        let process = Process()
+        process.executableURL = CLITests.binary
+        process.arguments = [command, "--model", Fixtures.modelDirectory("t5-relu-tied").path] + input
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var writer: Int32 = -1
+        let deadline = Date().addingTimeInterval(30)
+        while writer < 0 && process.isRunning && Date() < deadline {
+            writer = open(fifo.path, O_WRONLY | O_NONBLOCK)  // ENXIO until the command has it open
+            if writer < 0 { Thread.sleep(forTimeInterval: 0.01) }
+        }
+        #expect(writer >= 0, "\(command) never opened its input")
+        defer { if writer >= 0 { close(writer) } }
+        kill(process.processIdentifier, SIGTERM)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit && process.terminationStatus == 143,
+                "\(command): \(process.terminationReason) \(process.terminationStatus)")
+    }
+
     /// A command waiting on stdin ends with 128 + the signal: 143 for SIGTERM, 130 for SIGINT.
     @Test(arguments: [(SIGTERM, Int32(143)), (SIGINT, Int32(130))])
     func signalsExitWithTheShellsStatus(signal: Int32, status: Int32) throws {
