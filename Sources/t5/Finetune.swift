@@ -100,17 +100,9 @@ struct Finetune: AsyncParsableCommand {
         let trainer = hasCheckpoint
             ? try Trainer.resume(from: output, training: training, validation: validation, options: options, frozen: frozen, files: files)
             : try Trainer(model: model, training: training, validation: validation, options: options, frozen: frozen, files: files)
-        report(training, label: "train")
-        if let validation { report(validation, label: "valid") }
-        if !frozen.isEmpty {
-            let count = specs.filter { frozen.contains($0.key) }.reduce(0) { $0 + $1.shape.reduce(1, *) }
-            note("frozen: \(frozen.count) of \(specs.count) tensors (\(count.formatted()) of \(model.parameterCount.formatted()) parameters)")
-            if !model.hasSeparateLMHead && freeze.contains(where: { $0.split(separator: ",").contains("lm-head") }) {
-                note("lm-head: this model's head is tied to the embedding, so shared.weight is frozen")
-            }
-        }
         if hasCheckpoint && trainer.isFinished {
-            // Nothing to train: say so, and leave metrics.jsonl and the checkpoints as they are.
+            // Nothing to train: say so in one line (no data report), and leave metrics.jsonl and the
+            // checkpoints as they are.
             let line = "\(out) already holds the finished run: step \(trainer.completedSteps)"
                 + (trainer.completedSteps == trainer.totalSteps ? " of \(trainer.totalSteps)" : ", past the \(trainer.totalSteps) steps asked for")
                 + "; nothing to do (more --steps or --epochs continue it)"
@@ -122,6 +114,15 @@ struct Finetune: AsyncParsableCommand {
                 print(line)
             }
             return
+        }
+        report(training, label: "train")
+        if let validation { report(validation, label: "valid") }
+        if !frozen.isEmpty {
+            let count = specs.filter { frozen.contains($0.key) }.reduce(0) { $0 + $1.shape.reduce(1, *) }
+            note("frozen: \(frozen.count) of \(specs.count) tensors (\(count.formatted()) of \(model.parameterCount.formatted()) parameters)")
+            if !model.hasSeparateLMHead && freeze.contains(where: { $0.split(separator: ",").contains("lm-head") }) {
+                note("lm-head: this model's head is tied to the embedding, so shared.weight is frozen")
+            }
         }
         if hasCheckpoint {
             note("resuming \(out) at step \(trainer.completedSteps) of \(trainer.totalSteps)")

@@ -163,8 +163,13 @@ import Testing
         let again = try run(baseArguments(data, out: split) + ["--steps", "6", "--resume"] + extra.dropLast())
         #expect(again.status == 0, "\(again.stderr)")
         #expect(again.stdout == "\(split.path) already holds the finished run: step 6 of 6; nothing to do (more --steps or --epochs continue it)\n", "\(again.stdout)")
+        // That one line is all, without --quiet: no report of the data it did not train on.
+        #expect(again.stderr.isEmpty, "\(again.stderr)")
         let fewer = try run(baseArguments(data, out: split) + ["--steps", "4", "--resume"] + extra.dropLast())
         #expect(fewer.stdout.contains("step 6, past the 4 steps asked for; nothing to do"), "\(fewer.stdout)")
+        let json = try run(baseArguments(data, out: split) + ["--steps", "6", "--resume", "--json"] + extra.dropLast())
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        #expect(json.status == 0 && summary["finished"] as? Bool == true && summary["step"] as? Int == 6 && summary["total_steps"] as? Int == 6, "\(json.stdout)")
         #expect(try Data(contentsOf: split.appendingPathComponent("metrics.jsonl")) == metrics, "metrics.jsonl changed")
     }
 
