@@ -13,10 +13,10 @@ struct Bench: AsyncParsableCommand {
             zeroGradients + accumulateGradients (forward, cross-entropy, backward) on a synthetic batch of 8 \
             inputs of 64 tokens and 8 targets of 32 tokens (eos last, other ids random ordinary pieces), \
             dropout as config.json's dropout_rate, then one optimizer step (lr 1e-4): the optimizer step IS \
-            included in the timed step (its share is reported apart). --optimizer adafactor (the default, as \
-            in t5 finetune) is transformers' Adafactor(lr=1e-4, scale_parameter=False, relative_step=False, \
-            warmup_init=False) with its other defaults; --optimizer adamw is torch.optim.AdamW(lr=1e-4) with \
-            torch's other defaults. finetune_tokens_per_s = \
+            included in the timed step (its share is reported apart). --optimizer adafactor is transformers' \
+            Adafactor(lr=1e-4, scale_parameter=False, relative_step=False, warmup_init=False) with its other \
+            defaults; --optimizer adamw is torch.optim.AdamW(lr=1e-4) with torch's other defaults; the \
+            default is t5 finetune's, \(TrainingFlags.defaultOptimizer.rawValue). finetune_tokens_per_s = \
             8 · (64 + 32) / median step time, comparable with tools/bench/pytorch_finetune.py (same \
             --optimizer). The JSON keys do not name the optimizer; the text rows do. Also reported: \
             the process CPU time per step (all threads; steadier than wall time on a shared machine) and, \
@@ -31,7 +31,7 @@ struct Bench: AsyncParsableCommand {
     var embed = false
     @Flag(help: "Measure the fine-tuning step (forward + backward + optimizer step) instead of inference.")
     var finetune = false
-    @Option(parsing: .unconditional, help: "With --finetune: the optimizer of the timed step, adamw (torch's defaults) or adafactor (transformers' Adafactor(lr=1e-4, scale_parameter=False, relative_step=False, warmup_init=False)); default adafactor, as t5 finetune's.")
+    @Option(parsing: .unconditional, help: "With --finetune: the optimizer of the timed step, adamw (torch's defaults) or adafactor (transformers' Adafactor(lr=1e-4, scale_parameter=False, relative_step=False, warmup_init=False)); default \(TrainingFlags.defaultOptimizer.rawValue), as t5 finetune's.")
     var optimizer: TrainingFlags.OptimizerName?
     @Option(parsing: .unconditional, help: ArgumentHelp(
         "Measure only these rows (comma-separated: \(Self.rowNames.joined(separator: ", "))); steady decode needs ttft and greedy.",
@@ -206,7 +206,7 @@ struct Bench: AsyncParsableCommand {
         let store = ParameterStore(model: model)
         let optimizerName: String
         let optimizer: any Optimizer
-        switch self.optimizer ?? Finetune.defaultOptimizer {
+        switch self.optimizer ?? TrainingFlags.defaultOptimizer {
         case .adamw:
             optimizerName = "AdamW"
             optimizer = AdamW(.init(learningRate: 1e-4))

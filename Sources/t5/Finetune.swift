@@ -3,9 +3,6 @@ import Foundation
 import T5
 
 struct Finetune: AsyncParsableCommand {
-    /// T5's optimizer; `t5 bench --finetune` times the same one by default.
-    static let defaultOptimizer = TrainingFlags.OptimizerName.adafactor
-
     static let configuration = CommandConfiguration(
         abstract: "Fine-tune a model on input/target pairs and save it in the Hugging Face layout.",
         discussion: """

@@ -9,13 +9,17 @@ struct TrainingFlags: ParsableArguments {
         case adafactor, adamw
     }
 
+    /// T5's optimizer, the default of every training command; `t5 bench --finetune` times the same one by
+    /// default, so that its figures describe what a run without --optimizer does.
+    static let defaultOptimizer = OptimizerName.adafactor
+
     @Option(parsing: .unconditional, help: "Passes over the training data (default 3 when --steps is not given).") var epochs: Double?
     @Option(parsing: .unconditional, help: "Optimizer steps (instead of --epochs).") var steps: Int?
     @Option(parsing: .unconditional, help: "Examples per micro-batch.") var batchSize = 8
     @Option(parsing: .unconditional, help: "Micro-batches per optimizer step (the loss is the mean over all their target tokens).") var gradAccum = 1
     @Option(parsing: .unconditional, help: "Learning rate. Adafactor with --lr is transformers' Adafactor(lr=X, scale_parameter=False, relative_step=False, warmup_init=False); without it, the relative-step mode. AdamW default: 1e-3 (torch's).")
     var lr: Double?
-    @Option(parsing: .unconditional, help: "adafactor (T5's optimizer) or adamw (torch's defaults: betas 0.9/0.999, eps 1e-8).") var optimizer: OptimizerName = Finetune.defaultOptimizer
+    @Option(parsing: .unconditional, help: "adafactor (T5's optimizer) or adamw (torch's defaults: betas 0.9/0.999, eps 1e-8).") var optimizer: OptimizerName = Self.defaultOptimizer
     @Option(parsing: .unconditional, help: "Learning-rate schedule: constant, linear (warmup then linear decay to 0), or inverse-sqrt.")
     var schedule: String = LearningRateSchedule.Kind.constant.rawValue
     @Option(parsing: .unconditional, help: "Linear warmup steps from 0.") var warmup = 0
