@@ -3,8 +3,14 @@ public enum T5Runtime {
     /// This runtime's version (`t5 --version`).
     public static let version = "0.6.0"
 
-    /// Number of threads OpenBLAS may use for the dense products.
+    /// Sets how many threads, the calling one included, run the matrix products and every other parallel
+    /// loop (the runtime's own worker pool; OpenBLAS itself always runs on one thread, so that its threads
+    /// and the pool's never compete for the cores). Values below 1 count as 1.
     public static func setThreads(_ n: Int) {
         GEMM.setThreads(n)
     }
+
+    /// The thread count `setThreads` last set; before any call, one per online CPU core of the machine
+    /// (`ProcessInfo.activeProcessorCount`, which a `taskset` affinity mask does not lower).
+    public static var threads: Int { Parallel.threads }
 }

@@ -13,10 +13,10 @@ struct Bench: AsyncParsableCommand {
             zeroGradients + accumulateGradients (forward, cross-entropy, backward) on a synthetic batch of 8 \
             inputs of 64 tokens and 8 targets of 32 tokens (eos last, other ids random ordinary pieces), \
             dropout as config.json's dropout_rate, then one optimizer step (lr 1e-4): the optimizer step IS \
-            included in the timed step (its share is reported apart). --optimizer adafactor (the default, as \
-            in t5 finetune) is transformers' Adafactor(lr=1e-4, scale_parameter=False, relative_step=False, \
-            warmup_init=False) with its other defaults; --optimizer adamw is torch.optim.AdamW(lr=1e-4) with \
-            torch's other defaults. finetune_tokens_per_s = \
+            included in the timed step (its share is reported apart). --optimizer adafactor is transformers' \
+            Adafactor(lr=1e-4, scale_parameter=False, relative_step=False, warmup_init=False) with its other \
+            defaults; --optimizer adamw is torch.optim.AdamW(lr=1e-4) with torch's other defaults; the \
+            default is t5 finetune's, \(TrainingFlags.defaultOptimizer.rawValue). finetune_tokens_per_s = \
             8 · (64 + 32) / median step time, comparable with tools/bench/pytorch_finetune.py (same \
             --optimizer). The JSON keys do not name the optimizer; the text rows do. Also reported: \
             the process CPU time per step (all threads; steadier than wall time on a shared machine) and, \
@@ -24,16 +24,16 @@ struct Bench: AsyncParsableCommand {
             """)
 
     @OptionGroup var modelOptions: ModelOptions
-    @Option(help: "Timed runs per row (after one warm-up).") var runs = 5
+    @Option(parsing: .unconditional, help: "Timed runs per row (after one warm-up).") var runs = 5
     @OptionGroup var runtime: RuntimeOptions
     @Flag(help: "Print one JSON object whose keys name the rows.") var json = false
     @Flag(help: "Measure embedding instead: the encoder and masked mean pooling over 1 and 32 inputs of 128 tokens (the batch of 32 in one call).")
     var embed = false
     @Flag(help: "Measure the fine-tuning step (forward + backward + optimizer step) instead of inference.")
     var finetune = false
-    @Option(help: "With --finetune: the optimizer of the timed step, adamw (torch's defaults) or adafactor (transformers' Adafactor(lr=1e-4, scale_parameter=False, relative_step=False, warmup_init=False)); default adafactor, as t5 finetune's.")
+    @Option(parsing: .unconditional, help: "With --finetune: the optimizer of the timed step, adamw (torch's defaults) or adafactor (transformers' Adafactor(lr=1e-4, scale_parameter=False, relative_step=False, warmup_init=False)); default \(TrainingFlags.defaultOptimizer.rawValue), as t5 finetune's.")
     var optimizer: TrainingFlags.OptimizerName?
-    @Option(help: ArgumentHelp(
+    @Option(parsing: .unconditional, help: ArgumentHelp(
         "Measure only these rows (comma-separated: \(Self.rowNames.joined(separator: ", "))); steady decode needs ttft and greedy.",
         valueName: "rows"))
     var only: String?
@@ -45,7 +45,7 @@ struct Bench: AsyncParsableCommand {
     }
 
     func validate() throws {
-        if runs < 1 { throw ValidationError("--runs must be at least 1") }
+        if runs < 1 { throw invalidValue("--runs", "must be at least 1, got \(runs)") }
         if finetune, let weights = modelOptions.weights, weights != .f32 { throw ValidationError("--finetune trains fp32 weights: drop --weights") }
         if selected.isEmpty { throw ValidationError("--only: name at least one row (\(Self.rowNames.joined(separator: ", ")))") }
         if let bad = selected.first(where: { !Self.rowNames.contains($0) }) {
@@ -206,7 +206,7 @@ struct Bench: AsyncParsableCommand {
         let store = ParameterStore(model: model)
         let optimizerName: String
         let optimizer: any Optimizer
-        switch self.optimizer ?? Finetune.defaultOptimizer {
+        switch self.optimizer ?? TrainingFlags.defaultOptimizer {
         case .adamw:
             optimizerName = "AdamW"
             optimizer = AdamW(.init(learningRate: 1e-4))

@@ -14,7 +14,7 @@ struct Convert: AsyncParsableCommand {
             """)
 
     @OptionGroup var modelOptions: ModelOptions
-    @Option(help: "Output directory: new, or empty (written whole, then renamed into place).") var out: String
+    @Option(parsing: .unconditional, help: "Output directory: new, or empty (written whole, then renamed into place).") var out: String
     @OptionGroup var runtime: RuntimeOptions
 
     func run() async throws {

@@ -18,18 +18,18 @@ struct Embed: AsyncParsableCommand {
     }
 
     @OptionGroup var modelOptions: ModelOptions
-    @Option(help: "mean: over the input's tokens, </s> included (masked, as sentence-transformers); first: the first token's state; none: every token's state. Default: mean.")
+    @Option(parsing: .unconditional, help: "mean: over the input's tokens, </s> included (masked, as sentence-transformers); first: the first token's state; none: every token's state. Default: mean.")
     var pooling: PoolingChoice?
     @Flag(help: "Scale each pooled vector to unit L2 length.") var normalize = false
-    @Option(help: "Refuse inputs longer than N tokens (</s> included).") var maxInputTokens: Int?
-    @Option(help: "Cut inputs longer than N tokens to their first N-1 and </s> (transformers' truncation=True, max_length=N).")
+    @Option(parsing: .unconditional, help: "Refuse inputs longer than N tokens (</s> included).") var maxInputTokens: Int?
+    @Option(parsing: .unconditional, help: "Cut inputs longer than N tokens to their first N-1 and </s> (transformers' truncation=True, max_length=N).")
     var truncate: Int?
-    @Option(help: "Pad every input with pad ids to N tokens (cutting longer ones); needs --no-attention-mask.") var padTo: Int?
+    @Option(parsing: .unconditional, help: "Pad every input with pad ids to N tokens (cutting longer ones); needs --no-attention-mask.") var padTo: Int?
     @Flag(help: "With --pad-to: attend to the padding too, as Flux and Stable Diffusion 3 feed their T5 encoder.")
     var noAttentionMask = false
     @Flag(help: "Print one JSON object per input: {\"text\", \"embedding\"} (or {\"text\", \"hidden\"} with --pooling none).")
     var json = false
-    @Option(help: "Write the results to this new .safetensors file instead of stdout: \"embeddings\" (inputs, dim), or \"hidden.N\" (tokens, dim) per input with --pooling none.")
+    @Option(parsing: .unconditional, help: "Write the results to this new .safetensors file instead of stdout: \"embeddings\" (inputs, dim), or \"hidden.N\" (tokens, dim) per input with --pooling none.")
     var output: String?
     @OptionGroup var runtime: RuntimeOptions
     @OptionGroup var inputFile: InputFileOptions
@@ -54,6 +54,11 @@ struct Embed: AsyncParsableCommand {
         if padTo != nil && truncate != nil { throw ValidationError("--pad-to already cuts inputs to N tokens; drop --truncate") }
         if normalize && pooling == PoolingChoice.none { throw ValidationError("--normalize applies to pooled vectors, not to --pooling none") }
         if json && output != nil { throw ValidationError("give either --json or --output, not both") }
+        try checkWhileParsing { () throws(T5Error) in try embeddingOptions.validate() }
+    }
+
+    private var embeddingOptions: EmbeddingOptions {
+        EmbeddingOptions(maxInputTokens: maxInputTokens, truncateTo: truncate, padTo: padTo)
     }
 
     func run() async throws {
@@ -66,8 +71,7 @@ struct Embed: AsyncParsableCommand {
             return url
         }
         let directory = try modelOptions.directory()
-        let options = EmbeddingOptions(maxInputTokens: maxInputTokens, truncateTo: truncate, padTo: padTo)
-        try options.validate()
+        let options = embeddingOptions
 
         if SentenceEncoder.isSentenceTransformer(directory) {
             // Its modules decide the pipeline; a flag that would change it is refused rather than ignored.

@@ -1,12 +1,8 @@
 import ArgumentParser
-import Dispatch
 import Foundation
 import T5
 
 struct Finetune: AsyncParsableCommand {
-    /// T5's optimizer; `t5 bench --finetune` times the same one by default.
-    static let defaultOptimizer = TrainingFlags.OptimizerName.adafactor
-
     static let configuration = CommandConfiguration(
         abstract: "Fine-tune a model on input/target pairs and save it in the Hugging Face layout.",
         discussion: """
@@ -25,18 +21,18 @@ struct Finetune: AsyncParsableCommand {
     @Flag(help: "Start from randomly initialized weights (transformers' T5 initialization, seeded by --seed) instead of --model's; --model then needs only config.json and spiece.model.")
     var fromScratch = false
 
-    @Option(help: ArgumentHelp("Training data: FILE or 'PREFIX=FILE'; repeat to mix tasks.", valueName: "[PREFIX=]FILE"))
+    @Option(parsing: .unconditionalSingleValue, help: ArgumentHelp("Training data: FILE or 'PREFIX=FILE'; repeat to mix tasks.", valueName: "[PREFIX=]FILE"))
     var train: [String] = []
-    @Option(help: ArgumentHelp("Validation data: FILE or 'PREFIX=FILE'; repeatable.", valueName: "[PREFIX=]FILE"))
+    @Option(parsing: .unconditionalSingleValue, help: ArgumentHelp("Validation data: FILE or 'PREFIX=FILE'; repeatable.", valueName: "[PREFIX=]FILE"))
     var valid: [String] = []
-    @Option(help: ArgumentHelp("Sampling weights of the --train tasks, comma-separated in --train order, or 'equal' (default: proportional to their sizes, T5's examples-proportional mixing).", valueName: "W1,W2,..."))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Sampling weights of the --train tasks, comma-separated in --train order, or 'equal' (default: proportional to their sizes, T5's examples-proportional mixing).", valueName: "W1,W2,..."))
     var mix: String?
-    @Option(help: ArgumentHelp("Output directory.", valueName: "DIR"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Output directory.", valueName: "DIR"))
     var out: String
 
     @OptionGroup var trainingFlags: TrainingFlags
-    @Option(help: "Truncate inputs (prefix included) to N tokens; truncated inputs are counted and reported.") var maxInputTokens = 512
-    @Option(help: "Truncate targets to N tokens (also the longest output with --eval-generate).") var maxTargetTokens = 128
+    @Option(parsing: .unconditional, help: "Truncate inputs (prefix included) to N tokens; truncated inputs are counted and reported.") var maxInputTokens = 512
+    @Option(parsing: .unconditional, help: "Truncate targets to N tokens (also the longest output with --eval-generate).") var maxTargetTokens = 128
     @OptionGroup var runtime: RuntimeOptions
     @Flag(help: "Print a JSON summary of the run on stdout.") var json = false
 
@@ -45,8 +41,12 @@ struct Finetune: AsyncParsableCommand {
         if let weights = modelOptions.weights, weights != .f32 {
             throw ValidationError("--weights \(weights.rawValue): training updates fp32 weights; convert the result afterwards (t5 convert)")
         }
-        if maxInputTokens < 2 { throw ValidationError("--max-input-tokens must be at least 2 (a token and </s>)") }
-        if maxTargetTokens < 2 { throw ValidationError("--max-target-tokens must be at least 2 (a token and </s>)") }
+        if maxInputTokens < 2 { throw invalidValue("--max-input-tokens", "must be at least 2 (a token and </s>), got \(maxInputTokens)") }
+        if maxTargetTokens < 2 { throw invalidValue("--max-target-tokens", "must be at least 2 (a token and </s>), got \(maxTargetTokens)") }
+        try checkWhileParsing { () throws(T5Error) in
+            _ = try trainingFlags.options(evalMaxNewTokens: maxTargetTokens)
+            _ = try mixWeights()
+        }
         if trainingFlags.evalGenerate && valid.isEmpty { throw ValidationError("--eval-generate needs --valid data") }
         if trainingFlags.evalEvery != nil && valid.isEmpty { throw ValidationError("--eval-every needs --valid data") }
     }
@@ -97,17 +97,9 @@ struct Finetune: AsyncParsableCommand {
         let trainer = hasCheckpoint
             ? try Trainer.resume(from: output, training: training, validation: validation, options: options, frozen: frozen, files: files)
             : try Trainer(model: model, training: training, validation: validation, options: options, frozen: frozen, files: files)
-        report(training, label: "train")
-        if let validation { report(validation, label: "valid") }
-        if !frozen.isEmpty {
-            let count = specs.filter { frozen.contains($0.key) }.reduce(0) { $0 + $1.shape.reduce(1, *) }
-            note("frozen: \(frozen.count) of \(specs.count) tensors (\(count.formatted()) of \(model.parameterCount.formatted()) parameters)")
-            if !model.hasSeparateLMHead && freeze.contains(where: { $0.split(separator: ",").contains("lm-head") }) {
-                note("lm-head: this model's head is tied to the embedding, so shared.weight is frozen")
-            }
-        }
         if hasCheckpoint && trainer.isFinished {
-            // Nothing to train: say so, and leave metrics.jsonl and the checkpoints as they are.
+            // Nothing to train: say so in one line (no data report), and leave metrics.jsonl and the
+            // checkpoints as they are.
             let line = "\(out) already holds the finished run: step \(trainer.completedSteps)"
                 + (trainer.completedSteps == trainer.totalSteps ? " of \(trainer.totalSteps)" : ", past the \(trainer.totalSteps) steps asked for")
                 + "; nothing to do (more --steps or --epochs continue it)"
@@ -120,6 +112,15 @@ struct Finetune: AsyncParsableCommand {
             }
             return
         }
+        report(training, label: "train")
+        if let validation { report(validation, label: "valid") }
+        if !frozen.isEmpty {
+            let count = specs.filter { frozen.contains($0.key) }.reduce(0) { $0 + $1.shape.reduce(1, *) }
+            note("frozen: \(frozen.count) of \(specs.count) tensors (\(count.formatted()) of \(model.parameterCount.formatted()) parameters)")
+            if !model.hasSeparateLMHead && freeze.contains(where: { $0.split(separator: ",").contains("lm-head") }) {
+                note("lm-head: this model's head is tied to the embedding, so shared.weight is frozen")
+            }
+        }
         if hasCheckpoint {
             note("resuming \(out) at step \(trainer.completedSteps) of \(trainer.totalSteps)")
         } else if resume {
@@ -127,8 +128,9 @@ struct Finetune: AsyncParsableCommand {
         }
         note("\(trainer.optimizer.summary); \(trainer.totalSteps) steps of \(options.batchSize)×\(options.gradientAccumulation) examples, dropout \(trainer.dropoutRate)")
 
-        let interrupt = InterruptFlag()
-        interrupt.install()
+        // Ctrl-C or SIGTERM now stops after the current step, which is then saved; a second one exits at
+        // once, which is safe: checkpoints are only ever replaced atomically.
+        Signals.shared.deferExit()
         let display = ProgressDisplay(enabled: !runtime.quiet)
         var lastStep: StepReport?
         var lastEvaluation: EvaluationReport?
@@ -140,7 +142,7 @@ struct Finetune: AsyncParsableCommand {
                 lastStep = step
             }
             display.show(step)
-            if interrupt.isSet {
+            if Signals.shared.received != nil {
                 display.finish()
                 note("interrupted: saving step \(step.step)")
                 return .stop
@@ -162,11 +164,7 @@ struct Finetune: AsyncParsableCommand {
         } else {
             print("saved \(output.path) at step \(trainer.completedSteps) of \(trainer.totalSteps)" + (finished ? "" : " (interrupted; continue with --resume)"))
         }
-        if !finished {
-            // 128 + the signal, as a shell reports an interrupted command (ExitCode would add an empty error line).
-            fflush(nil)
-            Foundation.exit(128 + (interrupt.receivedSignal ?? SIGINT))
-        }
+        // After a signal, T5Command.main exits with 128 + its number.
     }
 
     struct Summary: Encodable {
@@ -261,45 +259,6 @@ final class ProgressDisplay {
         if live {
             FileHandle.standardError.write(Data("\n".utf8))
             live = false
-        }
-    }
-}
-
-/// Set by the first Ctrl-C (SIGINT) or SIGTERM; the training loop checks it after each step. A second
-/// signal exits at once, which is safe: checkpoints are only ever replaced atomically.
-final class InterruptFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var set = false
-    private var received: Int32?
-    private var sources: [DispatchSourceSignal] = []
-
-    var isSet: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return set
-    }
-
-    /// The first signal received (SIGINT or SIGTERM).
-    var receivedSignal: Int32? {
-        lock.lock()
-        defer { lock.unlock() }
-        return received
-    }
-
-    func install() {
-        for sig in [SIGINT, SIGTERM] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { [self] in
-                lock.lock()
-                let again = set
-                set = true
-                if received == nil { received = sig }
-                lock.unlock()
-                if again { Foundation.exit(128 + sig) }
-            }
-            source.resume()
-            sources.append(source)
         }
     }
 }

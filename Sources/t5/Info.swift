@@ -6,8 +6,10 @@ struct Info: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Describe a model: variant, shapes, parameters, dtypes and files.")
 
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var output: QuietOption
 
     func run() async throws {
+        output.apply()
         let directory = try modelOptions.directory()
         let model = try modelOptions.load(forInference: false)
         let c = model.config

@@ -8,7 +8,7 @@ import T5
 /// either plain text (every line an input, blank ones too, so output N answers line N) or JSON Lines objects
 /// with `"input"` (and, for `score`, `"target"`), whose other fields are copied into `--json` output.
 struct InputFileOptions: ParsableArguments {
-    @Option(help: "Read inputs from FILE (- for stdin), one per line; a name ending in .jsonl means JSON Lines.") var inputFile: String?
+    @Option(parsing: .unconditional, help: "Read inputs from FILE (- for stdin), one per line; a name ending in .jsonl means JSON Lines.") var inputFile: String?
     @Flag(help: "Inputs from --input-file or stdin are JSON Lines: {\"input\": ...} (score: and \"target\"); other fields are copied to --json output.") var jsonl = false
 
     var isJSONLines: Bool { jsonl || (inputFile?.hasSuffix(".jsonl") ?? false) }

@@ -4,10 +4,10 @@ import T5
 
 /// `--model DIR`, shared by every subcommand; without it the bundled default model is used.
 struct ModelOptions: ParsableArguments {
-    @Option(name: .long, help: "Model directory (config.json, model.safetensors, spiece.model), or a Hugging Face name (org/name) found in the local hub cache; never downloaded. Default: the bundled model.")
+    @Option(name: .long, parsing: .unconditional, help: "Model directory (config.json, model.safetensors, spiece.model), or a Hugging Face name (org/name) found in the local hub cache; never downloaded. Default: the bundled model.")
     var model: String?
 
-    @Option(name: .long, help: "Precision of the projection weights in memory: f32 (exact), bf16 or int8 (per-channel scales). Default: as `t5 convert` saved them, else f32.")
+    @Option(name: .long, parsing: .unconditional, help: "Precision of the projection weights in memory: f32 (exact), bf16 or int8 (per-channel scales). Default: as `t5 convert` saved them, else f32.")
     var weights: WeightPrecision?
 
     /// The directory to load: --model, else $T5_MODEL, else the bundled `models/default` found next to
@@ -37,20 +37,36 @@ struct ModelOptions: ParsableArguments {
     }
 }
 
+/// `--quiet`, on every command: one definition, so that the flag and its help are the same everywhere.
+struct QuietOption: ParsableArguments {
+    @Flag(help: "Print nothing on stderr but errors: no progress, notes or warnings.") var quiet = false
+
+    /// Sets the quiet mode for this process.
+    func apply() {
+        quietMode = quiet
+    }
+}
+
 /// `--threads` and `--quiet`, the same on every command that computes (generate, score, embed, convert,
 /// bench, finetune).
 struct RuntimeOptions: ParsableArguments {
-    @Option(help: "Threads for the matrix products and parallel loops (default: all cores).") var threads: Int?
-    @Flag(help: "Print nothing on stderr but errors: no progress, notes or warnings.") var quiet = false
+    // The default shown is the runtime's own, read before any --threads is applied.
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "Threads for the matrix products and other parallel loops (default: \(T5Runtime.threads), one per online CPU core; a taskset mask does not lower it).",
+        valueName: "N"))
+    var threads: Int?
+    @OptionGroup var output: QuietOption
+
+    var quiet: Bool { output.quiet }
 
     func validate() throws {
-        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1, got \(t)") }
+        if let t = threads, t < 1 { throw invalidValue("--threads", "must be at least 1, got \(t)") }
     }
 
     /// Sets the thread count and the quiet mode for this process.
     func apply() {
         if let threads { T5Runtime.setThreads(threads) }
-        quietMode = quiet
+        output.apply()
     }
 }
 
@@ -65,22 +81,22 @@ func warn(_ line: String) {
 /// Decoding flags shared by `generate` (and later by evaluation commands). A flag left out takes the model's
 /// generation_config.json value, else transformers' default (transformers' precedence).
 struct DecodingOptions: ParsableArguments {
-    @Option(help: "Beam width (1 = greedy search). Default: generation_config.json's num_beams, else 1.") var beams: Int?
-    @Option(help: "Sequences to return per input (at most --beams; with --sample, independent samples).") var numReturnSequences: Int?
-    @Option(help: "Beam scores are sum(log p) / length^X (default 1).") var lengthPenalty: Float?
+    @Option(parsing: .unconditional, help: "Beam width (1 = greedy search). Default: generation_config.json's num_beams, else 1.") var beams: Int?
+    @Option(parsing: .unconditional, help: "Sequences to return per input (at most --beams; with --sample, independent samples).") var numReturnSequences: Int?
+    @Option(parsing: .unconditional, help: "Beam scores are sum(log p) / length^X (default 1).") var lengthPenalty: Float?
     @Flag(help: "Stop beam search as soon as --beams hypotheses are finished.") var earlyStopping = false
     @Flag(help: "Canonical beam search: only stop when no beam can improve (transformers' early_stopping=\"never\").") var neverStopEarly = false
-    @Option(help: "Maximum number of tokens to generate. Default: generation_config.json's max_new_tokens (or max_length - 1), else 20 as in transformers.") var maxNewTokens: Int?
-    @Option(help: "Minimum number of tokens before eos is allowed (default 0).") var minNewTokens: Int?
+    @Option(parsing: .unconditional, help: "Maximum number of tokens to generate. Default: generation_config.json's max_new_tokens (or max_length - 1), else 20 as in transformers.") var maxNewTokens: Int?
+    @Option(parsing: .unconditional, help: "Minimum number of tokens before eos is allowed (default 0).") var minNewTokens: Int?
     @Flag(inversion: .prefixedNo, help: "Sample instead of searching (default: generation_config.json's do_sample, else off).") var sample: Bool?
-    @Option(help: "Sampling temperature (default 1).") var temperature: Float?
-    @Option(help: "Sample among the K most likely tokens (0 = off; default 50).") var topK: Int?
-    @Option(help: "Sample from the smallest set of tokens whose probability reaches P, in (0, 1] (default 1).") var topP: Float?
-    @Option(help: "Random seed for --sample.") var seed: UInt64 = 0
-    @Option(help: "Penalize tokens already generated (>1 discourages repeats; default 1).") var repetitionPenalty: Float?
-    @Option(help: "Never repeat an n-gram of this size (0 = off, the default).") var noRepeatNgramSize: Int?
-    @Option(help: "Refuse inputs longer than N tokens (default: no limit; a warning past 512).") var maxInputTokens: Int?
-    @Option(help: "Cut inputs longer than N tokens to their first N-1 and </s>, as the tokenizer's truncation does.") var truncate: Int?
+    @Option(parsing: .unconditional, help: "Sampling temperature (default 1).") var temperature: Float?
+    @Option(parsing: .unconditional, help: "Sample among the K most likely tokens (0 = off; default 50).") var topK: Int?
+    @Option(parsing: .unconditional, help: "Sample from the smallest set of tokens whose probability reaches P, in (0, 1] (default 1).") var topP: Float?
+    @Option(parsing: .unconditional, help: "Random seed for --sample.") var seed: UInt64 = 0
+    @Option(parsing: .unconditional, help: "Penalize tokens already generated (>1 discourages repeats; default 1).") var repetitionPenalty: Float?
+    @Option(parsing: .unconditional, help: "Never repeat an n-gram of this size (0 = off, the default).") var noRepeatNgramSize: Int?
+    @Option(parsing: .unconditional, help: "Refuse inputs longer than N tokens (default: no limit; a warning past 512).") var maxInputTokens: Int?
+    @Option(parsing: .unconditional, help: "Cut inputs longer than N tokens to their first N-1 and </s>, as the tokenizer's truncation does.") var truncate: Int?
 
     /// The flags given, over `base` (the model's defaults, or transformers' before a model is loaded).
     func generationOptions(over base: GenerationOptions = GenerationOptions()) -> GenerationOptions {
@@ -118,11 +134,23 @@ struct DecodingOptions: ParsableArguments {
         if earlyStopping && neverStopEarly {
             throw ValidationError("--early-stopping and --never-stop-early contradict each other")
         }
-        do {
-            try generationOptions().validate()
-        } catch {
-            throw ValidationError(FlagNames.cli(error.description))
-        }
+        try checkWhileParsing { () throws(T5Error) in try generationOptions().validate() }
+    }
+}
+
+/// A flag value refused while parsing (exit 64, as argument-parser's own refusals), in the words of the
+/// library's `.invalidOption` errors: "invalid value for --runs: must be at least 1, got 0".
+func invalidValue(_ flag: String, _ reason: String) -> ValidationError {
+    ValidationError(T5Error.invalidOption(name: flag, reason: reason).description)
+}
+
+/// Runs a library check of flag values while parsing, so that a bad value exits 64 like any other usage
+/// error, with the library's field names replaced by the flags (`FlagNames`).
+func checkWhileParsing(_ check: () throws(T5Error) -> Void) throws {
+    do {
+        try check()
+    } catch {
+        throw ValidationError(FlagNames.cli(error.description))
     }
 }
 

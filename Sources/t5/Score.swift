@@ -8,10 +8,10 @@ struct Score: AsyncParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var runtime: RuntimeOptions
     @OptionGroup var inputs: InputFileOptions
-    @Option(help: "Input text (with --target: one pair; without both, pairs are read from --input-file or stdin as JSON Lines).") var input: String?
-    @Option(help: "Target text.") var target: String?
-    @Option(help: "Refuse inputs longer than N tokens.") var maxInputTokens: Int?
-    @Option(help: "Cut inputs longer than N tokens to their first N-1 and </s>, as the tokenizer's truncation does.") var truncate: Int?
+    @Option(parsing: .unconditional, help: "Input text (with --target: one pair; without both, pairs are read from --input-file or stdin as JSON Lines).") var input: String?
+    @Option(parsing: .unconditional, help: "Target text.") var target: String?
+    @Option(parsing: .unconditional, help: "Refuse inputs longer than N tokens.") var maxInputTokens: Int?
+    @Option(parsing: .unconditional, help: "Cut inputs longer than N tokens to their first N-1 and </s>, as the tokenizer's truncation does.") var truncate: Int?
     @Flag(help: "Print {\"ids\", \"logprobs\", \"total\"} as JSON (for pairs read from a file: with \"input\", \"target\" and the line's other fields).") var json = false
 
     struct Pair: Encodable {
@@ -25,11 +25,11 @@ struct Score: AsyncParsableCommand {
     func validate() throws {
         if (input == nil) != (target == nil) { throw ValidationError("give --input and --target together (or neither, to read JSON Lines pairs)") }
         if input != nil && inputs.inputFile != nil { throw ValidationError("give either --input/--target or --input-file, not both") }
+        if let m = maxInputTokens, m < 1 { throw invalidValue("--max-input-tokens", "must be at least 1, got \(m)") }
+        if let n = truncate, n < 2 { throw invalidValue("--truncate", "must be at least 2 (a token and </s>), got \(n)") }
     }
 
     func run() async throws {
-        if let m = maxInputTokens, m < 1 { throw T5Error.invalidOption(name: "--max-input-tokens", reason: "must be at least 1, got \(m)") }
-        if let n = truncate, n < 2 { throw T5Error.invalidOption(name: "--truncate", reason: "must be at least 2 (a token and </s>), got \(n)") }
         runtime.apply()
         let model = try modelOptions.load()
         if let input, let target {

@@ -5,6 +5,11 @@ import T5
 /// `t5`: generate, score, tokenize and inspect T5 models from the command line.
 ///
 /// Errors print one line on stderr (`t5: <what and where>`) and exit non-zero; never a stack trace.
+///
+/// Every `@Option` is declared with `parsing: .unconditional` (`.unconditionalSingleValue` when it repeats):
+/// its value is the next argument whatever it starts with, as getopt reads options. argument-parser would
+/// otherwise take `--max-new-tokens -1` for an option without its value followed by a flag `-1`, and say
+/// "missing value" instead of letting the option's own check say why -1 is refused.
 @main
 struct T5Command: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -15,25 +20,31 @@ struct T5Command: AsyncParsableCommand {
     )
 
     static func main() async {
+        Signals.shared.install()
         if let problem = firstInvalidArgument() {
             printError("t5: \(problem)")
             Foundation.exit(64)
         }
         let arguments = Array(CommandLine.arguments.dropFirst())
-        if let first = arguments.first, !first.hasPrefix("-"), !subcommandNames.contains(first) {
+        // The command named, also in argument-parser's own `t5 help COMMAND`.
+        let named = arguments.first == "help" ? arguments.dropFirst().first : arguments.first
+        if let first = named, !first.hasPrefix("-"), !subcommandNames.contains(first) {
             printError("t5: unknown command '\(first)'" + (closestSubcommand(to: first).map { "; did you mean '\($0)'?" }
                 ?? " (commands: \(subcommandNames.joined(separator: ", ")))"))
             Foundation.exit(64)
         }
         do {
-            var command = try parseWithNegativeValues(arguments)
-            // Every command but finetune (which stops at a step boundary and saves) exits at once on a
-            // signal, with the shell's convention: 128 + the signal's number.
-            if !(command is Finetune) { exitOnSignals() }
+            var command = try parseAsRoot(arguments)
             if var async = command as? AsyncParsableCommand {
                 try await async.run()
             } else {
                 try command.run()
+            }
+            // A command that deferred a signal (finetune, to save) has finished its work: the status still
+            // says it was stopped.
+            if let signal = Signals.shared.received {
+                fflush(nil)
+                Foundation.exit(128 + signal)
             }
         } catch let error as T5Error {
             printError("t5: \(FlagNames.cli(error.description))")
@@ -74,49 +85,50 @@ func closestSubcommand(to name: String) -> String? {
     return subcommandNames.first { $0.hasPrefix(name) && name.count >= 2 }
 }
 
-/// Parses `arguments`, reading `--option -1` as the value -1 (swift-argument-parser takes `-1` for a flag
-/// and reports a missing value): such pairs are joined as `--option=-1`, so that the value reaches the
-/// option's own check ("must be at least 1, got -1"). If that reading fails and the original one parses,
-/// the original is used.
-func parseWithNegativeValues(_ arguments: [String]) throws -> ParsableCommand {
-    var joined: [String] = []
-    var i = 0
-    while i < arguments.count {
-        let argument = arguments[i]
-        if argument.hasPrefix("--"), !argument.contains("="), i + 1 < arguments.count,
-           arguments[i + 1].range(of: #"^-[0-9.]"#, options: .regularExpression) != nil {
-            joined.append(argument + "=" + arguments[i + 1])
-            i += 2
-        } else {
-            joined.append(argument)
-            i += 1
+/// SIGINT and SIGTERM, the same in every command: the process exits with 128 + the signal (130, 143), the
+/// statuses shells and supervisors expect, instead of dying by the signal. Installed before anything else
+/// runs, so no moment of a command (loading a model, reading input) is left to the default action. A command
+/// that must first finish a unit of work (finetune: the current step, then a checkpoint) calls `deferExit()`
+/// and polls `received`; `T5Command.main` exits with the status when the command returns. A second signal
+/// always exits at once.
+final class Signals: @unchecked Sendable {
+    static let shared = Signals()
+
+    private let lock = NSLock()
+    private var deferring = false
+    private var first: Int32?
+    private var sources: [DispatchSourceSignal] = []
+
+    func install() {
+        for sig in [SIGINT, SIGTERM] {
+            // Ignored by the process, so that only the dispatch source (which still sees it) answers.
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { [self] in
+                lock.lock()
+                let exitNow = !deferring || first != nil
+                if first == nil { first = sig }
+                lock.unlock()
+                if exitNow {
+                    fflush(nil)
+                    Foundation.exit(128 + sig)
+                }
+            }
+            source.resume()
+            sources.append(source)
         }
     }
-    guard joined != arguments else { return try T5Command.parseAsRoot(arguments) }
-    do {
-        return try T5Command.parseAsRoot(joined)
-    } catch {
-        if let command = try? T5Command.parseAsRoot(arguments) { return command }
-        throw error
+
+    /// From now on the first signal is only recorded, for the command to stop at its next boundary.
+    func deferExit() {
+        lock.withLock { deferring = true }
+    }
+
+    /// The first signal received since `deferExit()`.
+    var received: Int32? {
+        lock.withLock { first }
     }
 }
-
-/// SIGINT and SIGTERM end the process with 130 and 143 (128 + the signal), the exit statuses shells and
-/// supervisors expect, instead of the default death by signal.
-func exitOnSignals() {
-    for sig in [SIGINT, SIGTERM] {
-        signal(sig, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-        source.setEventHandler {
-            fflush(nil)
-            Foundation.exit(128 + sig)
-        }
-        source.resume()
-        signalSources.append(source)
-    }
-}
-
-nonisolated(unsafe) private var signalSources: [DispatchSourceSignal] = []
 
 func printError(_ line: String) {
     FileHandle.standardError.write(Data((line + "\n").utf8))

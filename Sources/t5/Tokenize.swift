@@ -7,6 +7,7 @@ struct Tokenize: AsyncParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
     @Flag(help: "Print one {\"text\", \"ids\", \"pieces\"} JSON object per text.") var json = false
     @OptionGroup var inputs: InputFileOptions
+    @OptionGroup var output: QuietOption
     @Argument(help: textArgumentHelp) var texts: [String] = []
 
     struct Record: Encodable {
@@ -20,6 +21,7 @@ struct Tokenize: AsyncParsableCommand {
     }
 
     func run() async throws {
+        output.apply()
         let directory = try modelOptions.directory()
         let tokenizer = try TokenizerDirectory.load(directory)
         try forEachInputBatch(texts: texts, file: inputs) { records in

@@ -9,29 +9,33 @@ struct TrainingFlags: ParsableArguments {
         case adafactor, adamw
     }
 
-    @Option(help: "Passes over the training data (default 3 when --steps is not given).") var epochs: Double?
-    @Option(help: "Optimizer steps (instead of --epochs).") var steps: Int?
-    @Option(help: "Examples per micro-batch.") var batchSize = 8
-    @Option(help: "Micro-batches per optimizer step (the loss is the mean over all their target tokens).") var gradAccum = 1
-    @Option(help: "Learning rate. Adafactor with --lr is transformers' Adafactor(lr=X, scale_parameter=False, relative_step=False, warmup_init=False); without it, the relative-step mode. AdamW default: 1e-3 (torch's).")
+    /// T5's optimizer, the default of every training command; `t5 bench --finetune` times the same one by
+    /// default, so that its figures describe what a run without --optimizer does.
+    static let defaultOptimizer = OptimizerName.adafactor
+
+    @Option(parsing: .unconditional, help: "Passes over the training data (default 3 when --steps is not given).") var epochs: Double?
+    @Option(parsing: .unconditional, help: "Optimizer steps (instead of --epochs).") var steps: Int?
+    @Option(parsing: .unconditional, help: "Examples per micro-batch.") var batchSize = 8
+    @Option(parsing: .unconditional, help: "Micro-batches per optimizer step (the loss is the mean over all their target tokens).") var gradAccum = 1
+    @Option(parsing: .unconditional, help: "Learning rate. Adafactor with --lr is transformers' Adafactor(lr=X, scale_parameter=False, relative_step=False, warmup_init=False); without it, the relative-step mode. AdamW default: 1e-3 (torch's).")
     var lr: Double?
-    @Option(help: "adafactor (T5's optimizer) or adamw (torch's defaults: betas 0.9/0.999, eps 1e-8).") var optimizer: OptimizerName = Finetune.defaultOptimizer
-    @Option(help: "Learning-rate schedule: constant, linear (warmup then linear decay to 0), or inverse-sqrt.")
+    @Option(parsing: .unconditional, help: "adafactor (T5's optimizer) or adamw (torch's defaults: betas 0.9/0.999, eps 1e-8).") var optimizer: OptimizerName = Self.defaultOptimizer
+    @Option(parsing: .unconditional, help: "Learning-rate schedule: constant, linear (warmup then linear decay to 0), or inverse-sqrt.")
     var schedule: String = LearningRateSchedule.Kind.constant.rawValue
-    @Option(help: "Linear warmup steps from 0.") var warmup = 0
-    @Option(help: "Decoupled weight decay (default: 0.01 for AdamW as in torch, 0 for Adafactor).") var weightDecay: Double?
-    @Option(help: "Clip the global gradient norm to X (0 = no clipping).") var maxGradNorm: Double = 1.0
-    @Option(help: ArgumentHelp("Skip up to N steps whose loss or gradient norm is NaN or infinite (no update; counted in metrics.jsonl and the summary) before stopping; 0 stops at the first with an error, keeping the last checkpoint.", valueName: "N"))
+    @Option(parsing: .unconditional, help: "Linear warmup steps from 0.") var warmup = 0
+    @Option(parsing: .unconditional, help: "Decoupled weight decay (default: 0.01 for AdamW as in torch, 0 for Adafactor).") var weightDecay: Double?
+    @Option(parsing: .unconditional, help: "Clip the global gradient norm to X (0 = no clipping).") var maxGradNorm: Double = 1.0
+    @Option(parsing: .unconditional, help: ArgumentHelp("Skip up to N steps whose loss or gradient norm is NaN or infinite (no update; counted in metrics.jsonl and the summary) before stopping; 0 stops at the first with an error, keeping the last checkpoint.", valueName: "N"))
     var skipNonfiniteSteps = 0
-    @Option(help: "Label smoothing of the cross-entropy, in [0, 1).") var labelSmoothing: Float = 0
-    @Option(help: "Dropout rate during training (overrides the config's dropout_rate and is saved in config.json).") var dropout: Float?
-    @Option(help: ArgumentHelp("Freeze tensors: embeddings, encoder, decoder, lm-head, a block range such as encoder.block.0-3, or any tensor-name prefix; comma-separated or repeated.", valueName: "SPEC"))
+    @Option(parsing: .unconditional, help: "Label smoothing of the cross-entropy, in [0, 1).") var labelSmoothing: Float = 0
+    @Option(parsing: .unconditional, help: "Dropout rate during training (overrides the config's dropout_rate and is saved in config.json).") var dropout: Float?
+    @Option(parsing: .unconditionalSingleValue, help: ArgumentHelp("Freeze tensors: embeddings, encoder, decoder, lm-head, a block range such as encoder.block.0-3, or any tensor-name prefix; comma-separated or repeated.", valueName: "SPEC"))
     var freeze: [String] = []
-    @Option(help: "Evaluate on --valid every N steps (and always at the end).") var evalEvery: Int?
+    @Option(parsing: .unconditional, help: "Evaluate on --valid every N steps (and always at the end).") var evalEvery: Int?
     @Flag(help: "Also report the exact match of greedy outputs when evaluating.") var evalGenerate = false
-    @Option(help: "Save a checkpoint every N steps (and always at the end).") var saveEvery: Int?
+    @Option(parsing: .unconditional, help: "Save a checkpoint every N steps (and always at the end).") var saveEvery: Int?
     @Flag(help: "Continue the run saved in --out from its newest checkpoint, exactly (same data and settings).") var resume = false
-    @Option(help: "Seed of data order, task mixing, dropout and --from-scratch weights.") var seed: UInt64 = 42
+    @Option(parsing: .unconditional, help: "Seed of data order, task mixing, dropout and --from-scratch weights.") var seed: UInt64 = 42
 
     func validate() throws {
         if epochs != nil && steps != nil { throw ValidationError("give --epochs or --steps, not both") }

@@ -27,10 +27,11 @@ import Testing
         try run(arguments, stdinBytes: stdin.map { Data($0.utf8) })
     }
 
-    func run(_ arguments: [String], stdinBytes stdin: Data?, environment: [String: String]? = nil) throws -> Result {
+    func run(_ arguments: [String], stdinBytes stdin: Data?, environment: [String: String]? = nil, directory: URL? = nil) throws -> Result {
         let process = Process()
         process.executableURL = Self.binary
         process.arguments = arguments
+        if let directory { process.currentDirectoryURL = directory }
         if let environment {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         }

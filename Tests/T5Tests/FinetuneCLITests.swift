@@ -163,8 +163,13 @@ import Testing
         let again = try run(baseArguments(data, out: split) + ["--steps", "6", "--resume"] + extra.dropLast())
         #expect(again.status == 0, "\(again.stderr)")
         #expect(again.stdout == "\(split.path) already holds the finished run: step 6 of 6; nothing to do (more --steps or --epochs continue it)\n", "\(again.stdout)")
+        // That one line is all, without --quiet: no report of the data it did not train on.
+        #expect(again.stderr.isEmpty, "\(again.stderr)")
         let fewer = try run(baseArguments(data, out: split) + ["--steps", "4", "--resume"] + extra.dropLast())
         #expect(fewer.stdout.contains("step 6, past the 4 steps asked for; nothing to do"), "\(fewer.stdout)")
+        let json = try run(baseArguments(data, out: split) + ["--steps", "6", "--resume", "--json"] + extra.dropLast())
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        #expect(json.status == 0 && summary["finished"] as? Bool == true && summary["step"] as? Int == 6 && summary["total_steps"] as? Int == 6, "\(json.stdout)")
         #expect(try Data(contentsOf: split.appendingPathComponent("metrics.jsonl")) == metrics, "metrics.jsonl changed")
     }
 
@@ -201,15 +206,18 @@ import Testing
         interrupted.executableURL = CLITests.binary
         // Without --quiet, which would silence the note this checks.
         interrupted.arguments = baseArguments(data, out: split) + arguments.filter { $0 != "--quiet" } + (FileManager.default.fileExists(atPath: split.path) ? ["--resume"] : [])
-        let err = Pipe()
-        interrupted.standardError = err
-        interrupted.standardOutput = FileHandle.nullDevice
+        let err = StderrLines(), stdout = Pipe()
+        interrupted.standardError = err.pipe
+        interrupted.standardOutput = stdout
         try interrupted.run()
-        Thread.sleep(forTimeInterval: 0.3)
+        // Not before a step has run: until then a signal ends the command at once (exit 130, nothing saved).
+        #expect(err.wait(for: "/150 ["), "no progress line: \(err.text)")
         kill(interrupted.processIdentifier, SIGINT)
-        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let summary = String(decoding: stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         interrupted.waitUntilExit()
-        if interrupted.terminationStatus != 0 {
+        let message = err.text
+        // The signal may come after the last step (a checkpoint left by a kill -9 near the end).
+        if summary.contains("(interrupted; continue with --resume)") {
             #expect(interrupted.terminationStatus == 130)
             #expect(message.contains("interrupted: saving step"), "\(message)")
             #expect(!message.contains("t5:"), "an interruption is not an error: \(message)")
@@ -219,5 +227,59 @@ import Testing
         print("kill -9 left checkpoints at steps \(killedAt); resumed to 150")
         #expect(try Data(contentsOf: straight.appendingPathComponent("model.safetensors"))
                 == Data(contentsOf: split.appendingPathComponent("model.safetensors")), "resumed weights differ")
+    }
+
+    /// SIGTERM during training stops it as Ctrl-C does (the step finishes and is saved), with status 143.
+    @Test func sigtermStopsAfterTheStepAndSavesWith143() throws {
+        let data = try data()
+        defer { try? FileManager.default.removeItem(at: data) }
+        let out = data.appendingPathComponent("out")
+        let process = Process()
+        process.executableURL = CLITests.binary
+        process.arguments = baseArguments(data, out: out) + ["--steps", "100000"]
+        let err = StderrLines(), stdout = Pipe()
+        process.standardError = err.pipe
+        process.standardOutput = stdout
+        try process.run()
+        #expect(err.wait(for: "step 1/100000 ["), "no progress line: \(err.text)")
+        kill(process.processIdentifier, SIGTERM)
+        let summary = String(decoding: stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit && process.terminationStatus == 143, "\(process.terminationReason) \(process.terminationStatus)")
+        let step = try #require(try Checkpoint.latest(in: out).map { try Checkpoint.loadState(from: $0).state.step })
+        #expect(summary == "saved \(out.path) at step \(step) of 100000 (interrupted; continue with --resume)\n", "\(summary)")
+        #expect(err.text.contains("interrupted: saving step \(step)\n") && !err.text.contains("t5:"), "\(err.text)")
+    }
+}
+
+/// A child's stderr, collected as it arrives, for a test that waits for a line before acting.
+final class StderrLines: @unchecked Sendable {
+    let pipe = Pipe()
+    private let lock = NSLock()
+    private var data = Data()
+    private let arrived = DispatchSemaphore(value: 0)
+
+    init() {
+        pipe.fileHandleForReading.readabilityHandler = { [self] handle in
+            let chunk = handle.availableData
+            if chunk.isEmpty {
+                handle.readabilityHandler = nil
+            }
+            lock.withLock { data.append(chunk) }
+            arrived.signal()
+        }
+    }
+
+    var text: String {
+        lock.withLock { String(decoding: data, as: UTF8.self) }
+    }
+
+    /// Waits (at most `seconds`) until the text holds `fragment`; false if it never did.
+    func wait(for fragment: String, seconds: Double = 60) -> Bool {
+        let deadline = DispatchTime.now() + seconds
+        while !text.contains(fragment) {
+            if arrived.wait(timeout: deadline) == .timedOut { return false }
+        }
+        return true
     }
 }
