@@ -40,7 +40,7 @@ let package = Package(
             name: "CSentencePiece",
             path: "Sources/CSentencePiece",
             cxxSettings: [.unsafeFlags(["-std=c++17"])],
-            linkerSettings: [.linkedLibrary("sentencepiece"), .linkedLibrary("stdc++")]
+            linkerSettings: [.linkedLibrary("sentencepiece"), .linkedLibrary("sentencepiece_train"), .linkedLibrary("stdc++")]
         ),
         // bf16 / int8 weight kernels: C with per-function target attributes and run-time CPU detection.
         .target(

@@ -3,6 +3,7 @@
 #include "CSentencePiece.h"
 
 #include <sentencepiece_processor.h>
+#include <sentencepiece_trainer.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -10,6 +11,7 @@
 #include <memory>
 #include <new>
 #include <string>
+#include <unordered_map>
 
 struct csp_processor {
     sentencepiece::SentencePieceProcessor processor;
@@ -119,6 +121,77 @@ extern "C" int csp_processor_piece(const csp_processor *processor, int32_t id,
         return CSP_OK;
     } catch (...) {
         return from_exception(nullptr);
+    }
+}
+
+namespace {
+
+// Pulls sentences from the caller's callback. SentencePiece asks done() before each value(); a source
+// error ends the iteration and is reported through status(), which makes Train return it.
+class CallbackSentences : public sentencepiece::SentenceIterator {
+  public:
+    CallbackSentences(csp_sentence_source source, void *context) : source_(source), context_(context) { Next(); }
+    bool done() const override { return done_; }
+    void Next() override {
+        const char *text = nullptr;
+        size_t length = 0;
+        int got = source_(context_, &text, &length);
+        if (got == 1 && (text != nullptr || length == 0)) {
+            value_.assign(text == nullptr ? "" : text, length);
+        } else {
+            done_ = true;
+            if (got != 0) failed_ = true;
+        }
+    }
+    const std::string &value() const override { return value_; }
+    sentencepiece::util::Status status() const override {
+        if (failed_) return sentencepiece::util::Status(sentencepiece::util::StatusCode::kAborted, "reading the text failed");
+        return sentencepiece::util::Status();
+    }
+
+  private:
+    csp_sentence_source source_;
+    void *context_;
+    std::string value_;
+    bool done_ = false;
+    bool failed_ = false;
+};
+
+}  // namespace
+
+extern "C" int csp_train(const char *const *keys, const char *const *values, size_t count,
+                         csp_sentence_source source, void *context,
+                         void **model, size_t *model_length, char **error_message) {
+    if (model == nullptr || model_length == nullptr || source == nullptr || (count > 0 && (keys == nullptr || values == nullptr))) {
+        set_error(error_message, "invalid argument");
+        return CSP_INVALID_ARGUMENT;
+    }
+    *model = nullptr;
+    *model_length = 0;
+    try {
+        std::unordered_map<std::string, std::string> flags;
+        for (size_t i = 0; i < count; i++) {
+            if (keys[i] == nullptr || values[i] == nullptr) {
+                set_error(error_message, "invalid argument");
+                return CSP_INVALID_ARGUMENT;
+            }
+            flags[keys[i]] = values[i];
+        }
+        CallbackSentences sentences(source, context);
+        std::string serialized;
+        int status = from_status(sentencepiece::SentencePieceTrainer::Train(flags, &sentences, &serialized), error_message);
+        if (status != CSP_OK) return status;
+        void *copy = std::malloc(serialized.size() == 0 ? 1 : serialized.size());
+        if (copy == nullptr) {
+            set_error(error_message, "out of memory");
+            return CSP_EXCEPTION;
+        }
+        std::memcpy(copy, serialized.data(), serialized.size());
+        *model = copy;
+        *model_length = serialized.size();
+        return CSP_OK;
+    } catch (...) {
+        return from_exception(error_message);
     }
 }
 

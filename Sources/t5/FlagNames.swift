@@ -42,6 +42,10 @@ enum FlagNames {
         ("TrainingData.tasks", "--train"),
         ("TrainingData.weights", "--mix"),
         ("Trainer.resume", "--resume"),
+        ("TokenizerTraining.vocabSize", "--vocab-size"),
+        ("TokenizerTraining.characterCoverage", "--character-coverage"),
+        ("TokenizerTraining.inputSentenceSize", "--input-sentence-size"),
+        ("TokenizerTraining.threads", "--threads"),
         ("maxInputTokens", "--max-input-tokens"),
     ]
 

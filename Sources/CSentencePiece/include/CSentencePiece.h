@@ -55,7 +55,20 @@ int csp_processor_piece_size(const csp_processor *processor, int32_t *size);
 int csp_processor_piece(const csp_processor *processor, int32_t id,
                         const char **text, size_t *length, float *score, int32_t *kind);
 
-/// Frees memory allocated by the shim (error messages).
+/// Supplies training sentences to csp_train, one per call: returns 1 with *text / *length set to a
+/// sentence (UTF-8, valid until the next call), 0 when there are no more, and -1 to stop training
+/// with an error the caller reports itself.
+typedef int (*csp_sentence_source)(void *context, const char **text, size_t *length);
+
+/// Trains a SentencePiece model with sentencepiece::SentencePieceTrainer from `count` trainer flags
+/// (`keys[i]` = `values[i]`, the names of spm_train's flags without dashes) over the sentences
+/// `source` gives. On success *model receives the serialized ModelProto (free it with csp_free)
+/// and *model_length its size; nothing is written to disk.
+int csp_train(const char *const *keys, const char *const *values, size_t count,
+              csp_sentence_source source, void *context,
+              void **model, size_t *model_length, char **error_message);
+
+/// Frees memory allocated by the shim (error messages, trained models).
 void csp_free(void *pointer);
 
 #ifdef __cplusplus

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Makes the bundled default model (models/default) from Debian-packaged data and a Debian-packaged teacher:
+# installs the packages, builds the data (fixed seed, held-out splits), trains the tokenizer and the model,
+# evaluates it on the held-out test split, and copies it into models/default.
+#
+#     tools/make_default_model.sh [WORK]        (WORK: where data and runs go; default /tmp/t5-default-model)
+#
+# Every stage is skipped when its output exists, and training continues with --resume, so the script can
+# be rerun after an interruption. Needs the release build of t5 (swift build -c release) and python3 with
+# sacrebleu (pip install sacrebleu) for chrF.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WORK=${1:-/tmp/t5-default-model}
+T5=${T5:-.build/release/t5}
+STEPS=${STEPS:-16000}
+mkdir -p "$WORK"
+
+need=()
+for package in apertium apertium-eng-spa wordnet-base dict-freedict-eng-deu dict-freedict-deu-eng; do
+    dpkg -s "$package" >/dev/null 2>&1 || need+=("$package")
+done
+if [ ${#need[@]} -gt 0 ]; then
+    apt-get update && apt-get install -y "${need[@]}"
+fi
+[ -x "$T5" ] || swift build -c release
+
+stage() { echo "== $* ($(date -u +%H:%M:%S))"; }
+
+if [ ! -f "$WORK/data/stats.json" ]; then
+    stage data
+    python3 tools/default_model_data.py "$WORK/data.tmp" && mv "$WORK/data.tmp" "$WORK/data"
+fi
+D=$WORK/data
+
+if [ ! -f "$WORK/tokenizer/spiece.model" ]; then
+    stage tokenizer
+    "$T5" tokenizer train --text "$D/corpus.txt" --vocab-size 8000 --config-like tiny --seed 1 --out "$WORK/tokenizer"
+fi
+
+TASKS=(en-es:"translate English to Spanish: " es-en:"translate Spanish to English: " en-de:"translate English to German: ")
+train=() valid=()
+for task in "${TASKS[@]}"; do
+    name=${task%%:*} prefix=${task#*:}
+    train+=(--train "$prefix=$D/$name.train.jsonl")
+    valid+=(--valid "$prefix=$D/$name.valid.jsonl")
+done
+
+stage finetune
+resume=()
+[ -d "$WORK/run" ] && resume=(--resume)
+"$T5" finetune --model "$WORK/tokenizer" --from-scratch "${train[@]}" "${valid[@]}" --out "$WORK/run" "${resume[@]}" \
+    --steps "$STEPS" --batch-size 32 --optimizer adamw --lr 1e-3 --schedule linear --warmup 500 \
+    --eval-every 2000 --eval-generate --max-target-tokens 64 --save-every 500 --seed 1
+
+stage evaluate
+python3 tools/default_model_eval.py --t5 "$T5" --model "$WORK/run" --data "$D" --out "$WORK/eval.json" \
+    --curves "$WORK/run/metrics.jsonl" --svg "$WORK/curves.svg"
+
+stage install
+rm -rf models/default.new
+mkdir models/default.new
+cp "$WORK/run/config.json" "$WORK/run/generation_config.json" "$WORK/run/spiece.model" "$WORK/run/model.safetensors" models/default.new/
+cp "$WORK/curves.svg" models/training-curves.svg
+rm -rf models/default && mv models/default.new models/default
+echo "models/default written; scores in $WORK/eval.json"
