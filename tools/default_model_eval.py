@@ -7,8 +7,8 @@
 For each task, `t5 generate --json` (greedy, the model's generation_config) translates every input of
 DATA/<task>.<split>.jsonl; the outputs are scored against the references (Apertium's translations, FreeDict's
 headwords) with sacrebleu's corpus chrF (chrF2: character n-grams up to 6, beta 2; Popovic 2015) and exact
-match. Also writes DATA/<task>.<split>.sample.jsonl-style files are not made here: the test suite reads its
-fixed sample straight from Tests/Fixtures/default-model/.
+match. `--split sample` scores the first 100 test examples, the fixed sample of Tests/Fixtures/default-model/
+that DefaultModelTests checks against models/README.md.
 """
 
 import argparse
@@ -96,7 +96,8 @@ def main():
     parser.add_argument("--t5", required=True)
     parser.add_argument("--model", required=True)
     parser.add_argument("--data", required=True)
-    parser.add_argument("--split", default="test")
+    parser.add_argument("--split", default="test", help="test, valid, or sample (the first --sample test examples)")
+    parser.add_argument("--sample", type=int, default=100)
     parser.add_argument("--out", required=True)
     parser.add_argument("--curves")
     parser.add_argument("--svg")
@@ -104,7 +105,10 @@ def main():
     chrf = CHRF()
     results = {}
     for name, prefix in TASKS:
-        pairs = [json.loads(line) for line in open(f"{args.data}/{name}.{args.split}.jsonl")]
+        split = "test" if args.split == "sample" else args.split
+        pairs = [json.loads(line) for line in open(f"{args.data}/{name}.{split}.jsonl")]
+        if args.split == "sample":
+            pairs = pairs[:args.sample]
         outputs = generate(args.t5, args.model, [prefix + p["input"] for p in pairs])
         references = [p["target"] for p in pairs]
         score = chrf.corpus_score(outputs, [references]).score

@@ -55,11 +55,19 @@ resume=()
 stage evaluate
 python3 tools/default_model_eval.py --t5 "$T5" --model "$WORK/run" --data "$D" --out "$WORK/eval.json" \
     --curves "$WORK/run/metrics.jsonl" --svg "$WORK/curves.svg"
+python3 tools/default_model_eval.py --t5 "$T5" --model "$WORK/run" --data "$D" --split sample --sample 100 \
+    --out "$WORK/eval-sample.json"
 
 stage install
 rm -rf models/default.new
 mkdir models/default.new
 cp "$WORK/run/config.json" "$WORK/run/generation_config.json" "$WORK/run/spiece.model" "$WORK/run/model.safetensors" models/default.new/
 cp "$WORK/curves.svg" models/training-curves.svg
+# The test suite's fixed sample of each task's held-out test split (DefaultModelTests).
+mkdir -p Tests/Fixtures/default-model
+for task in "${TASKS[@]}"; do
+    name=${task%%:*}
+    head -100 "$D/$name.test.jsonl" > "Tests/Fixtures/default-model/$name.sample.jsonl"
+done
 rm -rf models/default && mv models/default.new models/default
 echo "models/default written; scores in $WORK/eval.json"

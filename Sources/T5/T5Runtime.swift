@@ -10,7 +10,7 @@ public enum T5Runtime {
         GEMM.setThreads(n)
     }
 
-    /// The thread count `setThreads` last set; before any call, one per online CPU core of the machine
-    /// (`ProcessInfo.activeProcessorCount`, which a `taskset` affinity mask does not lower).
+    /// The thread count `setThreads` last set; before any call, one per core this process may run on (its
+    /// CPU affinity mask: `taskset` and container cpusets lower it).
     public static var threads: Int { Parallel.threads }
 }

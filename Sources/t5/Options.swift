@@ -49,10 +49,13 @@ struct QuietOption: ParsableArguments {
 
 /// `--threads` and `--quiet`, the same on every command that computes (generate, score, embed, convert,
 /// bench, finetune).
+/// The most threads `--threads` accepts.
+let maximumThreads = 256
+
 struct RuntimeOptions: ParsableArguments {
     // The default shown is the runtime's own, read before any --threads is applied.
     @Option(parsing: .unconditional, help: ArgumentHelp(
-        "Threads for the matrix products and other parallel loops (default: \(T5Runtime.threads), one per online CPU core; a taskset mask does not lower it).",
+        "Threads for the matrix products and other parallel loops (default: \(T5Runtime.threads), one per core this process may run on; at most \(maximumThreads)).",
         valueName: "N"))
     var threads: Int?
     @OptionGroup var output: QuietOption
@@ -61,6 +64,10 @@ struct RuntimeOptions: ParsableArguments {
 
     func validate() throws {
         if let t = threads, t < 1 { throw invalidValue("--threads", "must be at least 1, got \(t)") }
+        // Each thread is a pool worker with its own scratch; thousands only oversubscribe the cores.
+        if let t = threads, t > maximumThreads {
+            throw invalidValue("--threads", "must be at most \(maximumThreads), got \(t)")
+        }
     }
 
     /// Sets the thread count and the quiet mode for this process.

@@ -149,6 +149,14 @@ import Testing
         try expectFailure(["generate", "--model", "/nonexistent/model", "hello"], "/nonexistent/model")
     }
 
+    /// A file where a model directory belongs is named as such by every command, not by the first file each
+    /// one reads inside it.
+    @Test func aFileIsNotAModelDirectory() throws {
+        for command in [["tokenize", "x"], ["generate", "x"], ["info"], ["score", "--input", "x", "--target", "y"], ["embed", "x"]] {
+            try expectFailure(command + ["--model", "/dev/null"], "/dev/null: cannot read: not a directory")
+        }
+    }
+
     @Test func malformedConfig() throws {
         let dir = try scratchModel()
         try Data("{\"d_model\": 32,".utf8).write(to: dir.appendingPathComponent("config.json"))

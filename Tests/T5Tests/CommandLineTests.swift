@@ -156,11 +156,11 @@ import Testing
     /// --threads: the same flag, default and help on every command that computes, and the default is the
     /// runtime's (one thread per online core); --quiet: the same on every command.
     @Test func threadsAndQuietAreTheSameEverywhere() throws {
-        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let cores = Parallel.availableCores
         for command in ["generate", "score", "tokenize", "embed", "info", "convert", "bench", "finetune"] {
             // The help as one line (argument-parser wraps it).
             let help = try cli.run([command, "--help"]).stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
-            let threads = "--threads <N> Threads for the matrix products and other parallel loops (default: \(cores), one per online CPU core; a taskset mask does not lower it)."
+            let threads = "--threads <N> Threads for the matrix products and other parallel loops (default: \(cores), one per core this process may run on; at most 256)."
             if ["tokenize", "info"].contains(command) {
                 #expect(!help.contains("--threads"), "\(command) computes nothing: \(help)")
             } else {
@@ -170,6 +170,21 @@ import Testing
         }
         let model = Fixtures.modelDirectory("t5-relu-tied").path
         try cli.expectFailure(["generate", "--model", model, "--threads", "0", "x"], "invalid value for --threads: must be at least 1, got 0")
+        try cli.expectFailure(["generate", "--model", model, "--threads", "100000", "x"], "invalid value for --threads: must be at most 256, got 100000")
+        // The default follows the CPU affinity mask: pinned to one core, one thread.
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/taskset") {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/taskset")
+            process.arguments = ["-c", "0", CLITests.binary.path, "generate", "--help"]
+            let out = Pipe()
+            process.standardOutput = out
+            try process.run()
+            let help = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(help.split(whereSeparator: \.isWhitespace).joined(separator: " ").contains("(default: 1, one per core"), "\(help)")
+        } else {
+            Issue.record("taskset (util-linux) is missing: the affinity default is unchecked")
+        }
         // A warning is printed, unless --quiet.
         let dir = try cli.scratchModel()
         defer { try? FileManager.default.removeItem(at: dir) }

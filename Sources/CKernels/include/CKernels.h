@@ -23,6 +23,9 @@ void t5_bf16_to_f32_rows(const uint16_t *w, int64_t ldw, int64_t row_begin, int6
 void t5_int8_to_f32_rows(const int8_t *w, const float *scale, int64_t ldw, int64_t row_begin, int64_t row_end,
                          int64_t k, float *out);
 
+/// The CPUs in this process's affinity mask (Linux), or 0 where there is none to read.
+int t5_affinity_cores(void);
+
 /// Which instruction set the kernels run on: "avx512", "avx2" or "scalar".
 const char *t5_kernels_isa(void);
 

@@ -17,7 +17,15 @@ public enum ModelLocation {
     ///   cached; `.missingFile` for a path that does not exist.
     public static func resolve(_ name: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws(T5Error) -> URL {
         let url = URL(fileURLWithPath: name)
-        if FileManager.default.fileExists(atPath: url.path) { return url }
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) {
+            // Said here, once, for every command: a file named where a model directory belongs would
+            // otherwise surface as whichever file inside it a command happens to read first.
+            guard isDirectory.boolValue else {
+                throw .unreadableFile(path: url.path, reason: "not a directory (a model is a directory with config.json, model.safetensors and spiece.model)")
+            }
+            return url
+        }
         // A hub id is NAME or ORG/NAME: no leading '/', '.' or '~', at most one '/'.
         let parts = name.split(separator: "/", omittingEmptySubsequences: false)
         guard !name.isEmpty, parts.count <= 2, parts.allSatisfy({ !$0.isEmpty }), !name.hasPrefix("."), !name.hasPrefix("~") else {

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import Synchronization
 
@@ -12,7 +13,15 @@ enum Parallel {
         get { threadCount.load(ordering: .relaxed) }
         set { threadCount.store(newValue, ordering: .relaxed) }
     }
-    private static let threadCount = Atomic<Int>(ProcessInfo.processInfo.activeProcessorCount)
+    private static let threadCount = Atomic<Int>(availableCores)
+
+    /// The cores this process may run on: its CPU affinity mask where the system has one (a `taskset -c 0`
+    /// or a container's cpuset lowers it; the machine's core count would oversubscribe it), else the online
+    /// cores.
+    static var availableCores: Int {
+        let count = Int(t5_affinity_cores())
+        return count > 0 ? count : ProcessInfo.processInfo.activeProcessorCount
+    }
 
     /// Work (in multiply-adds) below which a loop stays on the calling thread: about what handing a part to
     /// a spinning worker costs. Tests set it to 0 to force the parallel paths on tiny models. Atomic like
