@@ -42,6 +42,11 @@ enum FlagNames {
         ("TrainingData.tasks", "--train"),
         ("TrainingData.weights", "--mix"),
         ("Trainer.resume", "--resume"),
+        ("SpanCorruption.noiseDensity", "--noise-density"),
+        ("SpanCorruption.meanSpanLength", "--mean-span-length"),
+        ("SpanCorruption.inputLength", "--input-length"),
+        ("Tokenizer.sentinelCount", "--input-length"),
+        ("SpanCorruptionCorpus.files", "--text"),
         ("maxInputTokens", "--max-input-tokens"),
     ]
 

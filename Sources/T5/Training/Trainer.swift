@@ -139,6 +139,10 @@ public final class Trainer {
             TokenizedExample(inputIDs: Array($0.utf8).map(Int.init), targetIDs: [])
         })
         for (i, task) in training.tasks.enumerated() {
+            if let corpus = task.corpus {
+                s["train[\(i)]"] = "\(corpus.signature), rate \(training.rates[i])"
+                continue
+            }
             s["train[\(i)]"] = "prefix \(task.source.prefix.debugDescription), \(RunSignature.fingerprint(task.examples)), rate \(training.rates[i])"
         }
         return s
@@ -153,7 +157,8 @@ public final class Trainer {
     @discardableResult
     public func step() throws(T5Error) -> StepReport {
         let started = DispatchTime.now().uptimeNanoseconds
-        let micro = (0..<options.gradientAccumulation).map { _ in sampler.next() }
+        var micro = [TrainingBatch]()
+        for _ in 0..<options.gradientAccumulation { micro.append(try sampler.next()) }
         let targetCounts = micro.map { $0.targetIDs.reduce(0) { $0 + $1.count } }
         let inputTokens = micro.reduce(0) { $0 + $1.inputIDs.reduce(0) { $0 + $1.count } }
         let targetTokens = targetCounts.reduce(0, +)
