@@ -28,10 +28,12 @@ public struct SpanCorruption: Sendable, Equatable {
     public let noiseTokens: Int
     public let noiseSpans: Int
 
-    /// `compute_input_and_target_lengths(inputs_length, noise_density, mean_noise_span_length)`: the raw
-    /// chunk length whose corrupted input is at most `inputLength` tokens, and the target length. As
-    /// transformers computes it (starting from `inputs_length`; T5's `random_spans_helper` starts one lower
-    /// and reaches the same answer whenever the loop runs at least once).
+    /// T5's `random_spans_helper(inputs_length, ...)`, of which transformers'
+    /// `compute_input_and_target_lengths` is a copy: the raw chunk length whose corrupted input is at most
+    /// `inputLength` tokens, and the target length. The search starts at `inputs_length − 1` as in T5;
+    /// transformers starts at `inputs_length`, which gives the same lengths whenever its collator accepts them
+    /// and a chunk one token too long otherwise (mean span 1: every input would be `inputs_length + 1`, and
+    /// run_t5_mlm_flax.py stops with "incorrectly preprocessed"). Tests/Fixtures/pretrain records both.
     public static func inputAndTargetLengths(inputLength: Int, noiseDensity: Double, meanSpanLength: Double) -> (tokens: Int, targets: Int) {
         func lengths(_ tokensLength: Int) -> (inputs: Int, targets: Int) {
             let noise = Int((Double(tokensLength) * noiseDensity).rounded(.toNearestOrEven))
@@ -40,7 +42,7 @@ public struct SpanCorruption: Sendable, Equatable {
             // Inputs: the non-noise tokens, a sentinel per noise span, </s>; targets the other way round.
             return (nonNoise + spans + 1, noise + spans + 1)
         }
-        var tokensLength = inputLength
+        var tokensLength = inputLength - 1
         while lengths(tokensLength + 1).inputs <= inputLength { tokensLength += 1 }
         var targets = lengths(tokensLength).targets
         // The references' "minor hack": at density 0.5 keep targets no longer than inputs.
@@ -168,7 +170,7 @@ public struct SpanCorruption: Sendable, Equatable {
 
     /// The corrupted example of one chunk of `rawLength` ids: the input masks the noise spans, the target
     /// the non-noise ones (`labels_mask = ~mask_indices` in the reference).
-    public func corrupt(_ chunk: [Int], mask: [Bool], tokenizer: any Tokenizer) -> TokenizedExample {
+    public static func corrupt(_ chunk: [Int], mask: [Bool], tokenizer: any Tokenizer) -> TokenizedExample {
         precondition(chunk.count == mask.count, "a chunk of \(chunk.count) ids with a mask of \(mask.count)")
         let sentinel = { (n: Int) in tokenizer.sentinelID(n) }
         let input = Self.filterInputIDs(chunk, sentinels: Self.sentinelIDs(mask: mask, sentinelID: sentinel), eosID: tokenizer.eosID)
@@ -181,7 +183,7 @@ public struct SpanCorruption: Sendable, Equatable {
     /// `--print-examples`).
     public func corrupt(_ chunk: [Int], index: Int, seed: UInt64, validation: Bool = false, tokenizer: any Tokenizer) -> TokenizedExample {
         var generator = RandomStream.spanCorruption.generator(seed: seed, index, validation ? 1 : 0)
-        return corrupt(chunk, mask: noiseMask(generator: &generator), tokenizer: tokenizer)
+        return Self.corrupt(chunk, mask: noiseMask(generator: &generator), tokenizer: tokenizer)
     }
 
     /// `ids` for reading (`--print-examples`): sentinels and `</s>` by name, each run of other ids decoded
