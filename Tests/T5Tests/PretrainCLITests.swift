@@ -57,27 +57,31 @@ import Testing
 
     @Test func trainsAndResumesExactlyAcrossPools() throws {
         let (txt, gz, dir) = try corpus()
-        let common = ["pretrain", "--model", Self.model, "--text", txt, "--text", gz, "--input-length", "16", "--batch-size", "2",
-                      "--quiet", "--optimizer", "adamw", "--lr", "1e-3"]
+        // The fixture corpus (a plain and a compressed copy) holds 12 chunks of 17 tokens: pools of 6 batches of 2,
+        // one pass per 2 pools. The first run stops in the second pool (its corpus position saved), the resumed
+        // run goes on into the second pass.
+        let common = ["pretrain", "--model", Self.model, "--text", Self.corpusFile("docs.txt"), "--text", gz, "--input-length", "16",
+                      "--batch-size", "2", "--quiet", "--optimizer", "adamw", "--lr", "1e-3"]
         let straight = dir.appendingPathComponent("straight"), split = dir.appendingPathComponent("split")
-        var r = try cli.run(common + ["--steps", "7", "--out", straight.path, "--valid-text", Self.corpusFile("docs.jsonl"), "--json"])
+        var r = try cli.run(common + ["--steps", "13", "--out", straight.path, "--valid-text", Self.corpusFile("docs.jsonl"), "--json"])
         #expect(r.status == 0, "\(r.stderr)")
         let summary = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
-        #expect(summary["step"] as? Int == 7 && summary["eval_loss"] is Double)
-        for name in ["config.json", "model.safetensors", "spiece.model", "metrics.jsonl", "checkpoint-7"] {
+        #expect(summary["step"] as? Int == 13 && summary["eval_loss"] is Double)
+        for name in ["config.json", "model.safetensors", "spiece.model", "metrics.jsonl", "checkpoint-13"] {
             #expect(FileManager.default.fileExists(atPath: straight.appendingPathComponent(name).path), "\(name)")
         }
-        // Pools here are of 50 batches at most; --save-every 3 stops inside one, and a second run crosses into the next.
-        r = try cli.run(common + ["--steps", "3", "--out", split.path])
+        r = try cli.run(common + ["--steps", "7", "--out", split.path])
         #expect(r.status == 0, "\(r.stderr)")
-        r = try cli.run(common + ["--steps", "7", "--out", split.path, "--resume"])
+        let state = try String(contentsOf: split.appendingPathComponent("checkpoint-7/trainer_state.json"), encoding: .utf8)
+        #expect(state.contains("\"corpus\" : {"), "the corpus position is saved: \(state)")
+        r = try cli.run(common + ["--steps", "13", "--out", split.path, "--resume"])
         #expect(r.status == 0, "\(r.stderr)")
         let a = try Data(contentsOf: straight.appendingPathComponent("model.safetensors"))
         let b = try Data(contentsOf: split.appendingPathComponent("model.safetensors"))
         #expect(a == b, "a resumed run must give the same weights")
         // A changed corpus is refused on resume, naming the setting.
         let changed = try cli.run(["pretrain", "--model", Self.model, "--text", txt, "--input-length", "16", "--batch-size", "2",
-                                   "--quiet", "--optimizer", "adamw", "--lr", "1e-3", "--steps", "9", "--out", split.path, "--resume"])
+                                   "--quiet", "--optimizer", "adamw", "--lr", "1e-3", "--steps", "15", "--out", split.path, "--resume"])
         #expect(changed.status == 1 && changed.stderr.contains("train[0] was span corruption"))
     }
 

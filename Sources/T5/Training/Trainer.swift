@@ -86,6 +86,14 @@ public final class Trainer {
             batchSize: options.batchSize,
             poolBatches: BatchSampler.effectivePoolBatches(options.poolBatches, data: training, batchSize: options.batchSize),
             gradientAccumulation: options.gradientAccumulation)
+        if let corpus = state.corpus {
+            // The corpus stream's saved position must be the one of the pool's first draw from it.
+            let path = checkpoint.appendingPathComponent(Checkpoint.stateFile).path
+            guard let t = training.tasks.firstIndex(where: { $0.corpus != nil }), corpus.chunk == state.drawn[t],
+                  corpus.file < training.tasks[t].corpus?.files.count ?? 0 else {
+                throw .corruptCheckpoint(path: path, reason: "corpus: position at chunk \(corpus.chunk), file \(corpus.file) does not match the data drawn (\(state.drawn))")
+            }
+        }
         state.totalSteps = options.totalSteps(examples: training.exampleCount)
         let store = ParameterStore(model: model, frozen: frozen)
         var shapes = [String: [Int]]()
