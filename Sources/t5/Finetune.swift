@@ -71,7 +71,7 @@ struct Finetune: AsyncParsableCommand {
         var tasks = try loadTasks(train, tokenizer: model.tokenizer)
         var weights = try mixWeights()
         if !pretrainText.isEmpty {
-            let corruption = try spanCorruption.corruption(inputLength: maxInputTokens, tokenizer: model.tokenizer)
+            let corruption = try pretrainCorruption(tokenizer: model.tokenizer)
             let corpus = try SpanCorruptionCorpus(files: pretrainText, onePerLine: spanCorruption.oneDocumentPerLine,
                                                   corruption: corruption, tokenizer: model.tokenizer)
             if let w = pretrainWeight {
@@ -101,6 +101,16 @@ struct Finetune: AsyncParsableCommand {
                                       maxInputTokens: maxInputTokens, maxTargetTokens: maxTargetTokens))
         }
         return tasks
+    }
+
+    /// The span corruption of --pretrain-text, whose inputs are --max-input-tokens long (named so in errors).
+    private func pretrainCorruption(tokenizer: any Tokenizer) throws(T5Error) -> SpanCorruption {
+        let result = Result { () throws(T5Error) in try spanCorruption.corruption(inputLength: maxInputTokens, tokenizer: tokenizer) }
+        guard case .failure(let error) = result else { return try result.get() }
+        if case .invalidOption(let name, let reason) = error, name == "SpanCorruption.inputLength" || name == "Tokenizer.sentinelCount" {
+            throw .invalidOption(name: "--max-input-tokens", reason: reason)
+        }
+        throw error
     }
 
     private func mixWeights() throws(T5Error) -> [Double]? {
