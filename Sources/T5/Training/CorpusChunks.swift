@@ -169,13 +169,14 @@ public final class CorpusChunks {
                 }
             }
         }
-        let name = files.count == 1 ? files[0] : "the corpus (\(files.joined(separator: ", ")))"
+        // The error names the first file; with several, the whole corpus is meant.
+        let corpus = files.count == 1 ? "" : "the corpus (\(files.count) files) "
         if summary.documents == 0 {
-            throw .invalidData(path: files[0], line: 1, reason: "\(name) holds no text (empty, or only blank lines)")
+            throw .invalidData(path: files[0], line: 1, reason: corpus + "holds no text (empty, or only blank lines)")
         }
         summary.chunks = summary.tokens / length
         if summary.chunks == 0 {
-            throw .invalidData(path: files[0], line: 1, reason: "\(name) holds \(summary.tokens) tokens, fewer than one chunk of \(length) (lower --input-length or add text)")
+            throw .invalidData(path: files[0], line: 1, reason: corpus + "holds \(summary.tokens) tokens, fewer than one chunk of \(length) (lower --input-length or add text)")
         }
         return summary
     }
