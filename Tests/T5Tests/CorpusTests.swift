@@ -81,7 +81,10 @@ import Testing
         let first = dir.appendingPathComponent("a.txt"), second = dir.appendingPathComponent("b.jsonl")
         try Data(a.utf8).write(to: first)
         try Data(b.utf8).write(to: second)
-        return [first.path, second.path]
+        // A compressed file last, so that positions inside it (resumed by inflating up to the offset) are tested.
+        let third = dir.appendingPathComponent("c.jsonl.gz")
+        try FileManager.default.copyItem(atPath: Self.path("docs.jsonl.gz"), toPath: third.path)
+        return [first.path, second.path, third.path]
     }
 
     @Test func chunksConcatenateDocumentsAndResumeFromAnyPosition() throws {
@@ -106,7 +109,10 @@ import Testing
         #expect(Array(chunks[summary.chunks..<(2 * summary.chunks)]) == Array(chunks[0..<summary.chunks]))
         #expect(positions[summary.chunks + 1].pass == 1)
         // A fresh stream sent to any saved position continues exactly.
-        for k in [1, 5, summary.chunks - 1, summary.chunks, summary.chunks + 2, 2 * summary.chunks + 1] {
+        // Positions in the compressed file past its start, and every other kind.
+        let inGzip = positions.indices.filter { positions[$0].file == 2 && positions[$0].offset > 0 && $0 < summary.chunks }
+        #expect(!inGzip.isEmpty)
+        for k in [1, 5, summary.chunks - 1, summary.chunks, summary.chunks + 2, 2 * summary.chunks + 1] + inGzip.prefix(3) {
             let resumed = CorpusChunks(files: files, onePerLine: false, length: 17, tokenizer: tokenizer)
             try resumed.seek(to: positions[k])
             #expect(try resumed.next() == chunks[k], "position \(k)")
