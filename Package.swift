@@ -35,6 +35,8 @@ let package = Package(
     targets: [
         // C interop: OpenBLAS's CBLAS interface (Debian: libopenblas-dev).
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
+        // zlib (Debian: zlib1g-dev), for gzip-compressed training corpora.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         // SentencePiece (Debian: libsentencepiece-dev) behind an extern "C" shim.
         .target(
             name: "CSentencePiece",
@@ -50,7 +52,7 @@ let package = Package(
         ),
         .target(
             name: "T5",
-            dependencies: ["CBLAS", "CSentencePiece", "CKernels"],
+            dependencies: ["CBLAS", "CZlib", "CSentencePiece", "CKernels"],
             path: "Sources/T5",
             swiftSettings: simdFlags + runtimeFlags
         ),

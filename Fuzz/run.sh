@@ -39,6 +39,7 @@ seeds() {
     tokenizer-json) echo seeds/tokenizer-json/* ;;
     dataset) echo seeds/dataset/* ;;
     trainer-state) echo seeds/trainer-state/* ;;
+    corpus) echo $fixtures/pretrain/corpus/* ;;
     *) echo "unknown target $1" >&2; return 1 ;;
     esac
 }
@@ -48,10 +49,11 @@ flags() {
     json | config | generation-config | safetensors-index | trainer-state | dataset) echo -dict=json.dict -max_len=4096 ;;
     spiece | tokenizer) echo -max_len=8192 ;;  # the seeds' size; the 245 KB fixture is cut, the small ones are whole
     tokenizer-json) echo -dict=json.dict -max_len=16384 ;;  # every seed whole (Fuzz/make_tokenizer_json_seeds.py)
+    corpus) echo -dict=json.dict -max_len=4096 ;;
     esac
 }
 
-all="safetensors safetensors-index json config generation-config spiece tokenizer tokenizer-json dataset trainer-state"
+all="safetensors safetensors-index json config generation-config spiece tokenizer tokenizer-json dataset trainer-state corpus"
 targets="${TARGETS:-$all}"
 jobs="${JOBS:-$(nproc)}"
 mkdir -p .build/corpus .build/artifacts .build/logs

@@ -30,6 +30,12 @@ struct Finetune: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Output directory.", valueName: "DIR"))
     var out: String
 
+    @Option(parsing: .unconditionalSingleValue, help: ArgumentHelp("Also train on T5's span corruption of this text (.txt, .jsonl, either .gz; see `t5 pretrain`), mixed with the --train tasks; the corrupted inputs are --max-input-tokens long. Repeatable: the files form one corpus.", valueName: "FILE"))
+    var pretrainText: [String] = []
+    @Option(parsing: .unconditional, help: ArgumentHelp("Rate at which --pretrain-text examples are sampled, in (0, 1); the --train tasks share the rest in their --mix proportions (default: examples-proportional, a corpus counting its chunks).", valueName: "W"))
+    var pretrainWeight: Double?
+    @OptionGroup var spanCorruption: SpanCorruptionFlags
+
     @OptionGroup var trainingFlags: TrainingFlags
     @Option(parsing: .unconditional, help: "Truncate inputs (prefix included) to N tokens; truncated inputs are counted and reported.") var maxInputTokens = 512
     @Option(parsing: .unconditional, help: "Truncate targets to N tokens (also the longest output with --eval-generate).") var maxTargetTokens = 128
@@ -47,6 +53,10 @@ struct Finetune: AsyncParsableCommand {
             _ = try trainingFlags.options(evalMaxNewTokens: maxTargetTokens)
             _ = try mixWeights()
         }
+        if let w = pretrainWeight {
+            if pretrainText.isEmpty { throw ValidationError("--pretrain-weight needs --pretrain-text") }
+            if !(w > 0 && w < 1) { throw invalidValue("--pretrain-weight", "must be in (0, 1), got \(w)") }
+        }
         if trainingFlags.evalGenerate && valid.isEmpty { throw ValidationError("--eval-generate needs --valid data") }
         if trainingFlags.evalEvery != nil && valid.isEmpty { throw ValidationError("--eval-every needs --valid data") }
     }
@@ -54,131 +64,34 @@ struct Finetune: AsyncParsableCommand {
     func run() async throws {
         runtime.apply()
         let options = try trainingFlags.options(evalMaxNewTokens: maxTargetTokens)
-        let modelDirectory = try modelOptions.directory()
-        let output = URL(fileURLWithPath: out)
-        let hasCheckpoint = Checkpoint.latest(in: output) != nil
-        let resume = trainingFlags.resume, seed = trainingFlags.seed, freeze = trainingFlags.freeze, dropout = trainingFlags.dropout
-        if hasCheckpoint && !resume {
-            throw T5Error.invalidOption(name: "--out", reason: "\(out) already holds a training run; pass --resume to continue it, or choose another directory")
-        }
-        if !hasCheckpoint {
-            // A new run writes config.json, model.safetensors, ... into OUT: never beside files we did not
-            // write. A run that stopped before its first checkpoint leaves only its temporaries and, when
-            // continued with --resume, its metrics log.
-            try OutputDirectory.requireNew(output, option: "--out") { name in
-                Checkpoint.isTemporary(name) || (resume && name == "metrics.jsonl")
+        let session = try TrainingSession(out: out, flags: trainingFlags, runtime: runtime, json: json)
+        let (model, modelDirectory) = try session.loadModel(modelOptions, fromScratch: fromScratch)
+        let frozen = try session.frozenKeys(model)
+
+        var tasks = try loadTasks(train, tokenizer: model.tokenizer)
+        var weights = try mixWeights()
+        if !pretrainText.isEmpty {
+            let corruption = try pretrainCorruption(tokenizer: model.tokenizer)
+            let corpus = try SpanCorruptionCorpus(files: pretrainText, onePerLine: spanCorruption.oneDocumentPerLine,
+                                                  corruption: corruption, tokenizer: model.tokenizer)
+            if let w = pretrainWeight {
+                // The corpus at rate W; the supervised tasks share the rest in their own proportions.
+                let own = weights ?? tasks.map { Double($0.count) }
+                let total = own.reduce(0, +)
+                weights = own.map { $0 / total * (1 - w) } + [w]
+            } else if let given = weights {
+                weights = given + [Double(corpus.summary.chunks)]
             }
+            tasks.append(TaskData(corpus: corpus))
         }
-
-        // The model (or, from scratch, its config and tokenizer).
-        let model: T5Model
-        if fromScratch {
-            let config = try T5Config.load(from: modelDirectory.appendingPathComponent("config.json"))
-            let tokenizer = try TokenizerDirectory.load(modelDirectory)
-            model = try T5Model.randomlyInitialized(config: config, tokenizer: tokenizer,
-                                                separateLMHead: config.tieWordEmbeddings == false, seed: seed)
-        } else {
-            model = try T5Model(directory: modelDirectory, weights: .f32, packWeights: false)
-        }
-        let specs = T5Parameters.specs(for: model.config, separateLMHead: model.hasSeparateLMHead)
-        let frozen = try Freezing.frozenKeys(freeze, parameters: specs)
-        if frozen.count == specs.count {
-            throw T5Error.invalidOption(name: "--freeze", reason: "every tensor is frozen; nothing would train")
-        }
-
-        let training = try TrainingData(tasks: try loadTasks(train, tokenizer: model.tokenizer), weights: try mixWeights())
+        let training = try TrainingData(tasks: tasks, weights: weights)
         let validation = valid.isEmpty ? nil : try TrainingData(tasks: try loadTasks(valid, tokenizer: model.tokenizer))
 
-        var files = try Checkpoint.ModelFiles.copying(from: modelDirectory, config: model.config)
-        if let dropout { files.configUpdates["dropout_rate"] = .number(Double(dropout.description) ?? Double(dropout)) }
-        if fromScratch { files.generationConfig = nil }
-
-        // Everything that can fail on bad input happens before the first line of progress is printed.
-        let trainer = hasCheckpoint
-            ? try Trainer.resume(from: output, training: training, validation: validation, options: options, frozen: frozen, files: files)
-            : try Trainer(model: model, training: training, validation: validation, options: options, frozen: frozen, files: files)
-        if hasCheckpoint && trainer.isFinished {
-            // Nothing to train: say so in one line (no data report), and leave metrics.jsonl and the
-            // checkpoints as they are.
-            let line = "\(out) already holds the finished run: step \(trainer.completedSteps)"
-                + (trainer.completedSteps == trainer.totalSteps ? " of \(trainer.totalSteps)" : ", past the \(trainer.totalSteps) steps asked for")
-                + "; nothing to do (more --steps or --epochs continue it)"
-            if json {
-                try printJSON(Summary(out: output.path, step: trainer.completedSteps, total_steps: trainer.totalSteps, finished: true,
-                                      train_loss: nil, eval_loss: nil, eval_token_accuracy: nil, eval_exact_match: nil,
-                                      elapsed_s: trainer.state.elapsedSeconds, skipped_steps: trainer.state.skippedSteps ?? 0, tokens_per_s: nil))
-            } else {
-                print(line)
-            }
-            return
+        try session.train(model: model, modelDirectory: modelDirectory, fromScratch: fromScratch, training: training,
+                          validation: validation, options: options, frozen: frozen) {
+            report(training, label: "train")
+            if let validation { report(validation, label: "valid") }
         }
-        report(training, label: "train")
-        if let validation { report(validation, label: "valid") }
-        if !frozen.isEmpty {
-            let count = specs.filter { frozen.contains($0.key) }.reduce(0) { $0 + $1.shape.reduce(1, *) }
-            note("frozen: \(frozen.count) of \(specs.count) tensors (\(count.formatted()) of \(model.parameterCount.formatted()) parameters)")
-            if !model.hasSeparateLMHead && freeze.contains(where: { $0.split(separator: ",").contains("lm-head") }) {
-                note("lm-head: this model's head is tied to the embedding, so shared.weight is frozen")
-            }
-        }
-        if hasCheckpoint {
-            note("resuming \(out) at step \(trainer.completedSteps) of \(trainer.totalSteps)")
-        } else if resume {
-            note("no checkpoint in \(out); starting a new run")
-        }
-        note("\(trainer.optimizer.summary); \(trainer.totalSteps) steps of \(options.batchSize)×\(options.gradientAccumulation) examples, dropout \(trainer.dropoutRate)")
-
-        // Ctrl-C or SIGTERM now stops after the current step, which is then saved; a second one exits at
-        // once, which is safe: checkpoints are only ever replaced atomically.
-        Signals.shared.deferExit()
-        let display = ProgressDisplay(enabled: !runtime.quiet)
-        var lastStep: StepReport?
-        var lastEvaluation: EvaluationReport?
-        try trainer.run(output: output, onStep: { step in
-            if let reason = step.skipped {
-                display.finish()
-                note("step \(step.step) skipped: \(reason) (\(trainer.state.skippedSteps ?? 0) of at most \(trainingFlags.skipNonfiniteSteps))")
-            } else {
-                lastStep = step
-            }
-            display.show(step)
-            if Signals.shared.received != nil {
-                display.finish()
-                note("interrupted: saving step \(step.step)")
-                return .stop
-            }
-            return .continue
-        }, onEvaluation: { evaluation in
-            lastEvaluation = evaluation
-            display.finish()
-            note(Self.describe(evaluation))
-        })
-        display.finish()
-        let finished = trainer.isFinished
-        if json {
-            try printJSON(Summary(out: output.path, step: trainer.completedSteps, total_steps: trainer.totalSteps, finished: finished,
-                              train_loss: lastStep?.loss, eval_loss: lastEvaluation?.loss,
-                              eval_token_accuracy: lastEvaluation?.tokenAccuracy, eval_exact_match: lastEvaluation?.exactMatch,
-                              elapsed_s: trainer.state.elapsedSeconds, skipped_steps: trainer.state.skippedSteps ?? 0,
-                              tokens_per_s: trainer.state.elapsedSeconds > 0 ? Double(trainer.state.tokensSeen) / trainer.state.elapsedSeconds : nil))
-        } else {
-            print("saved \(output.path) at step \(trainer.completedSteps) of \(trainer.totalSteps)" + (finished ? "" : " (interrupted; continue with --resume)"))
-        }
-        // After a signal, T5Command.main exits with 128 + its number.
-    }
-
-    struct Summary: Encodable {
-        let out: String
-        let step: Int
-        let total_steps: Int
-        let finished: Bool
-        let train_loss: Double?
-        let eval_loss: Double?
-        let eval_token_accuracy: Double?
-        let eval_exact_match: Double?
-        let elapsed_s: Double
-        let skipped_steps: Int
-        let tokens_per_s: Double?
     }
 
     private func loadTasks(_ arguments: [String], tokenizer: any Tokenizer) throws(T5Error) -> [TaskData] {
@@ -188,6 +101,16 @@ struct Finetune: AsyncParsableCommand {
                                       maxInputTokens: maxInputTokens, maxTargetTokens: maxTargetTokens))
         }
         return tasks
+    }
+
+    /// The span corruption of --pretrain-text, whose inputs are --max-input-tokens long (named so in errors).
+    private func pretrainCorruption(tokenizer: any Tokenizer) throws(T5Error) -> SpanCorruption {
+        let result = Result { () throws(T5Error) in try spanCorruption.corruption(inputLength: maxInputTokens, tokenizer: tokenizer) }
+        guard case .failure(let error) = result else { return try result.get() }
+        if case .invalidOption(let name, let reason) = error, name == "SpanCorruption.inputLength" || name == "Tokenizer.sentinelCount" {
+            throw .invalidOption(name: "--max-input-tokens", reason: reason)
+        }
+        throw error
     }
 
     private func mixWeights() throws(T5Error) -> [Double]? {
@@ -205,6 +128,12 @@ struct Finetune: AsyncParsableCommand {
 
     private func report(_ data: TrainingData, label: String) {
         for (task, rate) in zip(data.tasks, data.rates) {
+            if let corpus = task.corpus {
+                var line = TrainingSession.describe(corpus, label: label)
+                if data.tasks.count > 1 { line += String(format: ", sampled %.1f%%", rate * 100) }
+                note(line)
+                continue
+            }
             var line = "\(label) \(task.source.path): \(task.examples.count) examples"
             if !task.source.prefix.isEmpty { line += ", prefix \(task.source.prefix.debugDescription)" }
             if data.tasks.count > 1 && label == "train" { line += String(format: ", sampled %.1f%%", rate * 100) }
@@ -217,17 +146,6 @@ struct Finetune: AsyncParsableCommand {
             }
             note(line)
         }
-    }
-
-    static func describe(_ e: EvaluationReport) -> String {
-        var line = String(format: "eval step %d: loss %.4f, token accuracy %.2f%%", e.step, e.loss, e.tokenAccuracy * 100)
-        if let em = e.exactMatch { line += String(format: ", exact match %.2f%%", em * 100) }
-        if e.tasks.count > 1 {
-            line += " (" + e.tasks.map { t in
-                "\(t.name): " + (t.exactMatch.map { String(format: "EM %.1f%%", $0 * 100) } ?? String(format: "loss %.3f", t.loss))
-            }.joined(separator: ", ") + ")"
-        }
-        return line
     }
 }
 

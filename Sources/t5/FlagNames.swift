@@ -46,6 +46,11 @@ enum FlagNames {
         ("TokenizerTraining.characterCoverage", "--character-coverage"),
         ("TokenizerTraining.inputSentenceSize", "--input-sentence-size"),
         ("TokenizerTraining.threads", "--threads"),
+        ("SpanCorruption.noiseDensity", "--noise-density"),
+        ("SpanCorruption.meanSpanLength", "--mean-span-length"),
+        ("SpanCorruption.inputLength", "--input-length"),
+        ("Tokenizer.sentinelCount", "--input-length"),
+        ("SpanCorruptionCorpus.files", "--text"),
         ("maxInputTokens", "--max-input-tokens"),
     ]
 

@@ -183,3 +183,22 @@ func encodeJSON<T: Encodable>(_ value: T) throws(T5Error) -> Data {
 }
 
 extension WeightPrecision: ExpressibleByArgument {}
+
+/// The span-corruption settings of `t5 pretrain` and of `t5 finetune --pretrain-text`, with T5's defaults.
+struct SpanCorruptionFlags: ParsableArguments {
+    @Option(parsing: .unconditional, help: "Fraction of each chunk's tokens replaced by noise spans, in (0, 1).") var noiseDensity = 0.15
+    @Option(parsing: .unconditional, help: "Mean length of a noise span, at least 1.") var meanSpanLength = 3.0
+    @Flag(help: "Each non-blank line of a .txt corpus is a document (default: documents are separated by blank lines).")
+    var oneDocumentPerLine = false
+
+    func validate() throws {
+        if !(noiseDensity > 0 && noiseDensity < 1) { throw invalidValue("--noise-density", "must be in (0, 1), got \(noiseDensity)") }
+        if !(meanSpanLength >= 1 && meanSpanLength.isFinite) { throw invalidValue("--mean-span-length", "must be at least 1, got \(meanSpanLength)") }
+    }
+
+    /// The corruption for inputs of `inputLength` tokens with `tokenizer`'s sentinels.
+    func corruption(inputLength: Int, tokenizer: any Tokenizer) throws(T5Error) -> SpanCorruption {
+        try SpanCorruption(inputLength: inputLength, noiseDensity: noiseDensity, meanSpanLength: meanSpanLength,
+                           sentinelCount: tokenizer.sentinelCount)
+    }
+}

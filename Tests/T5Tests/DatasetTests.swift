@@ -120,11 +120,11 @@ func scratchDirectory(_ label: String) throws -> URL {
         let data = try TrainingData(tasks: [task(0, 40)])
         var sampler = BatchSampler(data: data, batchSize: 4, seed: 7)
         var seen = [Int]()
-        for _ in 0..<10 { seen += ids(sampler.next()) }
+        for _ in 0..<10 { seen += ids(try sampler.next()) }
         #expect(seen.sorted() == Array(0..<40))
         // The next pass is in another order.
         var next = [Int]()
-        for _ in 0..<10 { next += ids(sampler.next()) }
+        for _ in 0..<10 { next += ids(try sampler.next()) }
         #expect(next.sorted() == Array(0..<40))
         #expect(next != seen)
     }
@@ -134,7 +134,7 @@ func scratchDirectory(_ label: String) throws -> URL {
         var a = BatchSampler(data: data, batchSize: 5, seed: 1), b = BatchSampler(data: data, batchSize: 5, seed: 1)
         var c = BatchSampler(data: data, batchSize: 5, seed: 2)
         var sa = [[Int]](), sb = [[Int]](), sc = [[Int]]()
-        for _ in 0..<30 { sa.append(ids(a.next())); sb.append(ids(b.next())); sc.append(ids(c.next())) }
+        for _ in 0..<30 { sa.append(ids(try a.next())); sb.append(ids(try b.next())); sc.append(ids(try c.next())) }
         #expect(sa == sb)
         #expect(sa != sc)
     }
@@ -145,11 +145,11 @@ func scratchDirectory(_ label: String) throws -> URL {
         var original = BatchSampler(data: data, batchSize: 3, seed: 11, poolBatches: 4)
         for cut in [0, 1, 3, 4, 5, 17] {
             var reference = BatchSampler(data: data, batchSize: 3, seed: 11, poolBatches: 4)
-            for _ in 0..<cut { _ = reference.next() }
+            for _ in 0..<cut { _ = try reference.next() }
             var resumed = BatchSampler(data: data, batchSize: 3, seed: 11, poolBatches: 4, position: reference.position)
-            for _ in 0..<15 { #expect(ids(resumed.next()) == ids(reference.next()), "cut \(cut)") }
+            for _ in 0..<15 { #expect(ids(try resumed.next()) == ids(try reference.next()), "cut \(cut)") }
         }
-        _ = original.next()
+        _ = try original.next()
         #expect(original.position.batchInPool == 1)
     }
 
@@ -157,7 +157,7 @@ func scratchDirectory(_ label: String) throws -> URL {
         let data = try TrainingData(tasks: [task(0, 100), task(1, 100), task(2, 100)], weights: [3, 1, 0])
         var sampler = BatchSampler(data: data, batchSize: 10, seed: 3)
         var counts = [0, 0, 0]
-        for _ in 0..<400 { for id in ids(sampler.next()) { counts[id / 1000] += 1 } }
+        for _ in 0..<400 { for id in ids(try sampler.next()) { counts[id / 1000] += 1 } }
         let share = Double(counts[0]) / 4000
         #expect(abs(share - 0.75) < 0.03, "task 0 share \(share)")
         #expect(counts[2] == 0)
@@ -169,7 +169,7 @@ func scratchDirectory(_ label: String) throws -> URL {
         var sampler = BatchSampler(data: data, batchSize: 8, seed: 5)
         var padding = 0
         for _ in 0..<50 {
-            let batch = sampler.next()
+            let batch = try sampler.next()
             let longest = batch.inputIDs.map(\.count).max() ?? 0
             padding += batch.inputIDs.reduce(0) { $0 + longest - $1.count }
         }

@@ -19,6 +19,7 @@ struct FuzzTarget: Sendable {
         FuzzTarget(name: "tokenizer-json", run: tokenizerJSON),
         FuzzTarget(name: "dataset", run: dataset),
         FuzzTarget(name: "trainer-state", run: trainerState),
+        FuzzTarget(name: "corpus", run: corpus),
     ]
 }
 
@@ -260,6 +261,28 @@ let sampleTexts = [
     }
 }
 
+/// A corpus file as `t5 pretrain --text` streams it (written to a file: the reader works on files, through
+/// its fixed buffer), as blank-line text, one document per line and JSON Lines, gzip-compressed when the bytes
+/// start with its magic number.
+@Sendable func corpus(_ bytes: UnsafeRawBufferPointer) {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("t5fuzz-corpus-\(getpid())").path
+    guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else { return }
+    defer { unlink(path) }
+    for format in [CorpusFormat.text(onePerLine: false), .text(onePerLine: true), .jsonLines] {
+        do {
+            let reader = try CorpusReader(path: path, format: format)
+            var previous = (offset: -1, line: 0)
+            while let d = try reader.next() {
+                check(d.offset > previous.offset && d.line > previous.line, "documents out of order")
+                if format != .jsonLines { check(!TextFile.isBlank(d.text), "a blank text document") }
+                previous = (d.offset, d.line)
+            }
+        } catch {
+            report(error)
+        }
+    }
+}
+
 /// trainer_state.json as `--resume` reads it: decoded, validated against a run, then the batch sampler placed
 /// at its data position and one optimizer step's bookkeeping done (Trainer.swift, `step()`), which a state
 /// that validates must survive.
@@ -284,7 +307,13 @@ let sampleTexts = [
         var next = state
         var examples = 0, tokens = 0
         for _ in 0..<accumulation {
-            let batch = sampler.next()
+            let batch: TrainingBatch
+            do {
+                batch = try sampler.next()
+            } catch {
+                check(false, "a sampler over examples in memory threw: \(error)")
+                return
+            }
             examples += batch.inputIDs.count
             tokens += batch.inputIDs.reduce(0) { $0 + $1.count } + batch.targetIDs.reduce(0) { $0 + $1.count }
         }

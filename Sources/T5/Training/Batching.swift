@@ -15,6 +15,9 @@ enum RandomStream: UInt64 {
     case dropout = 4
     /// Weights of a model initialized from scratch.
     case initialization = 5
+    /// The noise mask of one span-corruption chunk (by its index in the run, and 0 for training, 1 for
+    /// validation).
+    case spanCorruption = 6
 
     /// The generator for this stream at the given coordinates.
     func generator(seed: UInt64, _ a: Int = 0, _ b: Int = 0) -> SeededGenerator {
@@ -61,11 +64,15 @@ public struct DataPosition: Sendable, Equatable {
     public var batchInPool: Int
     /// Examples drawn from each task before the current pool.
     public var drawn: [Int]
+    /// With a span-corruption task: where its corpus stream was when the current pool started, so that a
+    /// resumed run reads on from there instead of from the start.
+    public var corpus: CorpusPosition?
 
-    public init(pool: Int = 0, batchInPool: Int = 0, drawn: [Int]) {
+    public init(pool: Int = 0, batchInPool: Int = 0, drawn: [Int], corpus: CorpusPosition? = nil) {
         self.pool = pool
         self.batchInPool = batchInPool
         self.drawn = drawn
+        self.corpus = corpus
     }
 }
 
@@ -76,7 +83,11 @@ public struct DataPosition: Sendable, Equatable {
 /// mixture's rates and takes that task's next example. A pool is then sorted by length and cut into
 /// batches, so a batch holds examples of similar lengths and little padding (the "bucketing" of
 /// T5's and fairseq's input pipelines), and its batches are dealt in shuffled order.
-public struct BatchSampler: Sendable {
+///
+/// A span-corruption task (`TaskData.corpus`) is streamed in corpus order instead of shuffled: its k-th
+/// draw is chunk k, corrupted with the noise mask of stream `spanCorruption` at k. Its examples all have
+/// the same lengths, so within a pool they keep their draw order and only the batch order is shuffled.
+public struct BatchSampler {
     public let data: TrainingData
     public let batchSize: Int
     public let seed: UInt64
@@ -85,11 +96,13 @@ public struct BatchSampler: Sendable {
     /// The position of the next batch.
     public private(set) var position: DataPosition
 
-    /// Batches of the current pool (indices into each task's examples), in dealing order.
-    private var poolContents: [[(task: Int, index: Int)]] = []
+    /// Batches of the current pool, in dealing order, with each example's raw chunk for corpus tasks.
+    private var poolContents: [[(example: TokenizedExample, source: [Int]?)]] = []
     private var poolBuilt = false
     /// Per task, the pass whose order is cached, and that order.
     private var passes: [(pass: Int, order: [Int])]
+    /// The chunk streams of corpus tasks (shared by copies of the sampler; they seek by chunk index).
+    private let streams: [Int: CorpusChunks]
 
     /// Batches per pool for `data`. Small data: a pool is about one pass over everything, so an example
     /// rarely repeats within it.
@@ -105,46 +118,60 @@ public struct BatchSampler: Sendable {
         self.poolBatches = Self.effectivePoolBatches(poolBatches, data: data, batchSize: batchSize)
         self.position = position ?? DataPosition(drawn: Array(repeating: 0, count: data.tasks.count))
         passes = Array(repeating: (pass: -1, order: []), count: data.tasks.count)
+        var streams = [Int: CorpusChunks]()
+        for (t, task) in data.tasks.enumerated() {
+            if let corpus = task.corpus { streams[t] = corpus.chunks() }
+        }
+        self.streams = streams
     }
 
-    /// The next batch: `batchSize` examples, unpadded.
-    public mutating func next() -> TrainingBatch {
-        if !poolBuilt { buildPool() }
+    /// The next batch: `batchSize` examples, unpadded. Throws when a corpus file cannot be read.
+    public mutating func next() throws(T5Error) -> TrainingBatch {
+        if !poolBuilt { try buildPool() }
         let members = poolContents[position.batchInPool]
         position.batchInPool += 1
         if position.batchInPool == poolContents.count {
             // Advance to the next pool: its draws start where this pool's ended.
-            for member in poolContents.joined() { position.drawn[member.task] += 1 }
+            position.drawn = nextDrawn
+            position.corpus = streams.values.first?.position
             position.pool += 1
             position.batchInPool = 0
             poolBuilt = false
         }
         var batch = TrainingBatch(inputIDs: [], targetIDs: [])
         for member in members {
-            let example = data.tasks[member.task].examples[member.index]
-            batch.inputIDs.append(example.inputIDs)
-            batch.targetIDs.append(example.targetIDs)
+            batch.inputIDs.append(member.example.inputIDs)
+            batch.targetIDs.append(member.example.targetIDs)
+            batch.sourceIDs.append(member.source ?? [])
         }
         return batch
     }
 
-    /// Index of the `k`-th example drawn from `task` (0-based over the whole run).
-    private mutating func exampleIndex(task: Int, draw k: Int) -> Int {
+    /// `drawn` after the current pool.
+    private var nextDrawn: [Int] = []
+
+    /// The `k`-th example drawn from `task` (0-based over the whole run), with its raw chunk for a corpus.
+    private mutating func example(task: Int, draw k: Int) throws(T5Error) -> (example: TokenizedExample, source: [Int]?) {
+        if let stream = streams[task], let corpus = data.tasks[task].corpus {
+            try stream.seek(toChunk: k, hint: position.corpus)
+            let chunk = try stream.next()
+            return (corpus.corruption.corrupt(chunk, index: k, seed: seed, tokenizer: corpus.tokenizer), chunk)
+        }
         let n = data.tasks[task].examples.count
         let pass = k / n
         if passes[task].pass != pass {
             var generator = RandomStream.shuffle.generator(seed: seed, task, pass)
             passes[task] = (pass, generator.permutation(n))
         }
-        return passes[task].order[k % n]
+        return (data.tasks[task].examples[passes[task].order[k % n]], nil)
     }
 
-    private mutating func buildPool() {
+    private mutating func buildPool() throws(T5Error) {
         let size = batchSize * poolBatches
         var drawn = position.drawn
         var mixture = RandomStream.mixture.generator(seed: seed, position.pool)
         let cumulative = data.rates.reduce(into: [Double]()) { $0.append(($0.last ?? 0) + $1) }
-        var members = [(task: Int, index: Int, order: Int)]()
+        var members = [(example: TokenizedExample, source: [Int]?, order: Int)]()
         members.reserveCapacity(size)
         for slot in 0..<size {
             var task = 0
@@ -153,17 +180,18 @@ public struct BatchSampler: Sendable {
                 task = cumulative.firstIndex(where: { u < $0 }) ?? (data.tasks.count - 1)
                 // A zero-rate task is never picked: `u < cumulative` fails for it and the one before.
             }
-            members.append((task, exampleIndex(task: task, draw: drawn[task]), slot))
+            let drawnExample = try example(task: task, draw: drawn[task])
+            members.append((drawnExample.example, drawnExample.source, slot))
             drawn[task] += 1
         }
+        nextDrawn = drawn
         // Sort by input length, then target length, then draw order (a total order: deterministic).
-        func lengths(_ m: (task: Int, index: Int, order: Int)) -> (Int, Int, Int) {
-            let e = data.tasks[m.task].examples[m.index]
-            return (e.inputIDs.count, e.targetIDs.count, m.order)
+        func lengths(_ m: (example: TokenizedExample, source: [Int]?, order: Int)) -> (Int, Int, Int) {
+            (m.example.inputIDs.count, m.example.targetIDs.count, m.order)
         }
         members.sort { lengths($0) < lengths($1) }
         var batches = stride(from: 0, to: size, by: batchSize).map { start in
-            members[start..<min(start + batchSize, size)].map { (task: $0.task, index: $0.index) }
+            members[start..<min(start + batchSize, size)].map { (example: $0.example, source: $0.source) }
         }
         var order = RandomStream.batchOrder.generator(seed: seed, position.pool)
         batches = order.permutation(batches.count).map { batches[$0] }
@@ -178,6 +206,7 @@ public enum EvaluationBatches {
     public static func make(_ data: TrainingData, batchSize: Int) -> [[(task: Int, index: Int)]] {
         var all = [(task: Int, index: Int)]()
         for (t, task) in data.tasks.enumerated() {
+            precondition(task.corpus == nil, "evaluation data holds examples, not a streamed corpus (SpanCorruptionCorpus.validationExamples)")
             for i in task.examples.indices { all.append((t, i)) }
         }
         func key(_ m: (task: Int, index: Int)) -> (Int, Int, Int, Int) {

@@ -161,6 +161,8 @@ public struct TruncationReport: Sendable, Equatable {
 public struct TaskData: Sendable {
     public let source: TaskSource
     public let examples: [TokenizedExample]
+    /// For a span-corruption task, its corpus; `examples` is then empty and batches stream the chunks.
+    public let corpus: SpanCorruptionCorpus?
     public let emptyLines: Int
     public let truncatedInputs: TruncationReport
     public let truncatedTargets: TruncationReport
@@ -197,6 +199,7 @@ public struct TaskData: Sendable {
         }
         self.source = source
         self.emptyLines = emptyLines
+        corpus = nil
         truncatedInputs = inputCut
         truncatedTargets = targetCut
     }
@@ -206,9 +209,23 @@ public struct TaskData: Sendable {
         self.source = source
         self.examples = examples
         emptyLines = 0
+        corpus = nil
         truncatedInputs = .init()
         truncatedTargets = .init()
     }
+
+    /// A span-corruption task over `corpus`, streamed.
+    public init(corpus: SpanCorruptionCorpus) {
+        source = TaskSource(path: corpus.name)
+        examples = []
+        self.corpus = corpus
+        emptyLines = 0
+        truncatedInputs = .init()
+        truncatedTargets = .init()
+    }
+
+    /// Examples of one pass: the corpus's chunks for a span-corruption task.
+    public var count: Int { corpus?.summary.chunks ?? examples.count }
 
     /// Input plus target tokens over all examples.
     public var tokenCount: Int { examples.reduce(0) { $0 + $1.inputIDs.count + $1.targetIDs.count } }
@@ -224,7 +241,7 @@ public struct TrainingData: Sendable {
     /// examples-proportional mixing, T5's default (each task in proportion to its size).
     public init(tasks: [TaskData], weights: [Double]? = nil) throws(T5Error) {
         guard !tasks.isEmpty else { throw .invalidOption(name: "TrainingData.tasks", reason: "no training data given") }
-        let raw = weights ?? tasks.map { Double($0.examples.count) }
+        let raw = weights ?? tasks.map { Double($0.count) }
         guard raw.count == tasks.count else {
             throw .invalidOption(name: "TrainingData.weights", reason: "\(raw.count) weight\(raw.count == 1 ? "" : "s") for \(tasks.count) task\(tasks.count == 1 ? "" : "s") (one per task, in order)")
         }
@@ -237,5 +254,5 @@ public struct TrainingData: Sendable {
     }
 
     /// Examples over all tasks (what one epoch means).
-    public var exampleCount: Int { tasks.reduce(0) { $0 + $1.examples.count } }
+    public var exampleCount: Int { tasks.reduce(0) { $0 + $1.count } }
 }

@@ -86,6 +86,14 @@ public final class Trainer {
             batchSize: options.batchSize,
             poolBatches: BatchSampler.effectivePoolBatches(options.poolBatches, data: training, batchSize: options.batchSize),
             gradientAccumulation: options.gradientAccumulation)
+        if let corpus = state.corpus {
+            // The corpus stream's saved position must be the one of the pool's first draw from it.
+            let path = checkpoint.appendingPathComponent(Checkpoint.stateFile).path
+            guard let t = training.tasks.firstIndex(where: { $0.corpus != nil }), corpus.chunk == state.drawn[t],
+                  corpus.file < training.tasks[t].corpus?.files.count ?? 0 else {
+                throw .corruptCheckpoint(path: path, reason: "corpus: position at chunk \(corpus.chunk), file \(corpus.file) does not match the data drawn (\(state.drawn))")
+            }
+        }
         state.totalSteps = options.totalSteps(examples: training.exampleCount)
         let store = ParameterStore(model: model, frozen: frozen)
         var shapes = [String: [Int]]()
@@ -139,6 +147,10 @@ public final class Trainer {
             TokenizedExample(inputIDs: Array($0.utf8).map(Int.init), targetIDs: [])
         })
         for (i, task) in training.tasks.enumerated() {
+            if let corpus = task.corpus {
+                s["train[\(i)]"] = "\(corpus.signature), rate \(training.rates[i])"
+                continue
+            }
             s["train[\(i)]"] = "prefix \(task.source.prefix.debugDescription), \(RunSignature.fingerprint(task.examples)), rate \(training.rates[i])"
         }
         return s
@@ -153,7 +165,8 @@ public final class Trainer {
     @discardableResult
     public func step() throws(T5Error) -> StepReport {
         let started = DispatchTime.now().uptimeNanoseconds
-        let micro = (0..<options.gradientAccumulation).map { _ in sampler.next() }
+        var micro = [TrainingBatch]()
+        for _ in 0..<options.gradientAccumulation { micro.append(try sampler.next()) }
         let targetCounts = micro.map { $0.targetIDs.reduce(0) { $0 + $1.count } }
         let inputTokens = micro.reduce(0) { $0 + $1.inputIDs.reduce(0) { $0 + $1.count } }
         let targetTokens = targetCounts.reduce(0, +)

@@ -18,6 +18,8 @@ public struct TrainingState: Codable, Sendable, Equatable {
     public var pool: Int
     public var batchInPool: Int
     public var drawn: [Int]
+    /// With a span-corruption task: its corpus stream's position at the start of the current pool.
+    public var corpus: CorpusPosition?
     /// Examples and tokens (input + target, unpadded) trained on so far.
     public var examplesSeen: Int
     public var tokensSeen: Int
@@ -33,11 +35,12 @@ public struct TrainingState: Codable, Sendable, Equatable {
     public var rng = "xoshiro256** seeded by SplitMix64; each stream (shuffle per task and pass, mixture and batch order per pool, dropout per step and micro-batch) seeded from `seed` and its coordinates"
 
     public var position: DataPosition {
-        get { DataPosition(pool: pool, batchInPool: batchInPool, drawn: drawn) }
+        get { DataPosition(pool: pool, batchInPool: batchInPool, drawn: drawn, corpus: corpus) }
         set {
             pool = newValue.pool
             batchInPool = newValue.batchInPool
             drawn = newValue.drawn
+            corpus = newValue.corpus
         }
     }
 
@@ -49,6 +52,7 @@ public struct TrainingState: Codable, Sendable, Equatable {
         pool = position.pool
         batchInPool = position.batchInPool
         drawn = position.drawn
+        corpus = position.corpus
         self.examplesSeen = examplesSeen
         self.tokensSeen = tokensSeen
         self.elapsedSeconds = elapsedSeconds
@@ -57,7 +61,7 @@ public struct TrainingState: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case version, step, seed, pool, drawn, rng, signature
+        case version, step, seed, pool, drawn, rng, signature, corpus
         case totalSteps = "total_steps"
         case batchInPool = "batch_in_pool"
         case examplesSeen = "examples_seen"

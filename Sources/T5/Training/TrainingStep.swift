@@ -2,6 +2,9 @@
 public struct TrainingBatch: Sendable {
     public var inputIDs: [[Int]]
     public var targetIDs: [[Int]]
+    /// Per example, the raw chunk a span-corruption example was made from (empty for labelled examples);
+    /// not used by training, shown by `t5 pretrain --print-examples`.
+    public var sourceIDs: [[Int]] = []
 
     public init(inputIDs: [[Int]], targetIDs: [[Int]]) {
         self.inputIDs = inputIDs
