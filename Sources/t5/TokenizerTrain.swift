@@ -21,7 +21,7 @@ struct TokenizerTrain: ParsableCommand {
     )
 
     @Option(parsing: .unconditionalSingleValue, help: ArgumentHelp(
-        "Training text: a .txt file (one sentence per line) or .jsonl (a \"text\" field per line); repeatable.",
+        "Training text: a .txt file (one sentence per line) or .jsonl (a \"text\" field per line), either gzip-compressed (.gz); repeatable.",
         valueName: "FILE"))
     var text: [String] = []
     @Option(parsing: .unconditional, help: ArgumentHelp("Pieces in the table, <pad> </s> <unk> included (the 100 sentinels come on top).", valueName: "N"))

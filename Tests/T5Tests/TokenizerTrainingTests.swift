@@ -105,6 +105,25 @@ import Testing
                 t.stdout.contains("\"ids\":[\(expected.map(String.init).joined(separator: ","))]"), "\(t.stdout)")
     }
 
+    /// A gzip-compressed corpus trains the same table as the plain file.
+    @Test func gzipCorpusTrainsTheSameTable() throws {
+        let corpus = TokenizerTrainingTests.directory.appendingPathComponent("corpus.txt")
+        let compressed = temporary().appendingPathExtension("txt.gz")
+        defer { try? FileManager.default.removeItem(at: compressed) }
+        let gzip = Process()
+        gzip.executableURL = URL(fileURLWithPath: "/bin/gzip")
+        gzip.arguments = ["-c", corpus.path]
+        FileManager.default.createFile(atPath: compressed.path, contents: nil)
+        gzip.standardOutput = try FileHandle(forWritingTo: compressed)
+        try gzip.run()
+        gzip.waitUntilExit()
+        let training = TokenizerTraining(vocabSize: 300, threads: 1)
+        let plain = try training.train(sentences: TokenizerTraining.sentences(of: [corpus.path]))
+        let unzipped = try training.train(sentences: TokenizerTraining.sentences(of: [compressed.path]))
+        #expect(plain.sentences == unzipped.sentences)
+        #expect(plain.model == unzipped.model)
+    }
+
     @Test func badInputIsOneLine() throws {
         let out = temporary()
         defer { try? FileManager.default.removeItem(at: out) }

@@ -151,34 +151,17 @@ public struct TokenizerTraining: Sendable {
 }
 
 extension TokenizerTraining {
-    /// The sentences of text files, in order: each line of a `.txt` file (blank lines skipped), the `"text"`
-    /// field of each line of a `.jsonl` file. Invalid UTF-8 and malformed JSON are refused with file and line.
+    /// The sentences of corpus files, in order, read as `t5 pretrain` reads them (`CorpusReader`, streamed,
+    /// `.gz` looked through): each non-blank line of a text file, the `"text"` field of each line of a `.jsonl`
+    /// file. Invalid UTF-8, malformed JSON and corrupt gzip are refused naming the file and the line.
     public static func sentences(of paths: [String]) -> () throws(T5Error) -> String? {
         var remaining = paths[...]
-        var reader: LineReader?
-        var isJSONL = false
-        var pending: [(number: Int, text: String)] = []
+        var reader: CorpusReader?
         return { () throws(T5Error) -> String? in
             while true {
-                if let (number, line) = pending.popLast() {
-                    guard isJSONL else { return line }
-                    if line.allSatisfy({ $0 == " " || $0 == "\t" }) { continue }
-                    let name = reader?.name ?? ""
-                    guard case let .object(object) = try JSONValue.parse(line, path: name, line: number) else {
-                        throw .invalidData(path: name, line: number, reason: "expected a JSON object with a \"text\" string")
-                    }
-                    guard case let .string(text)? = object["text"] else {
-                        throw .invalidData(path: name, line: number, reason: "no \"text\" string")
-                    }
-                    return text
-                }
-                if let lines = try reader?.nextLines(limit: 1024) {
-                    pending = lines.reversed()
-                    continue
-                }
+                if let document = try reader?.next() { return document.text }
                 guard let path = remaining.popFirst() else { return nil }
-                reader = try LineReader(path: path)
-                isJSONL = path.hasSuffix(".jsonl")
+                reader = try CorpusReader(path: path, format: .of(path, onePerLine: true))
             }
         }
     }
