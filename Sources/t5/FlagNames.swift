@@ -42,6 +42,9 @@ enum FlagNames {
         ("TrainingData.tasks", "--train"),
         ("TrainingData.weights", "--mix"),
         ("Trainer.resume", "--resume"),
+        ("DistillationObjective.alpha", "--alpha"),
+        ("DistillationObjective.temperature", "--temperature"),
+        ("StudentLayers", "--student-layers"),
         ("maxInputTokens", "--max-input-tokens"),
     ]
 

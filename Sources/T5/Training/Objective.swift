@@ -1,7 +1,18 @@
+/// What training minimizes, as the trainer holds it: given each micro-batch before the student's forward, it
+/// returns the `Objective` that batch's logits are scored by. An objective that needs more than the labels
+/// (distillation: a teacher's distribution over the same batch) computes it here; every `Objective` is one
+/// that needs nothing more (it returns itself).
+public protocol BatchObjective: Sendable {
+    /// The objective for `batch`'s logits.
+    func bound(to batch: TrainingBatch) throws(T5Error) -> any Objective
+    /// Settings a resumed run must repeat (merged into the checkpoint's run signature); empty by default.
+    var signature: [String: String] { get }
+}
+
 /// What training minimizes, given the logits of every target token of a batch: cross-entropy against the
-/// labels today; distillation (against a teacher's distribution) lands here too. The loss and its gradient
+/// labels, or word-level distillation once bound to a batch's teacher logits. The loss and its gradient
 /// are written side by side, as the kernels' forward and backward are.
-public protocol Objective: Sendable {
+public protocol Objective: BatchObjective {
     /// The loss summed over `rows` logit rows of `vocab` values (row `r` predicts `labels[r]`), the rows it
     /// counts and the rows whose argmax is the label. With `gradientScale`, then overwrites `logits` with
     /// `gradientScale · ∂(sum / counted)/∂logits`, which the backward pass starts from. `scratch` holds
@@ -10,6 +21,11 @@ public protocol Objective: Sendable {
         logits: UnsafeMutablePointer<Float>, rows: Int, vocab: Int, labels: UnsafePointer<Int32>,
         scratch: UnsafeMutablePointer<Float>, gradientScale: Float?
     ) -> LossResult
+}
+
+extension Objective {
+    public func bound(to batch: TrainingBatch) throws(T5Error) -> any Objective { self }
+    public var signature: [String: String] { [:] }
 }
 
 /// torch's `CrossEntropyLoss(label_smoothing:)` over the target tokens, as T5ForConditionalGeneration

@@ -1,0 +1,99 @@
+/// Word-level knowledge distillation (Hinton et al. 2015; Shleifer & Rush 2020, "Pre-trained Summarization
+/// Distillation", arXiv 2010.13002, whose `distillation.py` this follows): over the target tokens of a step,
+///
+///     loss = α · CE(student, labels) + (1 − α) · τ² · KL(softmax(teacher / τ) ‖ softmax(student / τ))
+///
+/// CE and KL each the mean over the target tokens (KL summed over the whole vocabulary), as distillation.py's
+/// `alpha_mlm · loss_mlm + alpha_ce · loss_ce` with `KLDivLoss(reduction="batchmean")` over the non-pad rows.
+/// The τ² keeps the soft term's gradient on the scale of the hard term's as τ changes (Hinton et al. §2).
+///
+/// The teacher runs on each micro-batch in inference mode (no dropout, no gradients; its encoder once per
+/// batch) in whatever precision it was loaded in. With α = 1 it is not run at all: the objective is then
+/// `CrossEntropyObjective`, so the run is exactly fine-tuning.
+public struct DistillationObjective: BatchObjective {
+    /// Shleifer & Rush's defaults: distillation.py's `alpha_mlm` 0.2 on the labels, `alpha_ce` 0.8 on the
+    /// teacher, and the temperature of 2.0 it hard-codes.
+    public static let defaultAlpha: Float = 0.2
+    public static let defaultTemperature: Float = 2
+
+    public let teacher: T5Model
+    /// The weight of the cross-entropy against the labels, in [0, 1]; the KL term gets 1 − α.
+    public let alpha: Float
+    /// The softmax temperature τ > 0 of both distributions in the KL term.
+    public let temperature: Float
+    /// Label smoothing of the CE term (torch's `CrossEntropyLoss(label_smoothing:)`).
+    public let labelSmoothing: Float
+    /// What identifies the teacher in a resumed run's signature (its directory, say).
+    public let teacherName: String
+
+    /// Throws `.invalidOption` naming the library field for α outside [0, 1] or τ ≤ 0 (or not finite).
+    public init(
+        teacher: T5Model, alpha: Float = defaultAlpha, temperature: Float = defaultTemperature,
+        labelSmoothing: Float = 0, teacherName: String = "teacher"
+    ) throws(T5Error) {
+        try Self.validate(alpha: alpha, temperature: temperature)
+        try teacher.requireDecoder()
+        self.teacher = teacher
+        self.alpha = alpha
+        self.temperature = temperature
+        self.labelSmoothing = labelSmoothing
+        self.teacherName = teacherName
+    }
+
+    /// The checks of `init`, for callers that check flags before loading a teacher.
+    public static func validate(alpha: Float, temperature: Float) throws(T5Error) {
+        guard alpha >= 0 && alpha <= 1 else {
+            throw .invalidOption(name: "DistillationObjective.alpha", reason: "must be in [0, 1], got \(alpha)")
+        }
+        guard temperature > 0 && temperature.isFinite else {
+            throw .invalidOption(name: "DistillationObjective.temperature", reason: "must be a finite number above 0, got \(temperature)")
+        }
+    }
+
+    public func bound(to batch: TrainingBatch) throws(T5Error) -> any Objective {
+        if alpha == 1 { return CrossEntropyObjective(labelSmoothing: labelSmoothing) }
+        return WordLevelDistillation(
+            teacherLogits: try teacher.teacherLogits(for: batch), alpha: alpha, temperature: temperature,
+            labelSmoothing: labelSmoothing)
+    }
+
+    public var signature: [String: String] {
+        ["distill": "teacher \(teacherName), alpha \(alpha), temperature \(temperature)"]
+    }
+}
+
+/// `DistillationObjective` bound to one micro-batch: the teacher's logits of its target tokens, (Nt, V) in
+/// the rows' order. Used once: `evaluate` turns the teacher's logits into scratch.
+public struct WordLevelDistillation: Objective {
+    let teacherLogits: Tensor
+    let alpha: Float
+    let temperature: Float
+    let labelSmoothing: Float
+
+    public func evaluate(
+        logits: UnsafeMutablePointer<Float>, rows: Int, vocab: Int, labels: UnsafePointer<Int32>,
+        scratch: UnsafeMutablePointer<Float>, gradientScale: Float?
+    ) -> LossResult {
+        precondition(teacherLogits.shape == [rows, vocab], "teacher logits \(teacherLogits.shape) for \(rows) rows of \(vocab)")
+        let softWeight = (1 - alpha) * temperature * temperature
+        // The soft term first, while `logits` still holds the student's logits; its gradient replaces the
+        // teacher's logits, to be added once the hard term has written its own over `logits`.
+        let kl = KLDivergence.forward(student: logits, teacher: teacherLogits.pointer, rows: rows, vocab: vocab, temperature: temperature)
+        let (ceSum, tokens, correct) = CrossEntropy.forward(
+            logits: logits, rows: rows, vocab: vocab, targets: labels, labelSmoothing: labelSmoothing,
+            logSumExp: gradientScale == nil ? nil : scratch)
+        let count = Double(max(tokens, 1))
+        let loss = Double(alpha) * ceSum / count + Double(softWeight) * kl / count
+        if let gradientScale {
+            KLDivergence.backward(
+                student: logits, logP: teacherLogits.pointer, rows: rows, vocab: vocab, temperature: temperature,
+                scale: gradientScale * softWeight / Float(count))
+            CrossEntropy.backward(
+                logits: logits, rows: rows, vocab: vocab, targets: labels, labelSmoothing: labelSmoothing,
+                scale: gradientScale * alpha / Float(count), logSumExp: scratch, into: logits)
+            let n = rows * vocab, soft = teacherLogits.pointer
+            forEachSlice(n, cost: n) { s in Vector.add(soft + s.lowerBound, into: logits + s.lowerBound, s.count) }
+        }
+        return LossResult(loss: Float(loss), tokens: tokens, correct: correct)
+    }
+}
