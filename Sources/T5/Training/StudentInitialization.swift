@@ -59,6 +59,9 @@ extension T5Model {
     /// Throws `.invalidOption` for bad `layers` (see `StudentLayers.validate`); needs fp32 weights.
     public func student(copying layers: StudentLayers) throws(T5Error) -> T5Model {
         try requireDecoder()
+        guard weightPrecision == .f32 else {
+            throw .invalidOption(name: "StudentLayers", reason: "the teacher's weights are \(weightPrecision.rawValue); a student is copied from fp32 weights")
+        }
         try layers.validate(teacher: config)
         var updates = [String: JSONValue]()
         updates["num_layers"] = .integer(layers.encoder.count)
