@@ -135,7 +135,6 @@ struct Distill: AsyncParsableCommand {
             throw T5Error.invalidOption(name: "--teacher", reason: "\(teacher) is not a model to distill from: \(error)")
         }
         let (studentModel, files, copiedLayers) = try makeStudent(teacher: teacherModel, teacherDirectory: teacherDirectory)
-        try Self.requireSameVocabulary(teacher: teacherModel, student: studentModel)
 
         let specs = T5Parameters.specs(for: studentModel.config, separateLMHead: studentModel.hasSeparateLMHead)
         let frozen = try Freezing.frozenKeys(freeze, parameters: specs)
@@ -150,6 +149,7 @@ struct Distill: AsyncParsableCommand {
         let objective = try DistillationObjective(
             teacher: teacherModel, alpha: alpha, temperature: temperature, labelSmoothing: options.labelSmoothing,
             teacherName: teacherDirectory.standardizedFileURL.path)
+        try objective.requireSameVocabulary(student: studentModel)
         // Everything that can fail on bad input happens before anything is written or printed.
         let trainer = hasCheckpoint
             ? try Trainer.resume(from: output, training: training, validation: validation, options: options, frozen: frozen,
@@ -215,20 +215,5 @@ struct Distill: AsyncParsableCommand {
         var files = try Checkpoint.ModelFiles.copying(from: teacherDirectory, config: model.config)
         files.configUpdates = [:]
         return (model, files, layers)
-    }
-
-    /// The teacher's distribution is over its vocabulary and the student's over its own: they must be the
-    /// same, size and tokens alike.
-    static func requireSameVocabulary(teacher: T5Model, student: T5Model) throws {
-        if teacher.config.vocabSize != student.config.vocabSize {
-            throw T5Error.invalidOption(name: "--student", reason: "the student's vocab_size \(student.config.vocabSize) differs from the teacher's \(teacher.config.vocabSize); distillation compares their distributions token by token")
-        }
-        let a = teacher.tokenizer, b = student.tokenizer
-        if a.size != b.size {
-            throw T5Error.invalidOption(name: "--student", reason: "the student's tokenizer has \(b.size) tokens, the teacher's \(a.size); they must be the same tokenizer")
-        }
-        if let id = (0..<a.size).first(where: { a.piece(for: $0) != b.piece(for: $0) }) {
-            throw T5Error.invalidOption(name: "--student", reason: "the student's tokenizer differs from the teacher's at id \(id) (\((b.piece(for: id) ?? "").debugDescription) vs \((a.piece(for: id) ?? "").debugDescription)); they must be the same tokenizer")
-        }
     }
 }

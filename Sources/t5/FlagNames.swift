@@ -45,6 +45,8 @@ enum FlagNames {
         ("DistillationObjective.alpha", "--alpha"),
         ("DistillationObjective.temperature", "--temperature"),
         ("StudentLayers", "--student-layers"),
+        ("DistillationObjective.student", "--student"),
+        ("Distillation.teacher", "--teacher"),
         ("maxInputTokens", "--max-input-tokens"),
     ]
 

@@ -102,4 +102,21 @@ import Testing
                           "the student's vocab_size 512 differs from the teacher's 484")
         try expectFailure(["--teacher", data.path], status: 1, "--teacher: \(data.path) is not a model to distill from")
     }
+
+    /// A bf16 teacher and a fresh --student-config student both train, and the student's config is the file's.
+    @Test func bf16TeacherAndFreshStudent() throws {
+        let data = try cli.data()
+        defer { try? FileManager.default.removeItem(at: data) }
+        let text = try String(contentsOfFile: Self.teacher + "/config.json", encoding: .utf8)
+            .replacingOccurrences(of: "\"num_decoder_layers\": 3", with: "\"num_decoder_layers\": 1")
+        let config = data.appendingPathComponent("student.json")
+        try Data(text.utf8).write(to: config)
+        let out = data.appendingPathComponent("out")
+        let r = try cli.run(["distill"] + arguments(data, out: out, student: ["--student-config", config.path])
+                            + ["--teacher-weights", "bf16", "--steps", "2", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("\"finished\":true"), "\(r.stdout)")
+        #expect(try T5Config.load(from: out.appendingPathComponent("config.json")).numDecoderLayers == 1)
+    }
 }
+

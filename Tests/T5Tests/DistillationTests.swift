@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import T5
 
@@ -165,5 +166,42 @@ import Testing
         #expect(reason { _ = try teacher.student(copying: StudentLayers(encoder: [], decoder: [1])) }.contains("encoder: no layers"))
         #expect(reason { _ = try DistillationObjective(teacher: teacher, alpha: 1.5) }.contains("DistillationObjective.alpha: must be in [0, 1], got 1.5"))
         #expect(reason { _ = try DistillationObjective(teacher: teacher, temperature: 0) }.contains("DistillationObjective.temperature"))
+    }
+
+    /// `Distiller.run` trains as a `Trainer` with the same `DistillationObjective` does, and refuses a student
+    /// with another vocabulary before writing anything.
+    @Test func oneCallDistillsAsTheTrainerDoes() async throws {
+        let dir = try scratchDirectory("distiller-one-call")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let teacherDirectory = Fixtures.modelDirectory("t5v11-gated-gelu")
+        var options = TrainingOptions()
+        options.batchSize = 4
+        options.length = .steps(2)
+        options.dropout = 0
+        let examples = FinetuningTests.examples
+        let steps = Mutex<[Int]>([])
+        let distilled = try await Distiller.run(
+            teacher: .init(directory: teacherDirectory, alpha: 0.5, temperature: 3), student: teacherDirectory,
+            train: [.examples("reverse", examples)], options: options, output: dir.appendingPathComponent("out")
+        ) { event in
+            if case .step(let report) = event { steps.withLock { $0.append(report.step) } }
+        }
+        #expect(steps.withLock { $0 } == [1, 2])
+        let teacher = try T5Model(directory: teacherDirectory)
+        let student = try T5Model(directory: teacherDirectory, packWeights: false)
+        let trainer = try Trainer(
+            model: student, training: try TrainingData(tasks: [TaskData(name: "reverse", examples: examples, tokenizer: student.tokenizer)]),
+            options: options, objective: try DistillationObjective(teacher: teacher, alpha: 0.5, temperature: 3))
+        for _ in 0..<2 { _ = try trainer.step() }
+        let a = try distilled.score(input: "reverse: 1 2 3", target: "3 2 1").logprobs
+        let b = try trainer.model.score(input: "reverse: 1 2 3", target: "3 2 1").logprobs
+        #expect(a.count == b.count && zip(a, b).allSatisfy { abs($0 - $1) < 1e-4 }, "\(a) vs \(b)")
+
+        let out = dir.appendingPathComponent("other")
+        await #expect(throws: T5Error.self) {
+            _ = try await Distiller.run(teacher: .init(directory: teacherDirectory), student: Fixtures.modelDirectory("t5-relu-tied"),
+                                        train: [.examples("reverse", examples)], options: options, output: out)
+        }
+        #expect(FileManager.default.fileExists(atPath: out.path) == false)
     }
 }

@@ -50,6 +50,23 @@ public struct DistillationObjective: BatchObjective {
         }
     }
 
+    /// Throws `.invalidOption` unless `student` has the teacher's vocabulary: the same `vocab_size` and the
+    /// same tokenizer, token for token (the distributions are compared id by id).
+    public func requireSameVocabulary(student: T5Model) throws(T5Error) {
+        let name = "DistillationObjective.student"
+        if teacher.config.vocabSize != student.config.vocabSize {
+            throw .invalidOption(name: name, reason: "the student's vocab_size \(student.config.vocabSize) differs from the teacher's \(teacher.config.vocabSize); distillation compares their distributions token by token")
+        }
+        let a = teacher.tokenizer, b = student.tokenizer
+        if a.size != b.size {
+            throw .invalidOption(name: name, reason: "the student's tokenizer has \(b.size) tokens, the teacher's \(a.size); they must be the same tokenizer")
+        }
+        if let id = (0..<a.size).first(where: { a.piece(for: $0) != b.piece(for: $0) }) {
+            let theirs = (b.piece(for: id) ?? "").debugDescription, ours = (a.piece(for: id) ?? "").debugDescription
+            throw .invalidOption(name: name, reason: "the student's tokenizer differs from the teacher's at id \(id) (\(theirs) vs \(ours)); they must be the same tokenizer")
+        }
+    }
+
     public func bound(to batch: TrainingBatch) throws(T5Error) -> any Objective {
         if alpha == 1 { return CrossEntropyObjective(labelSmoothing: labelSmoothing) }
         return WordLevelDistillation(
