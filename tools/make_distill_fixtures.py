@@ -13,7 +13,10 @@ bias). The loss is Shleifer & Rush's distillation.py word-level loss:
     alpha * CrossEntropyLoss(student, labels) + (1 - alpha) * T^2 * KLDivLoss("batchmean")(
         log_softmax(student / T), softmax(teacher / T))            over the non-padded target positions
 
-with the teacher in eval mode under torch.no_grad(). See Tests/Fixtures/distill/README.md.
+with the teacher in eval mode under torch.no_grad(), plus, with a hidden weight W, distillation.py's
+calc_hidden_loss per stack: W * sum over student blocks i of the squared difference between the hidden state
+entering student block i and the one entering teacher block copied[i], over the real positions and the width,
+divided by (real positions * d_model) (the decoder's mask: labels != -100). See Tests/Fixtures/distill/README.md.
 """
 
 from __future__ import annotations
@@ -38,24 +41,39 @@ OUT = ROOT / "Tests" / "Fixtures" / "distill"
 SEED = 2468
 STUDENT_ENCODER = [0, 2]
 STUDENT_DECODER = [1]
-# (name, alpha, temperature): the defaults of t5 distill (distillation.py's), KL alone at T = 1, and the
-# hard term alone (alpha 1, which must be plain fine-tuning).
-CASES = [("default", 0.2, 2.0), ("kl_only", 0.0, 1.0), ("ce_only", 1.0, 2.0)]
-TRAIN_CASE = "default"
+# (name, alpha, temperature, hidden weight): the defaults of t5 distill (distillation.py's), KL alone at T = 1,
+# the hard term alone (alpha 1, which must be plain fine-tuning), and the defaults plus the hidden-state term.
+CASES = [("default", 0.2, 2.0, 0.0), ("kl_only", 0.0, 1.0, 0.0), ("ce_only", 1.0, 2.0, 0.0), ("hidden", 0.2, 2.0, 2.0)]
+TRAIN_CASES = ["default", "hidden"]
 VARIANTS = ["t5-relu-tied", "t5v11-gated-gelu"]
 
 
-def distill_loss(student, teacher, input_ids, attention_mask, labels, alpha, temperature):
-    out = student(input_ids=input_ids, attention_mask=attention_mask, labels=labels)
+def hidden_loss(student_states, teacher_states, matches, mask):
+    """distillation.py's calc_hidden_loss (normalize_hidden False); states[i] is the input of block i."""
+    m = mask.to(student_states[0].dtype)
+    valid = m.sum() * student_states[0].size(-1)
+    s = torch.stack([student_states[i] for i in range(len(matches))])
+    t = torch.stack([teacher_states[j] for j in matches])
+    return ((s - t) ** 2 * m.unsqueeze(0).unsqueeze(-1)).sum() / valid
+
+
+def distill_loss(student, teacher, input_ids, attention_mask, labels, alpha, temperature, hidden_weight=0.0):
+    out = student(input_ids=input_ids, attention_mask=attention_mask, labels=labels, output_hidden_states=True)
     with torch.no_grad():
-        t_logits = teacher(input_ids=input_ids, attention_mask=attention_mask, labels=labels).logits
+        t_out = teacher(input_ids=input_ids, attention_mask=attention_mask, labels=labels, output_hidden_states=True)
+    t_logits = t_out.logits
     mask = labels != -100
     s_sel = out.logits[mask]  # (N, V): distillation.py's masked_select(...).view(-1, vocab_size)
     t_sel = t_logits[mask]
     kl = torch.nn.KLDivLoss(reduction="batchmean")(
         torch.nn.functional.log_softmax(s_sel / temperature, dim=-1),
         torch.nn.functional.softmax(t_sel / temperature, dim=-1)) * temperature ** 2
-    return alpha * out.loss + (1 - alpha) * kl, out.logits
+    loss = alpha * out.loss + (1 - alpha) * kl
+    if hidden_weight:
+        loss = loss + hidden_weight * (
+            hidden_loss(out.encoder_hidden_states, t_out.encoder_hidden_states, STUDENT_ENCODER, attention_mask)
+            + hidden_loss(out.decoder_hidden_states, t_out.decoder_hidden_states, STUDENT_DECODER, mask))
+    return loss, out.logits
 
 
 def make_student(teacher, config: dict, tied: bool):
@@ -82,9 +100,13 @@ def make_student(teacher, config: dict, tied: bool):
 
 
 def main():
-    if OUT.exists():
-        shutil.rmtree(OUT)
-    OUT.mkdir(parents=True)
+    # Everything but the hand-written README is regenerated.
+    for entry in OUT.iterdir() if OUT.exists() else []:
+        if entry.is_dir():
+            shutil.rmtree(entry)
+        elif entry.name != "README.md":
+            entry.unlink()
+    OUT.mkdir(parents=True, exist_ok=True)
     manifest = {"generator": "tools/make_distill_fixtures.py",
                 "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
                              "numpy": np.__version__},
@@ -113,18 +135,20 @@ def main():
                "batch": {"input_ids": inputs, "target_ids": targets}, "tokens": tokens, "cases": {}}
 
         student.train()
-        for case, alpha, temperature in CASES:
+        for case, alpha, temperature, hidden in CASES:
             student.zero_grad(set_to_none=True)
-            loss, _ = distill_loss(student, teacher, input_ids, attention_mask, labels, alpha, temperature)
+            loss, _ = distill_loss(student, teacher, input_ids, attention_mask, labels, alpha, temperature, hidden)
             loss.backward()
             file = f"grads_{case}.safetensors"
             safetensors.torch.save_file(base.grads_of(student), out_dir / file)
-            ref["cases"][case] = {"alpha": alpha, "temperature": temperature, "loss": base.f32(loss.item()), "grads": file}
-            base.log(f"   {case}: alpha {alpha} T {temperature} loss {loss.item():.6f}")
+            ref["cases"][case] = {"alpha": alpha, "temperature": temperature, "hidden_weight": hidden,
+                                  "loss": base.f32(loss.item()), "grads": file}
+            base.log(f"   {case}: alpha {alpha} T {temperature} hidden {hidden} loss {loss.item():.6f}")
 
-        _, alpha, temperature = next(c for c in CASES if c[0] == TRAIN_CASE)
         ref["optimizers"] = {}
-        for opt_name in ("adamw", "adafactor"):
+        for train_case, opt_name in [(c, o) for c in TRAIN_CASES for o in ("adamw", "adafactor")]:
+            _, alpha, temperature, hidden = next(c for c in CASES if c[0] == train_case)
+            run = opt_name if train_case == "default" else f"{opt_name}_{train_case}"
             o = base.OPTIMIZERS[opt_name]
             m = copy.deepcopy(student)
             m.train()
@@ -132,15 +156,15 @@ def main():
             losses = []
             for _ in range(base.STEPS):
                 opt.zero_grad(set_to_none=True)
-                loss, _ = distill_loss(m, teacher, input_ids, attention_mask, labels, alpha, temperature)
+                loss, _ = distill_loss(m, teacher, input_ids, attention_mask, labels, alpha, temperature, hidden)
                 loss.backward()
                 opt.step()
                 losses.append(base.f32(loss.item()))
-            file = f"after_{opt_name}.safetensors"
+            file = f"after_{run}.safetensors"
             safetensors.torch.save_file(base.params_of(m), out_dir / file)
-            ref["optimizers"][opt_name] = {"class": o["cls"], "hyperparameters": o["hyperparameters"], "case": TRAIN_CASE,
-                                           "steps": base.STEPS, "losses_before_each_step": losses, "file": file}
-            base.log(f"   {opt_name}: losses {losses}")
+            ref["optimizers"][run] = {"class": o["cls"], "hyperparameters": o["hyperparameters"], "case": train_case,
+                                      "steps": base.STEPS, "losses_before_each_step": losses, "file": file}
+            base.log(f"   {run}: losses {losses}")
         for k, v in base.params_of(student).items():
             assert torch.equal(v, initial[k]), k
         (out_dir / "reference.json").write_text(json.dumps(ref, indent=1) + "\n")

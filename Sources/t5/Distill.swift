@@ -8,7 +8,9 @@ struct Distill: AsyncParsableCommand {
         discussion: """
             Each step minimizes alpha * CE(student, labels) + (1 - alpha) * T^2 * KL(softmax(teacher / T) || \
             softmax(student / T)), CE and KL each the mean over the step's target tokens, KL over the whole \
-            vocabulary. The defaults (alpha \(DistillationObjective.defaultAlpha), T \(Int(DistillationObjective.defaultTemperature))) \
+            vocabulary. --hidden-weight W adds W times the mean squared error between the residual stream entering \
+            each student block and the one entering the teacher block it was copied from (else evenly spaced), \
+            per stack, as distillation.py's hidden loss. The defaults (alpha \(DistillationObjective.defaultAlpha), T \(Int(DistillationObjective.defaultTemperature))) \
             are those of Shleifer & Rush 2020 (distillation.py: alpha_mlm 0.2, alpha_ce 0.8, T = 2). The teacher \
             runs in inference mode on every batch (no dropout; --teacher-weights bf16 or int8 halves or quarters \
             its memory). --alpha 1 is plain fine-tuning: the teacher is not run and the result is t5 finetune's.
@@ -43,6 +45,8 @@ struct Distill: AsyncParsableCommand {
     var alpha: Float = DistillationObjective.defaultAlpha
     @Option(parsing: .unconditional, help: "Softmax temperature of the KL term, above 0 (default \(DistillationObjective.defaultTemperature)).")
     var temperature: Float = DistillationObjective.defaultTemperature
+    @Option(parsing: .unconditional, help: ArgumentHelp("Add W times the mean squared error between the student's block inputs and the teacher's at the copied (else evenly spaced) layers, both stacks (default 0: none).", valueName: "W"))
+    var hiddenWeight: Float = 0
 
     @OptionGroup var data: TrainingDataFlags
     @Option(parsing: .unconditional, help: ArgumentHelp("Output directory.", valueName: "DIR"))
@@ -57,6 +61,7 @@ struct Distill: AsyncParsableCommand {
     func validate() throws {
         if !(alpha >= 0 && alpha <= 1) { throw invalidValue("--alpha", "must be in [0, 1], got \(alpha)") }
         if !(temperature > 0 && temperature.isFinite) { throw invalidValue("--temperature", "must be a finite number above 0, got \(temperature)") }
+        if !(hiddenWeight >= 0 && hiddenWeight.isFinite) { throw invalidValue("--hidden-weight", "must be a finite number, at least 0, got \(hiddenWeight)") }
         let sources = [student.map { _ in "--student" }, studentInit.map { _ in "--student-init" }, studentConfig.map { _ in "--student-config" }].compactMap { $0 }
         if sources.count != 1 {
             throw ValidationError(sources.isEmpty
@@ -148,8 +153,8 @@ struct Distill: AsyncParsableCommand {
 
         let objective = try DistillationObjective(
             teacher: teacherModel, alpha: alpha, temperature: temperature, labelSmoothing: options.labelSmoothing,
-            teacherName: teacherDirectory.standardizedFileURL.path)
-        try objective.requireSameVocabulary(student: studentModel)
+            teacherName: teacherDirectory.standardizedFileURL.path, hiddenWeight: hiddenWeight, hiddenLayers: copiedLayers)
+        try objective.requireCompatible(student: studentModel)
         // Everything that can fail on bad input happens before anything is written or printed.
         let trainer = hasCheckpoint
             ? try Trainer.resume(from: output, training: training, validation: validation, options: options, frozen: frozen,

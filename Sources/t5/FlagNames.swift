@@ -46,6 +46,7 @@ enum FlagNames {
         ("DistillationObjective.temperature", "--temperature"),
         ("StudentLayers", "--student-layers"),
         ("DistillationObjective.student", "--student"),
+        ("DistillationObjective.hiddenWeight", "--hidden-weight"),
         ("Distillation.teacher", "--teacher"),
         ("maxInputTokens", "--max-input-tokens"),
     ]

@@ -90,6 +90,9 @@ import Testing
         try expectFailure(["--alpha", "1.5"], status: 64, "--alpha: must be in [0, 1], got 1.5")
         try expectFailure(["--alpha", "-0.1"], status: 64, "--alpha: must be in [0, 1]")
         try expectFailure(["--temperature", "0"], status: 64, "--temperature: must be a finite number above 0, got 0.0")
+        try expectFailure(["--hidden-weight", "-1"], status: 64, "--hidden-weight: must be a finite number, at least 0, got -1.0")
+        try expectFailure(["--hidden-weight", "1"], student: ["--student", Fixtures.modelDirectory("t5-relu-tied").path], status: 1,
+                          "the student's vocab_size 512 differs from the teacher's 484")
         try expectFailure([], student: ["--student-init", "teacher", "--student-layers", "encoder=0,2"], status: 1,
                           "--student-layers: encoder layer 2 is out of range: the teacher's encoder has layers 0-1")
         try expectFailure([], student: ["--student-init", "teacher", "--student-layers", "decoder=1,1"], status: 1,
@@ -101,6 +104,11 @@ import Testing
         try expectFailure([], student: ["--student", Fixtures.modelDirectory("t5-relu-tied").path], status: 1,
                           "the student's vocab_size 512 differs from the teacher's 484")
         try expectFailure(["--teacher", data.path], status: 1, "--teacher: \(data.path) is not a model to distill from")
+        let wide = data.appendingPathComponent("wide.json")
+        try Data(try String(contentsOfFile: Self.teacher + "/config.json", encoding: .utf8)
+            .replacingOccurrences(of: "\"d_model\": 32", with: "\"d_model\": 48").utf8).write(to: wide)
+        try expectFailure(["--hidden-weight", "1"], student: ["--student-config", wide.path], status: 1,
+                          "--hidden-weight: the student's d_model 48 differs from the teacher's 32")
     }
 
     /// A bf16 teacher and a fresh --student-config student both train, and the student's config is the file's.
@@ -117,6 +125,11 @@ import Testing
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("\"finished\":true"), "\(r.stdout)")
         #expect(try T5Config.load(from: out.appendingPathComponent("config.json")).numDecoderLayers == 1)
+        // The hidden-state term on a copied student.
+        let hidden = try cli.run(["distill"] + arguments(data, out: data.appendingPathComponent("hidden"),
+                                                         student: ["--student-init", "teacher", "--student-layers", "decoder=0,2"])
+                                 + ["--hidden-weight", "1", "--steps", "2"])
+        #expect(hidden.status == 0, "\(hidden.stderr)")
     }
 }
 

@@ -7,7 +7,7 @@ import Testing
 /// tools/make_distill_fixtures.py): a 3+3-block teacher, a 2+1-block student copied from it.
 @Suite struct DistillationTests {
     static let variants = ["t5-relu-tied", "t5v11-gated-gelu"]
-    static let cases = ["default", "kl_only", "ce_only"]
+    static let cases = ["default", "kl_only", "ce_only", "hidden"]
 
     struct Reference: Decodable {
         struct Batch: Decodable {
@@ -21,6 +21,7 @@ import Testing
         struct Case: Decodable {
             let alpha: Float
             let temperature: Float
+            let hidden_weight: Float
             let loss: Float
             let grads: String
         }
@@ -64,12 +65,19 @@ import Testing
         TrainingBatch(inputIDs: r.batch.input_ids, targetIDs: r.batch.target_ids)
     }
 
+    /// The case's objective; the hidden states are compared at the layers the student was copied from.
+    static func objective(_ teacher: T5Model, _ c: Reference.Case, _ r: Reference) throws -> DistillationObjective {
+        try DistillationObjective(
+            teacher: teacher, alpha: c.alpha, temperature: c.temperature, hiddenWeight: c.hidden_weight,
+            hiddenLayers: StudentLayers(encoder: r.student_layers.encoder, decoder: r.student_layers.decoder))
+    }
+
     @Test(arguments: variants, cases) func lossAndGradientsMatchPyTorch(variant: String, name: String) throws {
         let reference = try Self.reference(variant)
         let c = try #require(reference.cases[name])
         let teacher = try Self.model(variant, "teacher")
         let store = ParameterStore(model: try Self.model(variant, "student"))
-        let objective = try DistillationObjective(teacher: teacher, alpha: c.alpha, temperature: c.temperature)
+        let objective = try Self.objective(teacher, c, reference)
         let batch = Self.batch(reference)
         var generator = SeededGenerator(seed: 1)
         let result = store.accumulateGradients(batch, objective: try objective.bound(to: batch), dropoutRate: 0, generator: &generator)
@@ -94,8 +102,9 @@ import Testing
         let examples = zip(batch.inputIDs, batch.targetIDs).map { TokenizedExample(inputIDs: $0, targetIDs: $1) }
         let data = try TrainingData(tasks: [TaskData(source: TaskSource(path: "fixture"), examples: examples)])
         let teacher = try Self.model(variant, "teacher")
-        for (name, optimizer) in [("adamw", OptimizerChoice.adamW(.init(learningRate: 1e-3, weightDecay: 0.01))),
-                                  ("adafactor", .adafactor(.fixed(learningRate: 1e-3)))] {
+        let adamW = OptimizerChoice.adamW(.init(learningRate: 1e-3, weightDecay: 0.01))
+        let adafactor = OptimizerChoice.adafactor(.fixed(learningRate: 1e-3))
+        for (name, optimizer) in [("adamw", adamW), ("adafactor", adafactor), ("adamw_hidden", adamW), ("adafactor_hidden", adafactor)] {
             let run = try #require(reference.optimizers[name])
             let c = try #require(reference.cases[run.case])
             var options = TrainingOptions()
@@ -106,7 +115,7 @@ import Testing
             options.dropout = 0
             let trainer = try Trainer(
                 model: try Self.model(variant, "student"), training: data, options: options,
-                objective: try DistillationObjective(teacher: teacher, alpha: c.alpha, temperature: c.temperature))
+                objective: try Self.objective(teacher, c, reference))
             let initial = trainer.store.values.mapValues(\.array)
             for k in 0..<run.steps {
                 let report = try trainer.step()

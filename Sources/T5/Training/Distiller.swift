@@ -17,19 +17,22 @@ import Foundation
 /// current step, with a checkpoint. Resuming or a custom loop: `Trainer` with a `DistillationObjective`.
 public enum Distiller {
     /// The teacher of a run: its directory, the precision its projections run in (nil: as saved), and the
-    /// loss's α and τ (`DistillationObjective`'s defaults, Shleifer & Rush's).
+    /// loss's α, τ and hidden-state weight (`DistillationObjective`'s defaults, Shleifer & Rush's; the hidden
+    /// states are compared at evenly spaced teacher layers).
     public struct Teacher: Sendable {
         public var directory: URL
         public var weights: WeightPrecision?
         public var alpha: Float
         public var temperature: Float
+        public var hiddenWeight: Float
 
         public init(directory: URL, weights: WeightPrecision? = nil, alpha: Float = DistillationObjective.defaultAlpha,
-                    temperature: Float = DistillationObjective.defaultTemperature) {
+                    temperature: Float = DistillationObjective.defaultTemperature, hiddenWeight: Float = 0) {
             self.directory = directory
             self.weights = weights
             self.alpha = alpha
             self.temperature = temperature
+            self.hiddenWeight = hiddenWeight
         }
     }
 

@@ -115,8 +115,9 @@ public enum Finetuning {
                 }
                 let distillation = try DistillationObjective(
                     teacher: teacherModel, alpha: teacher.alpha, temperature: teacher.temperature,
-                    labelSmoothing: options.labelSmoothing, teacherName: teacher.directory.standardizedFileURL.path)
-                try distillation.requireSameVocabulary(student: loaded)
+                    labelSmoothing: options.labelSmoothing, teacherName: teacher.directory.standardizedFileURL.path,
+                    hiddenWeight: teacher.hiddenWeight)
+                try distillation.requireCompatible(student: loaded)
                 objective = distillation
             }
             let trainer = try Trainer(model: loaded, training: training, validation: validationData, options: options,

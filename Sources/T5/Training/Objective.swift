@@ -21,11 +21,31 @@ public protocol Objective: BatchObjective {
         logits: UnsafeMutablePointer<Float>, rows: Int, vocab: Int, labels: UnsafePointer<Int32>,
         scratch: UnsafeMutablePointer<Float>, gradientScale: Float?
     ) -> LossResult
+    /// Whether the loss has a term on the student's hidden states (`hiddenStateLoss`); false by default.
+    var usesHiddenStates: Bool { get }
+    /// The term on the hidden states, added to `evaluate`'s loss; with `gradientScale`, adds
+    /// `gradientScale · ∂term/∂state` into `states.gradients`. Called after `evaluate`. Default: 0.
+    func hiddenStateLoss(_ states: BlockInputs, gradientScale: Float?) -> Double
+}
+
+/// The residual stream entering every block of the student's two stacks in one training pass, with a
+/// gradient buffer for each (zero-filled) when the pass will run backward.
+public struct BlockInputs {
+    public let dModel: Int
+    /// Per block, (Ns, D): the source tokens of the batch back to back, in input order.
+    public let encoder: [Tensor]
+    /// Per block, (Nt, D): the decoder rows in the order of the labels.
+    public let decoder: [Tensor]
+    /// Gradient buffers shaped as `encoder` and `decoder`; nil when evaluating.
+    public let encoderGradients: [Tensor]?
+    public let decoderGradients: [Tensor]?
 }
 
 extension Objective {
     public func bound(to batch: TrainingBatch) throws(T5Error) -> any Objective { self }
     public var signature: [String: String] { [:] }
+    public var usesHiddenStates: Bool { false }
+    public func hiddenStateLoss(_ states: BlockInputs, gradientScale: Float?) -> Double { 0 }
 }
 
 /// torch's `CrossEntropyLoss(label_smoothing:)` over the target tokens, as T5ForConditionalGeneration

@@ -29,6 +29,15 @@ public struct StudentLayers: Sendable, Equatable {
         return (Array(0..<student), student == teacher)
     }
 
+    /// The teacher layers `student` layers stand for when no copy says so (a hidden-state loss on a student not
+    /// made from the teacher): the `LAYERS_TO_COPY` choice when tabulated, else spread evenly from the first to
+    /// the last layer (i·(teacher − 1)/(student − 1), rounded).
+    public static func evenlySpaced(student: Int, teacher: Int) -> [Int] {
+        if let layers = layersToCopy[teacher]?[student] { return layers }
+        if student <= 1 { return Array(0..<student) }
+        return (0..<student).map { i in Int((Double(i * (teacher - 1)) / Double(student - 1)).rounded()) }
+    }
+
     /// Throws `.invalidOption` naming `field` for an empty stack, an index outside the teacher's blocks or a
     /// repeated one.
     public func validate(teacher config: T5Config, field: String = "StudentLayers") throws(T5Error) {
