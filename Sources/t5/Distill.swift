@@ -45,6 +45,10 @@ struct Distill: AsyncParsableCommand {
     var alpha: Float = DistillationObjective.defaultAlpha
     @Option(parsing: .unconditional, help: "Softmax temperature of the KL term, above 0 (default \(DistillationObjective.defaultTemperature)).")
     var temperature: Float = DistillationObjective.defaultTemperature
+    @Flag(help: "Sequence-level distillation (Kim & Rush 2016): train on the teacher's beam-search outputs for the --train inputs instead of their targets (generated once, kept in OUT/teacher-targets.jsonl). With --alpha 1, plain sequence-level KD; otherwise combined with the word-level loss.")
+    var sequenceLevel = false
+    @Option(parsing: .unconditional, help: ArgumentHelp("Beam width of the teacher's outputs with --sequence-level (default \(Self.defaultTeacherBeams)).", valueName: "N"))
+    var teacherBeams: Int?
     @Option(parsing: .unconditional, help: ArgumentHelp("Add W times the mean squared error between the student's block inputs and the teacher's at the copied (else evenly spaced) layers, both stacks (default 0: none).", valueName: "W"))
     var hiddenWeight: Float = 0
 
@@ -55,6 +59,10 @@ struct Distill: AsyncParsableCommand {
     @OptionGroup var runtime: RuntimeOptions
     @Flag(help: "Print a JSON summary of the run on stdout.") var json = false
 
+    /// The teacher's beam width for --sequence-level: the width the seq2seq distillation recipes generate
+    /// pseudo-labels with (REFERENCES.md §1: Seq-KD with teacher beam 4).
+    static let defaultTeacherBeams = 4
+
     /// Where the copied student of --student-init teacher is written.
     static let studentInitDirectory = "student-init"
 
@@ -62,6 +70,10 @@ struct Distill: AsyncParsableCommand {
         if !(alpha >= 0 && alpha <= 1) { throw invalidValue("--alpha", "must be in [0, 1], got \(alpha)") }
         if !(temperature > 0 && temperature.isFinite) { throw invalidValue("--temperature", "must be a finite number above 0, got \(temperature)") }
         if !(hiddenWeight >= 0 && hiddenWeight.isFinite) { throw invalidValue("--hidden-weight", "must be a finite number, at least 0, got \(hiddenWeight)") }
+        if let teacherBeams {
+            if !sequenceLevel { throw ValidationError("--teacher-beams needs --sequence-level") }
+            if teacherBeams < 1 { throw invalidValue("--teacher-beams", "must be at least 1, got \(teacherBeams)") }
+        }
         let sources = [student.map { _ in "--student" }, studentInit.map { _ in "--student-init" }, studentConfig.map { _ in "--student-config" }].compactMap { $0 }
         if sources.count != 1 {
             throw ValidationError(sources.isEmpty
@@ -126,7 +138,8 @@ struct Distill: AsyncParsableCommand {
             // As finetune: never beside files we did not write. A run stopped before its first checkpoint
             // leaves its temporaries, its metrics log and the copied student.
             try OutputDirectory.requireNew(output, option: "--out") { name in
-                Checkpoint.isTemporary(name) || (resume && (name == "metrics.jsonl" || name == Self.studentInitDirectory))
+                Checkpoint.isTemporary(name) || name == TeacherTargets.fileName
+                    || (resume && (name == "metrics.jsonl" || name == Self.studentInitDirectory))
             }
         }
 
@@ -155,11 +168,18 @@ struct Distill: AsyncParsableCommand {
             teacher: teacherModel, alpha: alpha, temperature: temperature, labelSmoothing: options.labelSmoothing,
             teacherName: teacherDirectory.standardizedFileURL.path, hiddenWeight: hiddenWeight, hiddenLayers: copiedLayers)
         try objective.requireCompatible(student: studentModel)
-        // Everything that can fail on bad input happens before anything is written or printed.
+        // Sequence level: the teacher's outputs replace the targets (generated once, then read from OUT).
+        var trainingData = training
+        if sequenceLevel {
+            trainingData = try teacherTargets(training, teacher: teacherModel, teacherName: teacherDirectory.standardizedFileURL.path,
+                                              output: output)
+        }
+        // Everything that can fail on bad input happens before anything is written or printed (but the
+        // teacher's targets, which are only written once every input has been checked).
         let trainer = hasCheckpoint
-            ? try Trainer.resume(from: output, training: training, validation: validation, options: options, frozen: frozen,
+            ? try Trainer.resume(from: output, training: trainingData, validation: validation, options: options, frozen: frozen,
                                  files: runFiles, objective: objective)
-            : try Trainer(model: studentModel, training: training, validation: validation, options: options, frozen: frozen,
+            : try Trainer(model: studentModel, training: trainingData, validation: validation, options: options, frozen: frozen,
                           files: runFiles, objective: objective)
         let run = TrainingRun(out: out, json: json, quiet: runtime.quiet, skipNonfiniteSteps: trainingFlags.skipNonfiniteSteps)
         if try run.reportFinished(trainer, resumed: hasCheckpoint) { return }
@@ -177,6 +197,39 @@ struct Distill: AsyncParsableCommand {
         if let validation { data.report(validation, label: "valid") }
         TrainingRun.reportFrozen(frozen, specs: specs, model: studentModel, freeze: freeze)
         try run.train(trainer, resumed: hasCheckpoint, resumeAsked: resume)
+    }
+
+    /// `training` with the teacher's beam-search outputs as targets, from OUT/teacher-targets.jsonl when it
+    /// matches (same teacher, beams, length and inputs), else generated with progress and written there.
+    private func teacherTargets(_ training: TrainingData, teacher: T5Model, teacherName: String, output: URL) throws -> TrainingData {
+        do {
+            try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+        } catch {
+            throw T5Error.writeFailed(path: output.path, reason: error.localizedDescription)
+        }
+        let beams = teacherBeams ?? Self.defaultTeacherBeams
+        let live = !runtime.quiet && isatty(STDERR_FILENO) != 0
+        var lastShown = -1
+        let started = DispatchTime.now().uptimeNanoseconds
+        let (replaced, reused) = try TeacherTargets.replacing(
+            training, teacher: teacher, teacherName: teacherName, beams: beams, maxTargetTokens: data.maxTargetTokens,
+            batchSize: trainingFlags.batchSize, cache: output.appendingPathComponent(TeacherTargets.fileName)
+        ) { done, total in
+            guard !runtime.quiet else { return }
+            let percent = 100 * done / max(total, 1)
+            if live {
+                FileHandle.standardError.write(Data("\r\u{1B}[Kteacher targets: \(done)/\(total) inputs (\(percent)%)".utf8))
+                if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
+            } else if percent / 10 != lastShown / 10 || done == total {
+                printError("teacher targets: \(done)/\(total) inputs (\(percent)%)")
+            }
+            lastShown = percent
+        }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+        note(reused
+            ? "teacher targets: \(replaced.exampleCount) read from \(output.appendingPathComponent(TeacherTargets.fileName).path)"
+            : String(format: "teacher targets: %d generated with %d beams in %.1f s", replaced.exampleCount, beams, seconds))
+        return replaced
     }
 
     /// The student of --student, --student-init teacher or --student-config, the files it is saved with, and the

@@ -47,6 +47,8 @@ enum FlagNames {
         ("StudentLayers", "--student-layers"),
         ("DistillationObjective.student", "--student"),
         ("DistillationObjective.hiddenWeight", "--hidden-weight"),
+        ("TeacherTargets.beams", "--teacher-beams"),
+        ("TeacherTargets.maxTargetTokens", "--max-target-tokens"),
         ("Distillation.teacher", "--teacher"),
         ("maxInputTokens", "--max-input-tokens"),
     ]

@@ -131,5 +131,36 @@ import Testing
                                  + ["--hidden-weight", "1", "--steps", "2"])
         #expect(hidden.status == 0, "\(hidden.stderr)")
     }
+
+    /// --sequence-level: the teacher's beam outputs are generated once into OUT/teacher-targets.jsonl (one line
+    /// per example after the header, each the teacher's own beam-search output), read back on --resume, and
+    /// the resumed run equals the straight one bit for bit.
+    @Test func sequenceLevelCachesTheTeachersOutputs() throws {
+        let data = try cli.data()
+        defer { try? FileManager.default.removeItem(at: data) }
+        let straight = data.appendingPathComponent("straight"), split = data.appendingPathComponent("split")
+        let extra = ["--sequence-level", "--teacher-beams", "2", "--max-target-tokens", "12"]
+        let first = try cli.run(["distill"] + arguments(data, out: straight) + extra + ["--steps", "4"])
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(try cli.run(["distill"] + arguments(data, out: split) + extra + ["--steps", "2"]).status == 0)
+        let resumed = try cli.run(["distill"] + arguments(data, out: split).filter { $0 != "--quiet" } + extra + ["--steps", "4", "--resume"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("teacher targets: 24 read from \(split.path)/teacher-targets.jsonl"), "\(resumed.stderr)")
+        #expect(try Data(contentsOf: straight.appendingPathComponent("model.safetensors"))
+                == Data(contentsOf: split.appendingPathComponent("model.safetensors")), "resumed weights differ")
+
+        let lines = try String(contentsOf: straight.appendingPathComponent("teacher-targets.jsonl"), encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 25)
+        let teacher = try T5Model(directory: URL(fileURLWithPath: Self.teacher))
+        let task = try TaskData(source: TaskSource.parse("reverse: =\(data.appendingPathComponent("reverse.jsonl").path)"),
+                                tokenizer: teacher.tokenizer, maxInputTokens: 512, maxTargetTokens: 12)
+        var options = GenerationOptions(for: teacher)
+        options.numBeams = 2
+        options.maxNewTokens = 12
+        let output = try teacher.generate(ids: [task.examples[0].inputIDs], options: options)[0][0].ids
+        var expected = output.last == 1 ? output : Array(output.prefix(11)) + [1]
+        if expected.isEmpty { expected = [1] }
+        #expect(lines[1] == "{\"task\":0,\"ids\":[\(expected.map(String.init).joined(separator: ","))]}", "\(lines[1]) vs \(expected)")
+    }
 }
 
