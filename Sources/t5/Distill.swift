@@ -41,9 +41,9 @@ struct Distill: AsyncParsableCommand {
     var studentDepth: String?
     @Option(parsing: .unconditional, help: ArgumentHelp("A config.json for a fresh student with T5's initialization (seeded by --seed).", valueName: "FILE"))
     var studentConfig: String?
-    @Option(parsing: .unconditional, help: "Weight of the cross-entropy against the labels, in [0, 1]; the KL term gets 1 - alpha (default \(DistillationObjective.defaultAlpha)).")
+    @Option(parsing: .unconditional, help: "Weight of the cross-entropy against the labels, in [0, 1]; the KL term gets 1 - alpha.")
     var alpha: Float = DistillationObjective.defaultAlpha
-    @Option(parsing: .unconditional, help: "Softmax temperature of the KL term, above 0 (default \(DistillationObjective.defaultTemperature)).")
+    @Option(parsing: .unconditional, help: "Softmax temperature of the KL term, above 0.")
     var temperature: Float = DistillationObjective.defaultTemperature
     @Flag(help: "Sequence-level distillation (Kim & Rush 2016): train on the teacher's beam-search outputs for the --train inputs instead of their targets (generated once, kept in OUT/teacher-targets.jsonl). With --alpha 1, plain sequence-level KD; otherwise combined with the word-level loss.")
     var sequenceLevel = false

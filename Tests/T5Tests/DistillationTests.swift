@@ -213,4 +213,29 @@ import Testing
         }
         #expect(FileManager.default.fileExists(atPath: out.path) == false)
     }
+
+    /// A tokenizer of the same size with one piece changed is another tokenizer: refused, naming the id.
+    @Test func aTokenizerDifferingInOnePieceIsRefused() throws {
+        struct OnePieceRenamed: Tokenizer {
+            let base: any Tokenizer
+            var size: Int { base.size }
+            var ordinaryIDs: Range<Int> { base.ordinaryIDs }
+            var sentinelCount: Int { base.sentinelCount }
+            func sentinelID(_ n: Int) -> Int { base.sentinelID(n) }
+            func piece(for id: Int) -> String? { id == 7 ? "▁renamed" : base.piece(for: id) }
+            func encode(_ text: String, appendEOS: Bool) -> [Int] { base.encode(text, appendEOS: appendEOS) }
+            func decode(_ ids: [Int]) -> String { base.decode(ids) }
+            var summary: String { base.summary }
+            var files: [String: Data] { base.files }
+        }
+        let teacher = try T5Model(directory: Fixtures.modelDirectory("t5v11-gated-gelu"), packWeights: false)
+        let student = T5Model(config: teacher.config, weights: teacher.weights, tokenizer: OnePieceRenamed(base: teacher.tokenizer),
+                              hasSeparateLMHead: teacher.hasSeparateLMHead)
+        let objective = try DistillationObjective(teacher: teacher)
+        try objective.requireCompatible(student: teacher)
+        #expect(throws: T5Error.invalidOption(name: "DistillationObjective.student", reason: "the student's tokenizer differs from the teacher's at id 7 (\"▁renamed\" vs \((teacher.tokenizer.piece(for: 7) ?? "").debugDescription)); they must be the same tokenizer")) {
+            try objective.requireCompatible(student: student)
+        }
+    }
 }
+
