@@ -21,12 +21,7 @@ struct Finetune: AsyncParsableCommand {
     @Flag(help: "Start from randomly initialized weights (transformers' T5 initialization, seeded by --seed) instead of --model's; --model then needs only config.json and spiece.model.")
     var fromScratch = false
 
-    @Option(parsing: .unconditionalSingleValue, help: ArgumentHelp("Training data: FILE or 'PREFIX=FILE'; repeat to mix tasks.", valueName: "[PREFIX=]FILE"))
-    var train: [String] = []
-    @Option(parsing: .unconditionalSingleValue, help: ArgumentHelp("Validation data: FILE or 'PREFIX=FILE'; repeatable.", valueName: "[PREFIX=]FILE"))
-    var valid: [String] = []
-    @Option(parsing: .unconditional, help: ArgumentHelp("Sampling weights of the --train tasks, comma-separated in --train order, or 'equal' (default: proportional to their sizes, T5's examples-proportional mixing).", valueName: "W1,W2,..."))
-    var mix: String?
+    @OptionGroup var data: TrainingDataFlags
     @Option(parsing: .unconditional, help: ArgumentHelp("Output directory.", valueName: "DIR"))
     var out: String
 
@@ -37,39 +32,29 @@ struct Finetune: AsyncParsableCommand {
     @OptionGroup var spanCorruption: SpanCorruptionFlags
 
     @OptionGroup var trainingFlags: TrainingFlags
-    @Option(parsing: .unconditional, help: "Truncate inputs (prefix included) to N tokens; truncated inputs are counted and reported.") var maxInputTokens = 512
-    @Option(parsing: .unconditional, help: "Truncate targets to N tokens (also the longest output with --eval-generate).") var maxTargetTokens = 128
     @OptionGroup var runtime: RuntimeOptions
     @Flag(help: "Print a JSON summary of the run on stdout.") var json = false
 
     func validate() throws {
-        if train.isEmpty { throw ValidationError("give at least one --train FILE") }
         if let weights = modelOptions.weights, weights != .f32 {
             throw ValidationError("--weights \(weights.rawValue): training updates fp32 weights; convert the result afterwards (t5 convert)")
-        }
-        if maxInputTokens < 2 { throw invalidValue("--max-input-tokens", "must be at least 2 (a token and </s>), got \(maxInputTokens)") }
-        if maxTargetTokens < 2 { throw invalidValue("--max-target-tokens", "must be at least 2 (a token and </s>), got \(maxTargetTokens)") }
-        try checkWhileParsing { () throws(T5Error) in
-            _ = try trainingFlags.options(evalMaxNewTokens: maxTargetTokens)
-            _ = try mixWeights()
         }
         if let w = pretrainWeight {
             if pretrainText.isEmpty { throw ValidationError("--pretrain-weight needs --pretrain-text") }
             if !(w > 0 && w < 1) { throw invalidValue("--pretrain-weight", "must be in (0, 1), got \(w)") }
         }
-        if trainingFlags.evalGenerate && valid.isEmpty { throw ValidationError("--eval-generate needs --valid data") }
-        if trainingFlags.evalEvery != nil && valid.isEmpty { throw ValidationError("--eval-every needs --valid data") }
+        try data.validate(with: trainingFlags)
     }
 
     func run() async throws {
         runtime.apply()
-        let options = try trainingFlags.options(evalMaxNewTokens: maxTargetTokens)
+        let options = try trainingFlags.options(evalMaxNewTokens: data.maxTargetTokens)
         let session = try TrainingSession(out: out, flags: trainingFlags, runtime: runtime, json: json)
         let (model, modelDirectory) = try session.loadModel(modelOptions, fromScratch: fromScratch)
         let frozen = try session.frozenKeys(model)
 
-        var tasks = try loadTasks(train, tokenizer: model.tokenizer)
-        var weights = try mixWeights()
+        var tasks = try data.trainingTasks(tokenizer: model.tokenizer)
+        var weights = try data.mixWeights()
         if !pretrainText.isEmpty {
             let corruption = try pretrainCorruption(tokenizer: model.tokenizer)
             let corpus = try SpanCorruptionCorpus(files: pretrainText, onePerLine: spanCorruption.oneDocumentPerLine,
@@ -85,67 +70,23 @@ struct Finetune: AsyncParsableCommand {
             tasks.append(TaskData(corpus: corpus))
         }
         let training = try TrainingData(tasks: tasks, weights: weights)
-        let validation = valid.isEmpty ? nil : try TrainingData(tasks: try loadTasks(valid, tokenizer: model.tokenizer))
+        let validation = try data.validation(tokenizer: model.tokenizer)
 
         try session.train(model: model, modelDirectory: modelDirectory, fromScratch: fromScratch, training: training,
                           validation: validation, options: options, frozen: frozen) {
-            report(training, label: "train")
-            if let validation { report(validation, label: "valid") }
+            data.report(training, label: "train")
+            if let validation { data.report(validation, label: "valid") }
         }
-    }
-
-    private func loadTasks(_ arguments: [String], tokenizer: any Tokenizer) throws(T5Error) -> [TaskData] {
-        var tasks = [TaskData]()
-        for argument in arguments {
-            tasks.append(try TaskData(source: TaskSource.parse(argument), tokenizer: tokenizer,
-                                      maxInputTokens: maxInputTokens, maxTargetTokens: maxTargetTokens))
-        }
-        return tasks
     }
 
     /// The span corruption of --pretrain-text, whose inputs are --max-input-tokens long (named so in errors).
     private func pretrainCorruption(tokenizer: any Tokenizer) throws(T5Error) -> SpanCorruption {
-        let result = Result { () throws(T5Error) in try spanCorruption.corruption(inputLength: maxInputTokens, tokenizer: tokenizer) }
+        let result = Result { () throws(T5Error) in try spanCorruption.corruption(inputLength: data.maxInputTokens, tokenizer: tokenizer) }
         guard case .failure(let error) = result else { return try result.get() }
         if case .invalidOption(let name, let reason) = error, name == "SpanCorruption.inputLength" || name == "Tokenizer.sentinelCount" {
             throw .invalidOption(name: "--max-input-tokens", reason: reason)
         }
         throw error
-    }
-
-    private func mixWeights() throws(T5Error) -> [Double]? {
-        guard let mix else { return nil }
-        if mix == "equal" { return Array(repeating: 1, count: train.count) }
-        var weights = [Double]()
-        for part in mix.split(separator: ",", omittingEmptySubsequences: false) {
-            guard let w = Double(part.trimmingCharacters(in: .whitespaces)) else {
-                throw .invalidOption(name: "--mix", reason: "'\(part)' is not a number (give W1,W2,... in --train order, or 'equal')")
-            }
-            weights.append(w)
-        }
-        return weights
-    }
-
-    private func report(_ data: TrainingData, label: String) {
-        for (task, rate) in zip(data.tasks, data.rates) {
-            if let corpus = task.corpus {
-                var line = TrainingSession.describe(corpus, label: label)
-                if data.tasks.count > 1 { line += String(format: ", sampled %.1f%%", rate * 100) }
-                note(line)
-                continue
-            }
-            var line = "\(label) \(task.source.path): \(task.examples.count) examples"
-            if !task.source.prefix.isEmpty { line += ", prefix \(task.source.prefix.debugDescription)" }
-            if data.tasks.count > 1 && label == "train" { line += String(format: ", sampled %.1f%%", rate * 100) }
-            if task.emptyLines > 0 { line += ", \(task.emptyLines) empty line\(task.emptyLines == 1 ? "" : "s") skipped" }
-            if task.truncatedInputs.examples > 0 {
-                line += ", \(task.truncatedInputs.examples) input\(task.truncatedInputs.examples == 1 ? "" : "s") truncated to --max-input-tokens \(maxInputTokens) (\(task.truncatedInputs.tokens) tokens cut)"
-            }
-            if task.truncatedTargets.examples > 0 {
-                line += ", \(task.truncatedTargets.examples) target\(task.truncatedTargets.examples == 1 ? "" : "s") truncated to --max-target-tokens \(maxTargetTokens) (\(task.truncatedTargets.tokens) tokens cut)"
-            }
-            note(line)
-        }
     }
 }
 

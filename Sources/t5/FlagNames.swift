@@ -51,6 +51,14 @@ enum FlagNames {
         ("SpanCorruption.inputLength", "--input-length"),
         ("Tokenizer.sentinelCount", "--input-length"),
         ("SpanCorruptionCorpus.files", "--text"),
+        ("DistillationObjective.alpha", "--alpha"),
+        ("DistillationObjective.temperature", "--temperature"),
+        ("StudentLayers", "--student-layers"),
+        ("DistillationObjective.student", "--student"),
+        ("DistillationObjective.hiddenWeight", "--hidden-weight"),
+        ("TeacherTargets.beams", "--teacher-beams"),
+        ("TeacherTargets.maxTargetTokens", "--max-target-tokens"),
+        ("Distillation.teacher", "--teacher"),
         ("maxInputTokens", "--max-input-tokens"),
     ]
 

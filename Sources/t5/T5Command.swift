@@ -16,7 +16,7 @@ struct T5Command: AsyncParsableCommand {
         commandName: "t5",
         abstract: "Run, score and inspect T5 encoder-decoder models on the CPU.",
         version: T5Runtime.version,
-        subcommands: [Generate.self, Score.self, Tokenize.self, TokenizerGroup.self, Embed.self, Info.self, Convert.self, Bench.self, Finetune.self, Pretrain.self]
+        subcommands: [Generate.self, Score.self, Tokenize.self, TokenizerGroup.self, Embed.self, Info.self, Convert.self, Bench.self, Finetune.self, Pretrain.self, Distill.self]
     )
 
     static func main() async {

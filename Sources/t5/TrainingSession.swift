@@ -2,9 +2,10 @@ import ArgumentParser
 import Foundation
 import T5
 
-/// What every training command (finetune, pretrain) does around its data: checks the output directory, loads
-/// or initializes the model, resolves --freeze, then creates or resumes the `Trainer`, reports, trains with
-/// progress and Ctrl-C handling, and prints the summary. One copy, so the commands behave alike.
+/// What every training command (finetune, pretrain, distill) does around its data: checks the output
+/// directory, loads or initializes the model, resolves --freeze, then creates or resumes the `Trainer`, reports,
+/// trains with progress and Ctrl-C handling, and prints the summary. One copy, so the commands behave alike; a
+/// command that builds its own `Trainer` (distill: a distillation objective with its teacher) calls `run`.
 struct TrainingSession {
     let out: String
     let output: URL
@@ -15,7 +16,9 @@ struct TrainingSession {
     let hasCheckpoint: Bool
 
     /// Checks OUT: a directory with a run needs --resume; a new run never writes beside files we did not write.
-    init(out: String, flags: TrainingFlags, runtime: RuntimeOptions, json: Bool) throws {
+    /// `ownFiles` names the files a command itself leaves in OUT before its first checkpoint (distill: the
+    /// teacher's targets and the copied student).
+    init(out: String, flags: TrainingFlags, runtime: RuntimeOptions, json: Bool, ownFiles: (String) -> Bool = { _ in false }) throws {
         self.out = out
         output = URL(fileURLWithPath: out)
         self.flags = flags
@@ -30,7 +33,7 @@ struct TrainingSession {
             // A run that stopped before its first checkpoint leaves only its temporaries and, when continued
             // with --resume, its metrics log.
             try OutputDirectory.requireNew(output, option: "--out") { name in
-                Checkpoint.isTemporary(name) || (resume && name == "metrics.jsonl")
+                Checkpoint.isTemporary(name) || (resume && name == "metrics.jsonl") || ownFiles(name)
             }
         }
     }
@@ -58,17 +61,31 @@ struct TrainingSession {
         return frozen
     }
 
+    /// `files` with --dropout recorded in the saved config.json.
+    func applyingDropout(to files: Checkpoint.ModelFiles) -> Checkpoint.ModelFiles {
+        var files = files
+        if let dropout = flags.dropout { files.configUpdates["dropout_rate"] = .number(Double(dropout.description) ?? Double(dropout)) }
+        return files
+    }
+
     /// Creates (or resumes) the trainer and trains to the end or a signal; `report` prints the data lines.
     func train(model: T5Model, modelDirectory: URL, fromScratch: Bool, training: TrainingData, validation: TrainingData?,
-               options: TrainingOptions, frozen: Set<String>, report: () -> Void) throws {
-        var files = try Checkpoint.ModelFiles.copying(from: modelDirectory, config: model.config)
-        if let dropout = flags.dropout { files.configUpdates["dropout_rate"] = .number(Double(dropout.description) ?? Double(dropout)) }
+               options: TrainingOptions, frozen: Set<String>, report: () throws -> Void) throws {
+        var files = applyingDropout(to: try Checkpoint.ModelFiles.copying(from: modelDirectory, config: model.config))
         if fromScratch { files.generationConfig = nil }
 
         // Everything that can fail on bad input happens before the first line of progress is printed.
         let trainer = hasCheckpoint
             ? try Trainer.resume(from: output, training: training, validation: validation, options: options, frozen: frozen, files: files)
             : try Trainer(model: model, training: training, validation: validation, options: options, frozen: frozen, files: files)
+        try run(trainer, model: model, frozen: frozen, report: report)
+    }
+
+    /// Runs a created (or resumed) `trainer` of `model` to the end or a signal and prints the summary. A resumed
+    /// run that is already finished gets one line and nothing else; otherwise `report` first prints (and may
+    /// write) what the command says before training, then come the frozen, resume and optimizer notes.
+    func run(_ trainer: Trainer, model: T5Model, frozen: Set<String>, report: () throws -> Void) throws {
+        let options = trainer.options
         if hasCheckpoint && trainer.isFinished {
             // Nothing to train: say so in one line (no data report), and leave metrics.jsonl and the
             // checkpoints as they are.
@@ -84,7 +101,7 @@ struct TrainingSession {
             }
             return
         }
-        report()
+        try report()
         if !frozen.isEmpty {
             let specs = T5Parameters.specs(for: model.config, separateLMHead: model.hasSeparateLMHead)
             let count = specs.filter { frozen.contains($0.key) }.reduce(0) { $0 + $1.shape.reduce(1, *) }

@@ -138,7 +138,8 @@ final class DecoderState {
     /// Appends `tokens` (N, T) row-major to every row, at positions `length ..< length + T`, and computes
     /// the logits of each (N·T, V) into `logits`. Returns T.
     @discardableResult
-    func forward(tokens: [Int]) throws(T5Error) -> Int {
+    /// `blockInput(b, x)`, when given, receives the residual stream entering block b, (N·T, D), before it runs.
+    func forward(tokens: [Int], blockInput: ((Int, UnsafePointer<Float>) -> Void)? = nil) throws(T5Error) -> Int {
         precondition(tokens.count % rows == 0, "tokens must be (rows, T)")
         let t = tokens.count / rows
         if length + t > capacity { try grow(to: length + t) }
@@ -150,6 +151,7 @@ final class DecoderState {
             Embedding.forward(ids: ids.baseAddress.unsafelyUnwrapped, count: n, table: w.shared.pointer, dim: d, into: x.pointer)
         }
         for (layer, block) in w.decoderBlocks.enumerated() {
+            blockInput?(layer, x.pointer)
             let bias = model.decoderBiases[layer]
             // Causal self-attention over the cache plus the new tokens (T5LayerSelfAttention).
             RMSNorm.forward(x.pointer, weight: block.selfAttentionNorm.pointer, epsilon: c.layerNormEpsilon, rows: n, dim: d, into: h.pointer)

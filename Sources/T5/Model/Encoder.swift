@@ -17,6 +17,12 @@ extension T5Model {
     /// Throws `.invalidOption` for an id outside the vocabulary or an input longer than the relative position
     /// bias covers, and `.tooLarge` when the activations would not fit in memory.
     public func encode(_ inputs: [[Int]]) throws(T5Error) -> EncoderOutput {
+        try encode(inputs, blockInput: nil)
+    }
+
+    /// `encode`, handing `blockInput(b, x)` the residual stream entering block b, (N, D) with every input's
+    /// tokens back to back (no padding), before the block runs: a distillation teacher's hidden states.
+    func encode(_ inputs: [[Int]], blockInput: ((Int, UnsafePointer<Float>) -> Void)?) throws(T5Error) -> EncoderOutput {
         let c = config
         let b = inputs.count, s = max(1, inputs.map(\.count).max() ?? 1)
         let d = c.dModel, hk = innerDim, f = c.dFF
@@ -54,6 +60,7 @@ extension T5Model {
         Embedding.forward(ids: [inputs.flatMap { $0 }], table: weights.shared.pointer, dim: d, length: rows, into: x.pointer)
 
         for (layer, block) in weights.encoderBlocks.enumerated() {
+            blockInput?(layer, x.pointer)
             RMSNorm.forward(x.pointer, weight: block.selfAttentionNorm.pointer, epsilon: c.layerNormEpsilon, rows: rows, dim: d, into: h.pointer)
             selfAttention(
                 block.selfAttention, normed: h.pointer, rows: rows, q: q.pointer, k: k.pointer, v: v.pointer,

@@ -49,6 +49,18 @@ public enum T5Parameters {
         return Int(key.dropFirst(prefix.count).prefix { $0 != "." })
     }
 
+    /// `key` (a key under `stack`'s blocks) moved to block `block`: "decoder.block.5.layer.0…" → "decoder.block.1.layer.0…".
+    static func renumbered(_ key: String, in stack: Stack, to block: Int) -> String {
+        let prefix = "\(stack.rawValue).block."
+        precondition(key.hasPrefix(prefix), "\(key) is not a key of the \(stack.rawValue)'s blocks")
+        return prefix + "\(block)" + key.dropFirst(prefix.count).drop { $0 != "." }
+    }
+
+    /// Whether `key` is a relative position bias table.
+    static func isRelativeBias(_ key: String) -> Bool {
+        key.hasSuffix(".SelfAttention.relative_attention_bias.weight")
+    }
+
     /// Every tensor the configuration needs. `separateLMHead` is true when the checkpoint carries its own
     /// `lm_head.weight` (v1.1, Flan, mT5); otherwise the shared embedding is the LM head. Without
     /// `decoder` (an encoder-only checkpoint: `T5EncoderModel`), `shared.weight` and `encoder.*` only.

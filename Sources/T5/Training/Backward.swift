@@ -2,8 +2,10 @@ extension TrainingPass {
     /// Walks the forward in reverse: dLogits (given) → LM head → decoder → encoder, adding every trainable
     /// parameter's gradient into `gradients` (laid out as `weights`; empty tensors for frozen ones).
     ///
-    /// `dLogits` is the `logits` buffer after `CrossEntropy.backward` wrote the gradient over it.
-    func backward(into gradients: T5Weights) {
+    /// `dLogits` is the `logits` buffer after `CrossEntropy.backward` wrote the gradient over it. `blockInputs`
+    /// holds further gradients of the residual stream entering blocks (a loss on hidden states), by stack and
+    /// block: (N, D) each, added where the walk reaches that block's input.
+    func backward(into gradients: T5Weights, blockInputs: [Stack: [Int: Tensor]] = [:]) {
         let c = config, d = c.dModel, v = c.vocabSize
         let nt = decoder.rows.rows
         // logits (Nt, V) = headInput (Nt, D) · lmHeadᵀ; when tied, lmHead is shared and so is its gradient.
@@ -20,12 +22,12 @@ extension TrainingPass {
             decoder, dOutput: dDecoderOutput, blocks: weights.decoderBlocks, dBlocks: gradients.decoderBlocks,
             finalNorm: weights.decoderNorm, dFinalNorm: gradients.decoderNorm,
             biases: decoderBiases, bidirectional: false,
-            dEmbedding: gradients.shared, memory: (encoder.output, encoder.rows, dMemory))
+            dEmbedding: gradients.shared, memory: (encoder.output, encoder.rows, dMemory), dBlockInputs: blockInputs[.decoder] ?? [:])
         stackBackward(
             encoder, dOutput: dMemory, blocks: weights.encoderBlocks, dBlocks: gradients.encoderBlocks,
             finalNorm: weights.encoderFinalNorm, dFinalNorm: gradients.encoderFinalNorm,
             biases: encoderBiases, bidirectional: true,
-            dEmbedding: gradients.shared, memory: nil)
+            dEmbedding: gradients.shared, memory: nil, dBlockInputs: blockInputs[.encoder] ?? [:])
     }
 
     /// Backward of `StackForward.run`. `dOutput` (N, D), the gradient of the stack's output, is consumed.
@@ -33,7 +35,8 @@ extension TrainingPass {
     private func stackBackward(
         _ a: StackActivations, dOutput: Tensor, blocks: [BlockWeights], dBlocks: [BlockWeights],
         finalNorm: Tensor, dFinalNorm: Tensor, biases: [RelativePositionBias], bidirectional: Bool,
-        dEmbedding: Tensor, memory: (output: Tensor, rows: PackedSequences, dOutput: Tensor)?
+        dEmbedding: Tensor, memory: (output: Tensor, rows: PackedSequences, dOutput: Tensor)?,
+        dBlockInputs: [Int: Tensor]
     ) {
         let c = config, d = c.dModel, n = a.rows.rows
         let mark = workspace.mark  // this stack's temporaries are free again on return
@@ -65,6 +68,8 @@ extension TrainingPass {
                 saved.selfAttention, block.selfAttention, dBlock.selfAttention,
                 norm: block.selfAttentionNorm, dNorm: dBlock.selfAttentionNorm, queries: a.rows,
                 causal: memory != nil, bias: biases[b], dBias: dBias, memory: nil, dX: dX)
+            // dX is now the gradient of the stream entering block b: a hidden-state loss adds its own.
+            if let extra = dBlockInputs[b] { add(extra, into: dX, n * d) }
         }
         for (owner, dBias) in dBiases {
             guard let dTable = dBlocks[owner].relativeBias.flatMap(gradientPointer) else { continue }
@@ -202,6 +207,11 @@ extension TrainingPass {
     /// x (n) ← x ⊙ mask.
     private func multiply(_ x: Tensor, by mask: Tensor, _ n: Int) {
         forEachSlice(n, cost: n) { s in Vector.multiply(x.pointer + s.lowerBound, by: mask.pointer + s.lowerBound, s.count) }
+    }
+
+    /// y (n) += x.
+    private func add(_ x: Tensor, into y: Tensor, _ n: Int) {
+        forEachSlice(n, cost: n) { s in Vector.add(x.pointer + s.lowerBound, into: y.pointer + s.lowerBound, s.count) }
     }
 
     /// Backward of a dropout on a sub-layer's branch: a new (n) buffer dY ⊙ mask.

@@ -89,6 +89,13 @@ public enum Checkpoint {
         try AtomicFile.write(files.generationConfig ?? files.derivedGenerationConfig(), to: directory.appendingPathComponent("generation_config.json"))
     }
 
+    /// `writeModel` for the fp32 weights of `model` (a student made from a teacher, for instance).
+    public static func writeModel(_ model: T5Model, files: ModelFiles, to directory: URL) throws(T5Error) {
+        let specs = T5Parameters.specs(for: model.config, separateLMHead: model.hasSeparateLMHead)
+        try writeModel(model.weights.byKey(config: model.config, separateLMHead: model.hasSeparateLMHead), specs: specs,
+                       files: files, to: directory)
+    }
+
     /// Saves a complete checkpoint for `state.step` in `output`, then points the top-level model at it
     /// and removes older checkpoints. Returns the checkpoint directory.
     @discardableResult

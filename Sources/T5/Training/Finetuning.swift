@@ -35,8 +35,13 @@ public enum Finetuning {
         freeze: [String] = [], maxInputTokens: Int? = nil, maxTargetTokens: Int? = nil, output: URL,
         onEvent: @escaping @Sendable (Event) -> Void = { _ in }
     ) async throws(T5Error) -> T5Model {
-        let settings = Settings(model: model, train: train, validation: validation, options: options, freeze: freeze,
-                                maxInputTokens: maxInputTokens, maxTargetTokens: maxTargetTokens, output: output)
+        try await run(Settings(model: model, train: train, validation: validation, options: options, freeze: freeze,
+                               maxInputTokens: maxInputTokens, maxTargetTokens: maxTargetTokens, output: output),
+                      onEvent: onEvent)
+    }
+
+    /// `run(...)` with its settings gathered (`Distiller.run` adds a teacher).
+    static func run(_ settings: Settings, onEvent: @escaping @Sendable (Event) -> Void) async throws(T5Error) -> T5Model {
         let result = await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Result<T5Model, T5Error>, Never>) in
                 Thread.detachNewThread {
@@ -74,10 +79,12 @@ public enum Finetuning {
     final class Settings: Sendable {
         let model: URL, train: [Task], validation: [Task], options: TrainingOptions, freeze: [String]
         let maxInputTokens: Int?, maxTargetTokens: Int?, output: URL
+        /// The teacher of a distillation run; nil for fine-tuning.
+        let teacher: Distiller.Teacher?
         private let cancelled = Synchronization.Atomic<Bool>(false)
 
         init(model: URL, train: [Task], validation: [Task], options: TrainingOptions, freeze: [String],
-             maxInputTokens: Int?, maxTargetTokens: Int?, output: URL) {
+             maxInputTokens: Int?, maxTargetTokens: Int?, output: URL, teacher: Distiller.Teacher? = nil) {
             self.model = model
             self.train = train
             self.validation = validation
@@ -86,6 +93,7 @@ public enum Finetuning {
             self.maxInputTokens = maxInputTokens
             self.maxTargetTokens = maxTargetTokens
             self.output = output
+            self.teacher = teacher
         }
 
         func cancel() { cancelled.store(true, ordering: .relaxed) }
@@ -97,8 +105,23 @@ public enum Finetuning {
             let frozen = try Freezing.frozenKeys(freeze, parameters: specs)
             let training = try TrainingData(tasks: try tasks(train, tokenizer: loaded.tokenizer))
             let validationData = validation.isEmpty ? nil : try TrainingData(tasks: try tasks(validation, tokenizer: loaded.tokenizer))
+            var objective: DistillationObjective?
+            if let teacher {
+                let teacherModel: T5Model
+                do {
+                    teacherModel = try T5Model(directory: teacher.directory, weights: teacher.weights)
+                } catch {
+                    throw .invalidOption(name: "Distiller.teacher", reason: "\(teacher.directory.path) is not a model to distill from: \(error)")
+                }
+                let distillation = try DistillationObjective(
+                    teacher: teacherModel, alpha: teacher.alpha, temperature: teacher.temperature,
+                    labelSmoothing: options.labelSmoothing, teacherName: teacher.directory.standardizedFileURL.path,
+                    hiddenWeight: teacher.hiddenWeight)
+                try distillation.requireCompatible(student: loaded)
+                objective = distillation
+            }
             let trainer = try Trainer(model: loaded, training: training, validation: validationData, options: options,
-                                      frozen: frozen, files: try .copying(from: model, config: loaded.config))
+                                      frozen: frozen, files: try .copying(from: model, config: loaded.config), objective: objective)
             try trainer.run(output: output, onStep: { report in
                 onEvent(.step(report))
                 return self.cancelled.load(ordering: .relaxed) ? .stop : .continue

@@ -30,8 +30,9 @@ public final class Trainer {
     /// What a checkpoint writes besides the weights; nil: the trainer cannot save.
     public let files: Checkpoint.ModelFiles?
     public private(set) var state: TrainingState
-    /// What each step minimizes (cross-entropy with `options.labelSmoothing` unless another is given).
-    public let objective: any Objective
+    /// What each step minimizes (cross-entropy with `options.labelSmoothing` unless another is given),
+    /// bound to each micro-batch before its forward.
+    public let objective: any BatchObjective
     private var sampler: any BatchSource
     /// Seconds of training already done when this session started (resumed runs).
     private let startElapsed: Double
@@ -48,7 +49,7 @@ public final class Trainer {
     /// state. `files` is needed to save checkpoints (`run(output:)`).
     public convenience init(
         model: T5Model, training: TrainingData, validation: TrainingData? = nil, options: TrainingOptions = .init(),
-        frozen: Set<String> = [], files: Checkpoint.ModelFiles? = nil, objective: (any Objective)? = nil
+        frozen: Set<String> = [], files: Checkpoint.ModelFiles? = nil, objective: (any BatchObjective)? = nil
     ) throws(T5Error) {
         try options.validate()
         try model.requireDecoder()
@@ -57,7 +58,8 @@ public final class Trainer {
         let state = TrainingState(
             step: 0, totalSteps: total, seed: options.seed, position: DataPosition(drawn: Array(repeating: 0, count: training.tasks.count)),
             examplesSeen: 0, tokensSeen: 0, elapsedSeconds: 0, bestEvalLoss: nil,
-            signature: Self.signature(options: options, training: training, frozen: frozen, optimizer: options.optimizer.make()))
+            signature: Self.signature(options: options, training: training, frozen: frozen, optimizer: options.optimizer.make(),
+                                      objective: objective))
         self.init(store: store, tokenizer: model.tokenizer, training: training, validation: validation, options: options,
                   state: state, optimizer: options.optimizer.make(), files: files, objective: objective)
     }
@@ -68,7 +70,7 @@ public final class Trainer {
     /// first difference), except the run's length, which may change.
     public static func resume(
         from output: URL, training: TrainingData, validation: TrainingData? = nil, options: TrainingOptions = .init(),
-        frozen: Set<String> = [], files: Checkpoint.ModelFiles? = nil, objective: (any Objective)? = nil
+        frozen: Set<String> = [], files: Checkpoint.ModelFiles? = nil, objective: (any BatchObjective)? = nil
     ) throws(T5Error) -> Trainer {
         try options.validate()
         guard let checkpoint = Checkpoint.latest(in: output) else {
@@ -77,7 +79,7 @@ public final class Trainer {
         let model = try T5Model(directory: checkpoint, packWeights: false)
         var (state, moments) = try Checkpoint.loadState(from: checkpoint)
         let optimizer = options.optimizer.make()
-        let current = signature(options: options, training: training, frozen: frozen, optimizer: optimizer)
+        let current = signature(options: options, training: training, frozen: frozen, optimizer: optimizer, objective: objective)
         if let difference = RunSignature.firstDifference(saved: state.signature, current: current) {
             throw .invalidOption(name: "Trainer.resume", reason: "the checkpoint at step \(state.step) was made with different settings: \(difference)")
         }
@@ -111,7 +113,7 @@ public final class Trainer {
 
     private init(store: ParameterStore, tokenizer: any Tokenizer, training: TrainingData, validation: TrainingData?,
                  options: TrainingOptions, state: TrainingState, optimizer: any Optimizer, files: Checkpoint.ModelFiles?,
-                 objective: (any Objective)?) {
+                 objective: (any BatchObjective)?) {
         self.store = store
         self.objective = objective ?? CrossEntropyObjective(labelSmoothing: options.labelSmoothing)
         self.tokenizer = tokenizer
@@ -130,8 +132,11 @@ public final class Trainer {
     }
 
     /// The settings a resumed run must repeat.
-    static func signature(options o: TrainingOptions, training: TrainingData, frozen: Set<String>, optimizer: any Optimizer) -> [String: String] {
-        var s = [String: String]()
+    static func signature(
+        options o: TrainingOptions, training: TrainingData, frozen: Set<String>, optimizer: any Optimizer,
+        objective: (any BatchObjective)? = nil
+    ) -> [String: String] {
+        var s = objective?.signature ?? [:]
         s["optimizer"] = optimizer.summary
         if o.optimizer.usesExternalLearningRate {
             s["schedule"] = "\(o.schedule.rawValue), warmup \(o.warmupSteps)"
@@ -177,7 +182,8 @@ public final class Trainer {
             // Each micro-batch's mean loss weighted by its share of the step's target tokens: the
             // gradient is that of the mean over every target token of the step.
             let share = Float(targetCounts[m]) / Float(max(targetTokens, 1))
-            let result = store.accumulateGradients(batch, objective: objective, dropoutRate: dropoutRate,
+            let bound = try objective.bound(to: batch)
+            let result = store.accumulateGradients(batch, objective: bound, dropoutRate: dropoutRate,
                                                    generator: &generator, lossScale: share)
             lossSum += Double(result.loss) * Double(targetCounts[m])
         }

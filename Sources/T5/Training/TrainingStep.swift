@@ -32,6 +32,18 @@ public struct LossResult: Sendable {
     }
 }
 
+extension TrainingPass {
+    /// The residual stream entering each block of both stacks (each block's saved self-attention input), and
+    /// zero-filled gradient buffers for them when asked.
+    func hiddenStates(withGradients: Bool) -> BlockInputs {
+        let d = config.dModel
+        func buffers(_ a: StackActivations) -> [Tensor] { a.blocks.map { _ in workspace.tensor([a.rows.rows, d]) } }
+        return BlockInputs(
+            dModel: d, encoder: encoder.blocks.map(\.selfAttention.input), decoder: decoder.blocks.map(\.selfAttention.input),
+            encoderGradients: withGradients ? buffers(encoder) : nil, decoderGradients: withGradients ? buffers(decoder) : nil)
+    }
+}
+
 extension ParameterStore {
     /// Forward + backward of one batch (train mode); adds `lossScale · ∂loss/∂θ` into `gradients` for every
     /// trainable θ, so that accumulating over k micro-batches is k calls with lossScale 1/k (or each one's
@@ -58,11 +70,18 @@ extension ParameterStore {
             weights: weights, config: config, inputs: batch.inputIDs, targets: batch.targetIDs,
             dropoutRate: dropoutRate, workspace: workspace, generator: &generator)
         let scratch = workspace.tensor([pass.labels.count], zeroed: false)
-        let result = pass.labels.withUnsafeBufferPointer { labels in
+        var result = pass.labels.withUnsafeBufferPointer { labels in
             objective.evaluate(logits: pass.logits.pointer, rows: labels.count, vocab: config.vocabSize,
                                labels: labels.baseAddress.unsafelyUnwrapped, scratch: scratch.pointer, gradientScale: lossScale)
         }
-        pass.backward(into: gradientWeights)
+        var blockInputs = [Stack: [Int: Tensor]]()
+        if objective.usesHiddenStates {
+            let states = pass.hiddenStates(withGradients: true)
+            result.loss += Float(objective.hiddenStateLoss(states, gradientScale: lossScale))
+            blockInputs[.encoder] = Dictionary(uniqueKeysWithValues: (states.encoderGradients ?? []).enumerated().map { ($0, $1) })
+            blockInputs[.decoder] = Dictionary(uniqueKeysWithValues: (states.decoderGradients ?? []).enumerated().map { ($0, $1) })
+        }
+        pass.backward(into: gradientWeights, blockInputs: blockInputs)
         return result
     }
 
@@ -78,9 +97,13 @@ extension ParameterStore {
             weights: weights, config: config, inputs: batch.inputIDs, targets: batch.targetIDs,
             dropoutRate: 0, workspace: workspace, generator: &unused)
         let scratch = workspace.tensor([pass.labels.count], zeroed: false)
-        return pass.labels.withUnsafeBufferPointer { labels in
+        var result = pass.labels.withUnsafeBufferPointer { labels in
             objective.evaluate(logits: pass.logits.pointer, rows: labels.count, vocab: config.vocabSize,
                                labels: labels.baseAddress.unsafelyUnwrapped, scratch: scratch.pointer, gradientScale: nil)
         }
+        if objective.usesHiddenStates {
+            result.loss += Float(objective.hiddenStateLoss(pass.hiddenStates(withGradients: false), gradientScale: nil))
+        }
+        return result
     }
 }
