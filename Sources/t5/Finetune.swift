@@ -134,7 +134,7 @@ struct Finetune: AsyncParsableCommand {
         let display = ProgressDisplay(enabled: !runtime.quiet)
         var lastStep: StepReport?
         var lastEvaluation: EvaluationReport?
-        try trainer.run(output: output, onStep: { step in
+        try trainer.run(output: output, pauseAt: trainingFlags.pauseAt, onStep: { step in
             if let reason = step.skipped {
                 display.finish()
                 note("step \(step.step) skipped: \(reason) (\(trainer.state.skippedSteps ?? 0) of at most \(trainingFlags.skipNonfiniteSteps))")
@@ -162,7 +162,9 @@ struct Finetune: AsyncParsableCommand {
                               elapsed_s: trainer.state.elapsedSeconds, skipped_steps: trainer.state.skippedSteps ?? 0,
                               tokens_per_s: trainer.state.elapsedSeconds > 0 ? Double(trainer.state.tokensSeen) / trainer.state.elapsedSeconds : nil))
         } else {
-            print("saved \(output.path) at step \(trainer.completedSteps) of \(trainer.totalSteps)" + (finished ? "" : " (interrupted; continue with --resume)"))
+            let paused = trainingFlags.pauseAt.map { trainer.completedSteps >= $0 } ?? false
+            print("saved \(output.path) at step \(trainer.completedSteps) of \(trainer.totalSteps)"
+                  + (finished ? "" : paused ? " (paused at --pause-at; continue with --resume)" : " (interrupted; continue with --resume)"))
         }
         // After a signal, T5Command.main exits with 128 + its number.
     }
