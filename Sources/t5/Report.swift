@@ -64,25 +64,24 @@ struct Report: ParsableCommand {
         var charts = [
             Chart(title: "Loss", xLabel: "step", yLabel: "cross-entropy", series: [
                 .init(name: "train", points: trainLoss, id: "train"),
-                .init(name: "valid", points: validLoss, dots: validLoss.count < 2, id: "valid")]),
+                .init(name: "valid", points: validLoss, markers: true, id: "valid")]),
             Chart(title: "Loss against tokens", xLabel: "tokens trained on (input + target)", yLabel: "cross-entropy", series: [
                 .init(name: "train", points: pts(m.steps, { Double($0.tokens) }, \.loss), id: "train"),
-                .init(name: "valid", points: pts(m.evaluations, { Double(m.tokens(at: $0.step)) }, \.loss), dots: validLoss.count < 2, id: "valid")]),
+                .init(name: "valid", points: pts(m.evaluations, { Double(m.tokens(at: $0.step)) }, \.loss), markers: true, id: "valid")]),
             Chart(title: "Learning rate", xLabel: "step", yLabel: "lr", series: [.init(name: "lr", points: pts(m.steps, { Double($0.step) }, \.learningRate), id: "lr")], legend: false),
             Chart(title: "Throughput", xLabel: "step", yLabel: "tokens/s", series: [.init(name: "tokens/s", points: pts(m.steps, { Double($0.step) }, \.tokensPerSecond), id: "tokens_per_s")], legend: false),
         ]
         if !m.evaluations.isEmpty {
             var series = [Chart.Series]()
-            let few = m.evaluations.count < 2
-            series.append(.init(name: "token accuracy", points: pts(m.evaluations, { Double($0.step) }, \.tokenAccuracy), dots: few, id: "token_accuracy"))
+                        series.append(.init(name: "token accuracy", points: pts(m.evaluations, { Double($0.step) }, \.tokenAccuracy), markers: true, id: "token_accuracy"))
             let em = pts(m.evaluations, { Double($0.step) }, \.exactMatch)
-            if !em.isEmpty { series.append(.init(name: "exact match", points: em, dots: few, id: "exact_match")) }
+            if !em.isEmpty { series.append(.init(name: "exact match", points: em, markers: true, id: "exact_match")) }
             let names = m.evaluations.flatMap { $0.tasks.map(\.name) }
             for name in names.reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } } {
                 let acc = m.evaluations.compactMap { e in e.tasks.first { $0.name == name }?.tokenAccuracy.map { (Double(e.step), $0) } }
-                series.append(.init(name: "\(name) accuracy", points: acc, dots: few, id: "task:\(name):token_accuracy"))
+                series.append(.init(name: "\(name) accuracy", points: acc, markers: true, id: "task:\(name):token_accuracy"))
                 let tem = m.evaluations.compactMap { e in e.tasks.first { $0.name == name }?.exactMatch.map { (Double(e.step), $0) } }
-                if !tem.isEmpty { series.append(.init(name: "\(name) EM", points: tem, dots: few, id: "task:\(name):exact_match")) }
+                if !tem.isEmpty { series.append(.init(name: "\(name) EM", points: tem, markers: true, id: "task:\(name):exact_match")) }
             }
             charts.append(Chart(title: "Evaluation", xLabel: "step", yLabel: "fraction", series: series))
         }
@@ -106,7 +105,7 @@ struct Report: ParsableCommand {
             let name = "trial \(t.id)" + (t.id == best ? " (best)" : "")
             let y: (RunMetrics.Evaluation) -> Double? = lowerIsBetter ? { $0.loss } : { $0.exactMatch }
             evalSeries.append(.init(name: name, points: m.evaluations.compactMap { e in y(e).map { (Double(e.step), $0) } },
-                                    muted: muted, dots: m.evaluations.count < 2, id: "\(t.id)"))
+                                    muted: muted, markers: true, id: "\(t.id)"))
             trainSeries.append(.init(name: name, points: m.steps.compactMap { s in s.loss.map { (Double(s.step), $0) } }, muted: muted, id: "\(t.id)"))
         }
         var charts = [

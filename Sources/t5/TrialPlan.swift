@@ -78,7 +78,8 @@ struct TrialPlan {
             for value in candidates {
                 var configuration = first
                 configuration[i] = (p.name, value)
-                if let problem = objective.check(base + arguments(configuration)) {
+                if var problem = objective.check(base + arguments(configuration)) {
+                    if case .number = value, case .uniform = p.distribution { problem += " (an integer option takes int-uniform)" }
                     throw .invalidOption(name: "--space", reason: "\(spacePath): \(p.name.debugDescription) = \(Self.show(value)): t5 \(objective.rawValue) refuses it: \(problem)")
                 }
             }

@@ -11,16 +11,19 @@ package struct Chart: Sendable {
         package var points: [(x: Double, y: Double)]
         /// Drawn grey and behind the others (a pruned or failed trial).
         package var muted = false
-        /// Dots instead of a line.
+        /// Dots instead of a line (a scatter plot).
         package var dots = false
+        /// A line with a dot at each point (evaluations, which may be a single point).
+        package var markers = false
         /// An id written as `data-series` (a trial number).
         package var id: String?
 
-        package init(name: String, points: [(x: Double, y: Double)], muted: Bool = false, dots: Bool = false, id: String? = nil) {
+        package init(name: String, points: [(x: Double, y: Double)], muted: Bool = false, dots: Bool = false, markers: Bool = false, id: String? = nil) {
             self.name = name
             self.points = points
             self.muted = muted
             self.dots = dots
+            self.markers = markers
             self.id = id
         }
     }
@@ -104,6 +107,11 @@ package struct Chart: Sendable {
             } else if !visible.isEmpty {
                 let d = visible.enumerated().map { "\($0.offset == 0 ? "M" : "L")\(r(px($0.element.x))),\(r(py($0.element.y)))" }.joined(separator: " ")
                 out += "<path class=\"\(cls)\"\(idAttribute) d=\"\(d)\" stroke=\"\(stroke)\" fill=\"none\" stroke-width=\"\(s.muted ? 1.2 : 1.8)\"/>\n"
+                if s.markers {
+                    out += "<g class=\"markers\" fill=\"\(stroke)\">"
+                    for p in visible { out += "<circle cx=\"\(r(px(p.x)))\" cy=\"\(r(py(p.y)))\" r=\"3\"/>" }
+                    out += "</g>\n"
+                }
             }
             legendEntries.append((s.name, stroke))
         }
