@@ -69,7 +69,7 @@ struct Report: ParsableCommand {
                 .init(name: "train", points: pts(m.steps, { Double($0.tokens) }, \.loss), id: "train"),
                 .init(name: "valid", points: pts(m.evaluations, { Double(m.tokens(at: $0.step)) }, \.loss), markers: true, id: "valid")]),
             Chart(title: "Learning rate", xLabel: "step", yLabel: "lr", series: [.init(name: "lr", points: pts(m.steps, { Double($0.step) }, \.learningRate), id: "lr")], legend: false),
-            Chart(title: "Throughput", xLabel: "step", yLabel: "tokens/s", series: [.init(name: "tokens/s", points: pts(m.steps, { Double($0.step) }, \.tokensPerSecond), id: "tokens_per_s")], legend: false),
+            Chart(title: "Throughput", xLabel: "step", yLabel: "tokens/s", series: [.init(name: "tokens/s", points: pts(m.steps, { Double($0.step) }, \.tokensPerSecond), id: "tokens_per_s")], legend: false, includeZero: true),
         ]
         if !m.evaluations.isEmpty {
             var series = [Chart.Series]()
@@ -83,7 +83,7 @@ struct Report: ParsableCommand {
                 let tem = m.evaluations.compactMap { e in e.tasks.first { $0.name == name }?.exactMatch.map { (Double(e.step), $0) } }
                 if !tem.isEmpty { series.append(.init(name: "\(name) EM", points: tem, markers: true, id: "task:\(name):exact_match")) }
             }
-            charts.append(Chart(title: "Evaluation", xLabel: "step", yLabel: "fraction", series: series))
+            charts.append(Chart(title: "Evaluation", xLabel: "step", yLabel: "fraction", series: series, includeZero: true))
         }
         let last = m.steps.last
         var summary = "<p>\(m.steps.count) steps logged"
@@ -109,7 +109,7 @@ struct Report: ParsableCommand {
             trainSeries.append(.init(name: name, points: m.steps.compactMap { s in s.loss.map { (Double(s.step), $0) } }, muted: muted, id: "\(t.id)"))
         }
         var charts = [
-            Chart(title: "Validation \(study.metric) of every trial (grey: pruned or failed)", xLabel: "step", yLabel: study.metric, series: evalSeries),
+            Chart(title: "\(study.metric) of every trial (grey: pruned or failed)", xLabel: "step", yLabel: study.metric, series: evalSeries),
             Chart(title: "Training loss of every trial", xLabel: "step", yLabel: "cross-entropy", series: trainSeries),
         ]
         // Each hyperparameter against the metric at the trial's last rung.
@@ -132,11 +132,11 @@ struct Report: ParsableCommand {
             let spread = (values.map(\.x).max() ?? 1) / max(values.map(\.x).min() ?? 1, .leastNonzeroMagnitude)
             let logX = numeric && categories.count > 3 && positive && spread > 50
             let series = [
-                Chart.Series(name: "complete or running", points: values.filter { !$0.muted }.map { (logX ? log10($0.x) : $0.x, $0.y) }, dots: true, id: "\(name):kept"),
-                Chart.Series(name: "pruned or failed", points: values.filter(\.muted).map { (logX ? log10($0.x) : $0.x, $0.y) }, muted: true, dots: true, id: "\(name):pruned"),
+                Chart.Series(name: "complete or running", points: values.filter { !$0.muted }.map { ($0.x, $0.y) }, dots: true, id: "\(name):kept"),
+                Chart.Series(name: "pruned or failed", points: values.filter(\.muted).map { ($0.x, $0.y) }, muted: true, dots: true, id: "\(name):pruned"),
             ]
-            charts.append(Chart(title: "\(name) against \(study.metric)", xLabel: logX ? "log10 \(name)" : name, yLabel: study.metric,
-                                series: series, xCategories: numeric && categories.count > 3 ? nil : categories))
+            charts.append(Chart(title: "\(name) against \(study.metric)", xLabel: logX ? "\(name) (log scale)" : name, yLabel: study.metric,
+                                series: series, logX: logX, xCategories: numeric && categories.count > 3 ? nil : categories))
         }
         var table = "<table><tr><th>rank</th><th>trial</th><th>status</th><th>steps</th><th>\(escape(study.metric))</th>"
             + names.map { "<th>\(escape($0))</th>" }.joined() + "<th>wall s</th></tr>\n"

@@ -197,7 +197,7 @@ import Testing
             (#"{"lr": {"uniform": [0.2, 0.1]}}"#, [], 1, "range [0.2, 0.1] is inverted"),
             (#"{"lr": {"log-uniform": [0, 0.1]}}"#, [], 1, "log-uniform needs a positive range"),
             (#"{"lr": {"choice": []}}"#, [], 1, "choice of an empty list"),
-            (#"{"lr": 0.01, "schedule": {"choice": ["linear", "cosine"]}}"#, [], 1, "\"schedule\" = \"cosine\": t5 finetune refuses it: invalid value for --schedule"),
+            (#"{"lr": 0.01, "schedule": {"choice": ["linear", "cosine"]}}"#, [], 1, "\"schedule\" = \"cosine\": t5 finetune refuses it: --schedule must be one of"),
             (#"{"warmup": {"int-uniform": [5, 2]}}"#, [], 1, "int-uniform range [5, 2] is inverted"),
             (#"{"lr": 0.01}"#, ["--min-steps", "7"], 64, "invalid value for --min-steps: 7 is more than --max-steps 6"),
             (#"{"lr": 0.01}"#, ["--trials", "0"], 64, "invalid value for --trials: must be at least 1, got 0"),
