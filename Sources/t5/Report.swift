@@ -59,17 +59,20 @@ struct Report: ParsableCommand {
         func pts<T>(_ xs: [T], _ x: (T) -> Double, _ y: (T) -> Double?) -> [(x: Double, y: Double)] {
             xs.compactMap { e in y(e).map { (x(e), $0) } }
         }
-        let trainLoss = pts(m.steps, { Double($0.step) }, \.loss)
+        // Per-step figures are averaged over 1% of the run, so that a long run's curves stay readable.
+        let window = max(1, m.steps.count / 100)
+        let smoothing = window > 1 ? " (mean of \(window) steps)" : ""
+        let trainLoss = smoothed(pts(m.steps, { Double($0.step) }, \.loss), window: window)
         let validLoss = pts(m.evaluations, { Double($0.step) }, \.loss)
         var charts = [
-            Chart(title: "Loss", xLabel: "step", yLabel: "cross-entropy", series: [
+            Chart(title: "Loss" + smoothing, xLabel: "step", yLabel: "cross-entropy", series: [
                 .init(name: "train", points: trainLoss, id: "train"),
                 .init(name: "valid", points: validLoss, markers: true, id: "valid")]),
             Chart(title: "Loss against tokens", xLabel: "tokens trained on (input + target)", yLabel: "cross-entropy", series: [
-                .init(name: "train", points: pts(m.steps, { Double($0.tokens) }, \.loss), id: "train"),
+                .init(name: "train", points: smoothed(pts(m.steps, { Double($0.tokens) }, \.loss), window: window), id: "train"),
                 .init(name: "valid", points: pts(m.evaluations, { Double(m.tokens(at: $0.step)) }, \.loss), markers: true, id: "valid")]),
             Chart(title: "Learning rate", xLabel: "step", yLabel: "lr", series: [.init(name: "lr", points: pts(m.steps, { Double($0.step) }, \.learningRate), id: "lr")], legend: false),
-            Chart(title: "Throughput", xLabel: "step", yLabel: "tokens/s", series: [.init(name: "tokens/s", points: pts(m.steps, { Double($0.step) }, \.tokensPerSecond), id: "tokens_per_s")], legend: false, includeZero: true),
+            Chart(title: "Throughput" + smoothing, xLabel: "step", yLabel: "tokens/s", series: [.init(name: "tokens/s", points: smoothed(pts(m.steps, { Double($0.step) }, \.tokensPerSecond), window: window), id: "tokens_per_s")], legend: false, includeZero: true),
         ]
         if !m.evaluations.isEmpty {
             var series = [Chart.Series]()
@@ -106,11 +109,14 @@ struct Report: ParsableCommand {
             let y: (RunMetrics.Evaluation) -> Double? = lowerIsBetter ? { $0.loss } : { $0.exactMatch }
             evalSeries.append(.init(name: name, points: m.evaluations.compactMap { e in y(e).map { (Double(e.step), $0) } },
                                     muted: muted, markers: true, id: "\(t.id)"))
-            trainSeries.append(.init(name: name, points: m.steps.compactMap { s in s.loss.map { (Double(s.step), $0) } }, muted: muted, id: "\(t.id)"))
+            // Averaged over 1% of the longest run, as in a run's report.
+            let window = max(1, study.rungs.last.map { $0 / 100 } ?? 1)
+            trainSeries.append(.init(name: name, points: smoothed(m.steps.compactMap { s in s.loss.map { (Double(s.step), $0) } }, window: window),
+                                     muted: muted, id: "\(t.id)"))
         }
         var charts = [
             Chart(title: "\(study.metric) of every trial (grey: pruned or failed)", xLabel: "step", yLabel: study.metric, series: evalSeries),
-            Chart(title: "Training loss of every trial", xLabel: "step", yLabel: "cross-entropy", series: trainSeries),
+            Chart(title: "Training loss of every trial" + ((study.rungs.last ?? 0) >= 200 ? " (mean of \((study.rungs.last ?? 0) / 100) steps)" : ""), xLabel: "step", yLabel: "cross-entropy", series: trainSeries),
         ]
         // Each hyperparameter against the metric at the trial's last rung.
         let names = study.trials.first?.parameters.map(\.name) ?? []

@@ -223,7 +223,10 @@ struct StudyRunner {
             if let step = summary?["step"] as? Int { study.trials[i].steps = step }
             let target = schedule.rungs[study.trials[i].targetRung]
             if !bySignal && status == 0 {
+                // A segment whose run had already finished (its process outlived a killed `t5 tune`) evaluates
+                // nothing new: its evaluation at the rung is in its metrics log.
                 let metric = summary?[metricName == "exact-match" ? "eval_exact_match" : "eval_loss"] as? Double
+                    ?? evaluation(id, at: target)
                 if study.trials[i].steps < target || metric == nil {
                     fail(i, metric == nil ? "its summary has no \(metricName)" : "it stopped at step \(study.trials[i].steps) of \(target)")
                 } else {
@@ -241,6 +244,12 @@ struct StudyRunner {
             freeUnneeded()
             try study.save(in: directory)
         }
+    }
+
+    private func evaluation(_ id: Int, at step: Int) -> Double? {
+        let url = StudyFiles.trialDirectory(directory, id).appendingPathComponent("metrics.jsonl")
+        guard let e = (try? RunMetrics(contentsOf: url))?.evaluations.last(where: { $0.step == step }) else { return nil }
+        return metricName == "exact-match" ? e.exactMatch : e.loss
     }
 
     private mutating func fail(_ i: Int, _ reason: String) {

@@ -186,6 +186,38 @@ import Testing
         #expect((failed["error"] as? String)?.contains("diverged") == true, "\(failed)")
     }
 
+    @Test func aKilledStudyResumesWithoutRepeatingAFinishedTrial() throws {
+        let dir = try study()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var args = arguments(dir, strategy: "random")
+        args[args.firstIndex(of: "--max-steps")! + 1] = "300"
+        let process = Process()
+        process.executableURL = CLITests.binary
+        process.arguments = args
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // kill -9 once trial 1 is complete and trial 2 has started: the trial process lives on, orphaned.
+        let studyFile = dir.appendingPathComponent("study/study.json")
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            if let data = try? Data(contentsOf: studyFile), let text = String(data: data, encoding: .utf8),
+               text.contains("\"complete\""), text.contains("\"running\"") { break }
+            usleep(20_000)
+        }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        let r = try run(args)
+        #expect(r.status == 0, "\(r.stderr)")
+        let rows = trials(try summary(r))
+        #expect(rows.count == 2 && rows.allSatisfy { $0["status"] as? String == "complete" && $0["steps"] as? Int == 300 }, "\(rows)")
+        // Trial 1 was never started again; trial 2 was continued from its checkpoint by a second launch.
+        #expect(try launches(dir, trials: 2) == [1, 2])
+        let log = try String(contentsOf: dir.appendingPathComponent("study/trials/2/metrics.jsonl"), encoding: .utf8)
+        let steps = log.split(separator: "\n").filter { $0.contains("\"type\":\"train\"") }.count
+        #expect(steps == 300)
+    }
+
     @Test func badInputIsOneLineBeforeAnyTrial() throws {
         let dir = try study()
         defer { try? FileManager.default.removeItem(at: dir) }

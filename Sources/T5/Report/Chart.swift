@@ -149,9 +149,9 @@ package struct Chart: Sendable {
 
     private func r(_ v: Double) -> String { String(format: "%.2f", v) }
 
-    /// About five round tick values (1, 2 or 5 times a power of ten apart) within [a, b].
+    /// Four to ten round tick values (1, 2 or 5 times a power of ten apart) within [a, b].
     static func ticks(_ a: Double, _ b: Double) -> [Double] {
-        let raw = (b - a) / 5
+        let raw = (b - a) / 7
         let magnitude = pow(10, floor(log10(raw)))
         let step = [1.0, 2, 5, 10].map { $0 * magnitude }.first { $0 >= raw } ?? 10 * magnitude
         var t = ceil(a / step) * step
@@ -171,6 +171,18 @@ package struct Chart: Sendable {
         if a >= 100 || v == v.rounded() { return String(format: "%.0f", v) }
         if a >= 1 { return String(format: "%.2g", v) == String(format: "%.0f", v) ? String(format: "%.0f", v) : String(format: "%.3g", v) }
         return String(format: "%.3g", v)
+    }
+}
+
+/// The trailing mean of the last `window` points at each point, for per-step series too noisy to read
+/// (training loss, tokens/s); the first points average what there is.
+package func smoothed(_ points: [(x: Double, y: Double)], window: Int) -> [(x: Double, y: Double)] {
+    guard window > 1 else { return points }
+    var sum = 0.0
+    return points.indices.map { i in
+        sum += points[i].y
+        if i >= window { sum -= points[i - window].y }
+        return (points[i].x, sum / Double(min(i + 1, window)))
     }
 }
 
