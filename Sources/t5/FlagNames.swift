@@ -42,6 +42,7 @@ enum FlagNames {
         ("TrainingData.tasks", "--train"),
         ("TrainingData.weights", "--mix"),
         ("Trainer.resume", "--resume"),
+        ("SearchSpace", "--space"),
         ("maxInputTokens", "--max-input-tokens"),
     ]
 

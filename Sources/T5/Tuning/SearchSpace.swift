@@ -29,9 +29,9 @@ package struct SearchSpace: Sendable, Equatable {
     /// In the file's order, which is also the order of the options on each trial's command line.
     package var parameters: [Parameter]
 
-    /// Parses and checks a space; `path` names the file in errors (`invalid value for --space: PATH: ...`).
+    /// Parses and checks a space; `path` names the file in errors (`invalid value for SearchSpace: PATH: ...`; the command line says --space).
     package init(json: JSONValue, path: String) throws(T5Error) {
-        func fail(_ reason: String) -> T5Error { .invalidOption(name: "--space", reason: "\(path): \(reason)") }
+        func fail(_ reason: String) -> T5Error { .invalidOption(name: "SearchSpace", reason: "\(path): \(reason)") }
         guard case .object(let object) = json else { throw fail("expected an object of option names, found \(json.typeName)") }
         if object.count == 0 { throw fail("the space is empty; give at least one option") }
         parameters = []
@@ -65,7 +65,7 @@ package struct SearchSpace: Sendable, Equatable {
         }
         let json: JSONValue
         do { json = try JSONParser.parse(data) } catch {
-            throw .invalidOption(name: "--space", reason: "\(url.path): not JSON: \(error.description)")
+            throw .invalidOption(name: "SearchSpace", reason: "\(url.path): not JSON: \(error.description)")
         }
         try self.init(json: json, path: url.path)
     }
