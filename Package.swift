@@ -23,14 +23,15 @@ let package = Package(
         .library(name: "T5", targets: ["T5"]),
         .executable(name: "t5", targets: ["t5"]),
     ],
-    // The command line's parser is the package's only dependency. A library user who depends on the
-    // package with `traits: []` neither fetches nor builds it.
+    // The command line's parser, and Yams for `t5 tune --space FILE.yaml`, are the package's only
+    // dependencies. A library user who depends on the package with `traits: []` neither fetches nor builds them.
     traits: [
         .trait(name: "CLI", description: "The t5 command (needs swift-argument-parser)."),
         .default(enabledTraits: ["CLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         // C interop: OpenBLAS's CBLAS interface (Debian: libopenblas-dev).
@@ -58,7 +59,11 @@ let package = Package(
         ),
         .executableTarget(
             name: "t5",
-            dependencies: ["T5", .product(name: "ArgumentParser", package: "swift-argument-parser", condition: .when(traits: ["CLI"]))],
+            dependencies: [
+                "T5",
+                .product(name: "ArgumentParser", package: "swift-argument-parser", condition: .when(traits: ["CLI"])),
+                .product(name: "Yams", package: "Yams", condition: .when(traits: ["CLI"])),
+            ],
             path: "Sources/t5"
         ),
         .testTarget(

@@ -59,6 +59,7 @@ enum FlagNames {
         ("TeacherTargets.beams", "--teacher-beams"),
         ("TeacherTargets.maxTargetTokens", "--max-target-tokens"),
         ("Distillation.teacher", "--teacher"),
+        ("SearchSpace", "--space"),
         ("maxInputTokens", "--max-input-tokens"),
     ]
 

@@ -37,6 +37,15 @@ struct ModelOptions: ParsableArguments {
     }
 }
 
+extension ModelOptions {
+    /// `--model`'s directory (or the bundled model), for commands that hand it on to others.
+    static func resolve(_ model: String?) throws(T5Error) -> URL {
+        var options = ModelOptions()
+        options.model = model
+        return try options.directory()
+    }
+}
+
 /// `--quiet`, on every command: one definition, so that the flag and its help are the same everywhere.
 struct QuietOption: ParsableArguments {
     @Flag(help: "Print nothing on stderr but errors: no progress, notes or warnings.") var quiet = false

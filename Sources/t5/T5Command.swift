@@ -16,7 +16,7 @@ struct T5Command: AsyncParsableCommand {
         commandName: "t5",
         abstract: "Run, score and inspect T5 encoder-decoder models on the CPU.",
         version: T5Runtime.version,
-        subcommands: [Generate.self, Score.self, Tokenize.self, TokenizerGroup.self, Embed.self, Info.self, Convert.self, Bench.self, Finetune.self, Pretrain.self, Distill.self]
+        subcommands: [Generate.self, Score.self, Tokenize.self, TokenizerGroup.self, Embed.self, Info.self, Convert.self, Bench.self, Finetune.self, Pretrain.self, Distill.self, Tune.self, Report.self]
     )
 
     static func main() async {
@@ -67,22 +67,25 @@ let subcommandNames = T5Command.configuration.subcommands.map { $0._commandName 
 /// The subcommand a mistyped name most likely meant: the nearest by edit distance, if at most 2 away
 /// (or a prefix of it).
 func closestSubcommand(to name: String) -> String? {
-    func distance(_ a: [Character], _ b: [Character]) -> Int {
-        var row = Array(0...b.count)
-        for i in 1...max(a.count, 1) where !a.isEmpty {
-            var previous = row[0]
-            row[0] = i
-            for j in 1...max(b.count, 1) where !b.isEmpty {
-                let saved = row[j]
-                row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] == b[j - 1] ? 0 : 1))
-                previous = saved
-            }
-        }
-        return a.isEmpty ? b.count : row[b.count]
-    }
-    let scored = subcommandNames.map { ($0, distance(Array(name), Array($0))) }.sorted { $0.1 < $1.1 }
+    let scored = subcommandNames.map { ($0, editDistance(name, $0)) }.sorted { $0.1 < $1.1 }
     if let best = scored.first, best.1 <= 2 { return best.0 }
     return subcommandNames.first { $0.hasPrefix(name) && name.count >= 2 }
+}
+
+/// Levenshtein distance, for "did you mean" suggestions.
+func editDistance(_ x: String, _ y: String) -> Int {
+    let a = Array(x), b = Array(y)
+    var row = Array(0...b.count)
+    for i in 1...max(a.count, 1) where !a.isEmpty {
+        var previous = row[0]
+        row[0] = i
+        for j in 1...max(b.count, 1) where !b.isEmpty {
+            let saved = row[j]
+            row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] == b[j - 1] ? 0 : 1))
+            previous = saved
+        }
+    }
+    return a.isEmpty ? b.count : row[b.count]
 }
 
 /// SIGINT and SIGTERM, the same in every command: the process exits with 128 + the signal (130, 143), the

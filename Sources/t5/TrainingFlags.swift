@@ -35,10 +35,13 @@ struct TrainingFlags: ParsableArguments {
     @Flag(help: "Also report the exact match of greedy outputs when evaluating.") var evalGenerate = false
     @Option(parsing: .unconditional, help: "Save a checkpoint every N steps (and always at the end).") var saveEvery: Int?
     @Flag(help: "Continue the run saved in --out from its newest checkpoint, exactly (same data and settings).") var resume = false
+    @Option(parsing: .unconditional, help: ArgumentHelp("End this session after step N as if it were the last (evaluated and saved); the learning-rate schedule still spans the whole run, and --resume continues it. t5 tune's successive halving pauses trials at its rungs this way.", valueName: "N"))
+    var pauseAt: Int?
     @Option(parsing: .unconditional, help: "Seed of data order, task mixing, dropout and --from-scratch weights.") var seed: UInt64 = 42
 
     func validate() throws {
         if epochs != nil && steps != nil { throw ValidationError("give --epochs or --steps, not both") }
+        if let pauseAt, pauseAt < 1 { throw invalidValue("--pause-at", "must be at least 1, got \(pauseAt)") }
         if LearningRateSchedule.Kind(rawValue: schedule) == nil {
             throw ValidationError("--schedule must be one of \(LearningRateSchedule.Kind.allCases.map(\.rawValue).joined(separator: ", ")), got '\(schedule)'")
         }

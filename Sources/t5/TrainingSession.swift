@@ -124,7 +124,7 @@ struct TrainingSession {
         var lastStep: StepReport?
         var lastEvaluation: EvaluationReport?
         let skipLimit = flags.skipNonfiniteSteps
-        try trainer.run(output: output, onStep: { step in
+        try trainer.run(output: output, pauseAt: flags.pauseAt, onStep: { step in
             if let reason = step.skipped {
                 display.finish()
                 note("step \(step.step) skipped: \(reason) (\(trainer.state.skippedSteps ?? 0) of at most \(skipLimit))")
@@ -152,7 +152,9 @@ struct TrainingSession {
                                   elapsed_s: trainer.state.elapsedSeconds, skipped_steps: trainer.state.skippedSteps ?? 0,
                                   tokens_per_s: trainer.state.elapsedSeconds > 0 ? Double(trainer.state.tokensSeen) / trainer.state.elapsedSeconds : nil))
         } else {
-            print("saved \(output.path) at step \(trainer.completedSteps) of \(trainer.totalSteps)" + (finished ? "" : " (interrupted; continue with --resume)"))
+            let paused = flags.pauseAt.map { trainer.completedSteps >= $0 } ?? false
+            print("saved \(output.path) at step \(trainer.completedSteps) of \(trainer.totalSteps)"
+                  + (finished ? "" : paused ? " (paused at --pause-at; continue with --resume)" : " (interrupted; continue with --resume)"))
         }
         // After a signal, T5Command.main exits with 128 + its number.
     }

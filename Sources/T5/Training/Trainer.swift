@@ -285,8 +285,13 @@ public final class Trainer {
     /// Trains to the end: steps, evaluations every `evalEvery` steps and at the end (with validation
     /// data), checkpoints every `saveEvery` steps and at the end (with an `output` directory), metrics to
     /// `output/metrics.jsonl`. `onStep` may return `.stop` to end early (a checkpoint is still saved).
+    ///
+    /// `pauseAt` ends this session after that step as if it were the end (evaluated and saved) while the
+    /// schedule still spans `totalSteps`: successive halving (`t5 tune`) trains a trial to a rung, compares it,
+    /// and continues the promoted ones with `resume` on the same learning-rate curve.
     public func run(
         output: URL? = nil,
+        pauseAt: Int? = nil,
         onStep: (StepReport) -> TrainingControl = { _ in .continue },
         onEvaluation: (EvaluationReport) -> Void = { _ in }
     ) throws(T5Error) {
@@ -313,7 +318,8 @@ public final class Trainer {
             try saveCheckpoint(in: output)
             lastSaved = state.step
         }
-        while !isFinished {
+        func paused() -> Bool { pauseAt.map { state.step >= $0 } ?? false }
+        while !isFinished && !paused() {
             let report = try step()
             log?.append(report)
             let control = onStep(report)
@@ -321,7 +327,7 @@ public final class Trainer {
             if let n = options.saveEvery, state.step % n == 0 { try saveNow() }
             if case .stop = control { break }
         }
-        if isFinished && lastEvaluated != state.step { evaluateNow() }
+        if (isFinished || paused()) && lastEvaluated != state.step { evaluateNow() }
         if lastSaved != state.step { try saveNow() }
     }
 }
