@@ -50,6 +50,29 @@ import Testing
         #expect(try reloaded.score(input: "reverse: 1 2 3", target: "3 2 1").logprobs == a)
     }
 
+    @Test func spanCorruptionTrainsAlongsideAndEvaluates() async throws {
+        let dir = try scratchDirectory("finetuning-span-corruption")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let corpus = CorpusTests.path("docs.txt")
+        var evaluations = 0
+        let steps = Mutex<Int>(0)
+        for try await event in Finetuning.events(
+            model: Self.model, train: [.examples("reverse", Self.examples), .spanCorruption([corpus], inputLength: 16)],
+            validation: [.spanCorruption([corpus], inputLength: 16)], options: options(steps: 2),
+            output: dir.appendingPathComponent("out")) {
+            switch event {
+            case .step: steps.withLock { $0 += 1 }
+            case .evaluation(let e):
+                evaluations += 1
+                // One pass of the corpus (108 tokens: 6 chunks of 17), each corrupted once: 5 target tokens each.
+                #expect(e.examples == 6 && e.tokens == 30)
+            }
+        }
+        #expect(steps.withLock { $0 } == 2 && evaluations == 1)
+        let state = try String(contentsOf: dir.appendingPathComponent("out/checkpoint-2/trainer_state.json"), encoding: .utf8)
+        #expect(state.contains("span corruption: input 16"))
+    }
+
     @Test func eventsEndWithTheRunAndLeavingStopsIt() async throws {
         let dir = try scratchDirectory("finetuning-events")
         defer { try? FileManager.default.removeItem(at: dir) }

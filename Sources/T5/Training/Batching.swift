@@ -99,6 +99,8 @@ public struct BatchSampler {
     /// Batches of the current pool, in dealing order, with each example's raw chunk for corpus tasks.
     private var poolContents: [[(example: TokenizedExample, source: [Int]?)]] = []
     private var poolBuilt = false
+    /// `drawn` after the current pool.
+    private var nextDrawn: [Int] = []
     /// Per task, the pass whose order is cached, and that order.
     private var passes: [(pass: Int, order: [Int])]
     /// The chunk streams of corpus tasks (shared by copies of the sampler; they seek by chunk index).
@@ -146,9 +148,6 @@ public struct BatchSampler {
         }
         return batch
     }
-
-    /// `drawn` after the current pool.
-    private var nextDrawn: [Int] = []
 
     /// The `k`-th example drawn from `task` (0-based over the whole run), with its raw chunk for a corpus.
     private mutating func example(task: Int, draw k: Int) throws(T5Error) -> (example: TokenizedExample, source: [Int]?) {

@@ -15,10 +15,13 @@ import Synchronization
 /// Resuming, several validation sets, custom tokenization or a custom loop: use `Trainer` itself.
 public enum Finetuning {
     /// A task's data: a file (JSON Lines, TSV, CSV; see `DataFile`) or examples held in memory, with an
-    /// optional prefix prepended to every input (`"summarize: "`).
+    /// optional prefix prepended to every input (`"summarize: "`); or span corruption of text files.
     public enum Task: Sendable {
         case file(String, prefix: String = "")
         case examples(String, [TextExample], prefix: String = "")
+        /// T5's span corruption of unlabelled text files, streamed (see `SpanCorruption`, `CorpusReader`).
+        case spanCorruption([String], inputLength: Int = 512, noiseDensity: Double = 0.15, meanSpanLength: Double = 3,
+                            onePerLine: Bool = false)
     }
 
     /// What a run reports as it goes.
@@ -104,7 +107,7 @@ public enum Finetuning {
             let specs = T5Parameters.specs(for: loaded.config, separateLMHead: loaded.hasSeparateLMHead, decoder: loaded.hasDecoder)
             let frozen = try Freezing.frozenKeys(freeze, parameters: specs)
             let training = try TrainingData(tasks: try tasks(train, tokenizer: loaded.tokenizer))
-            let validationData = validation.isEmpty ? nil : try TrainingData(tasks: try tasks(validation, tokenizer: loaded.tokenizer))
+            let validationData = validation.isEmpty ? nil : try TrainingData(tasks: try tasks(validation, tokenizer: loaded.tokenizer, validation: true))
             var objective: DistillationObjective?
             if let teacher {
                 let teacherModel: T5Model
@@ -129,7 +132,8 @@ public enum Finetuning {
             return trainer.model
         }
 
-        private func tasks(_ tasks: [Task], tokenizer: any Tokenizer) throws(T5Error) -> [TaskData] {
+        /// `validation`: a span-corruption task is corrupted once and held in memory, as evaluation needs.
+        private func tasks(_ tasks: [Task], tokenizer: any Tokenizer, validation: Bool = false) throws(T5Error) -> [TaskData] {
             var data: [TaskData] = []
             for task in tasks {
                 switch task {
@@ -139,6 +143,15 @@ public enum Finetuning {
                 case .examples(let name, let examples, let prefix):
                     data.append(TaskData(name: name, prefix: prefix, examples: examples, tokenizer: tokenizer,
                                          maxInputTokens: maxInputTokens, maxTargetTokens: maxTargetTokens))
+                case .spanCorruption(let files, let inputLength, let noiseDensity, let meanSpanLength, let onePerLine):
+                    let corruption = try SpanCorruption(inputLength: inputLength, noiseDensity: noiseDensity,
+                                                        meanSpanLength: meanSpanLength, sentinelCount: tokenizer.sentinelCount)
+                    let corpus = try SpanCorruptionCorpus(files: files, onePerLine: onePerLine, corruption: corruption, tokenizer: tokenizer)
+                    if validation {
+                        data.append(TaskData(source: TaskSource(path: corpus.name), examples: try corpus.validationExamples(seed: options.seed)))
+                    } else {
+                        data.append(TaskData(corpus: corpus))
+                    }
                 }
             }
             return data
