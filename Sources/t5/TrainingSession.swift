@@ -93,9 +93,16 @@ struct TrainingSession {
                 + (trainer.completedSteps == trainer.totalSteps ? " of \(trainer.totalSteps)" : ", past the \(trainer.totalSteps) steps asked for")
                 + "; nothing to do (more --steps or --epochs continue it)"
             if json {
+                // The figures the run ended with, from its log (the run's last training step and evaluation),
+                // so that a script asking again gets the same summary, not nulls.
+                let log = try? RunMetrics(contentsOf: output.appendingPathComponent("metrics.jsonl"))
+                let lastStep = log?.steps.last { $0.step <= trainer.completedSteps && $0.loss != nil }
+                let lastEvaluation = log?.evaluations.last { $0.step <= trainer.completedSteps }
                 try printJSON(Summary(out: output.path, step: trainer.completedSteps, total_steps: trainer.totalSteps, finished: true,
-                                      train_loss: nil, eval_loss: nil, eval_token_accuracy: nil, eval_exact_match: nil,
-                                      elapsed_s: trainer.state.elapsedSeconds, skipped_steps: trainer.state.skippedSteps ?? 0, tokens_per_s: nil))
+                                      train_loss: lastStep?.loss, eval_loss: lastEvaluation?.loss,
+                                      eval_token_accuracy: lastEvaluation?.tokenAccuracy, eval_exact_match: lastEvaluation?.exactMatch,
+                                      elapsed_s: trainer.state.elapsedSeconds, skipped_steps: trainer.state.skippedSteps ?? 0,
+                                      tokens_per_s: trainer.state.elapsedSeconds > 0 ? Double(trainer.state.tokensSeen) / trainer.state.elapsedSeconds : nil))
             } else {
                 print(line)
             }

@@ -170,6 +170,14 @@ import Testing
         let json = try run(baseArguments(data, out: split) + ["--steps", "6", "--resume", "--json"] + extra.dropLast())
         let summary = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
         #expect(json.status == 0 && summary["finished"] as? Bool == true && summary["step"] as? Int == 6 && summary["total_steps"] as? Int == 6, "\(json.stdout)")
+        // ... with the figures the run ended with, as its log recorded them, not nulls.
+        let records = String(decoding: metrics, as: UTF8.self).split(separator: "\n")
+            .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let lastTrain = try #require(records.last { $0["type"] as? String == "train" })
+        #expect(summary["train_loss"] as? Double == lastTrain["loss"] as? Double, "\(json.stdout)")
+        if let lastEval = records.last(where: { $0["type"] as? String == "eval" }) {
+            #expect(summary["eval_loss"] as? Double == lastEval["loss"] as? Double, "\(json.stdout)")
+        }
         #expect(try Data(contentsOf: split.appendingPathComponent("metrics.jsonl")) == metrics, "metrics.jsonl changed")
     }
 
