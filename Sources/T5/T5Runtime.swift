@@ -13,4 +13,7 @@ public enum T5Runtime {
     /// The thread count `setThreads` last set; before any call, one per core this process may run on (its
     /// CPU affinity mask: `taskset` and container cpusets lower it).
     public static var threads: Int { Parallel.threads }
+
+    /// The cores this process may run on (its CPU affinity mask, else the online cores).
+    public static var availableCores: Int { Parallel.availableCores }
 }

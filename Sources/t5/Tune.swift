@@ -14,6 +14,8 @@ struct Tune: AsyncParsableCommand {
             (asynchronous successive halving) trains trials to rungs of --min-steps x --reduction-factor^k steps \
             up to --max-steps and continues the top 1/reduction of each rung from their checkpoints. \
             OUT/study.json records the study after every change: rerunning the same command resumes it. \
+            --objective distill trains --model as the student (give --teacher after --); --objective pretrain \
+            trains on --train text and ranks on --valid text (span corruption). \
             Results: a leaderboard, OUT/best.json, OUT/best-command.txt and the best model in OUT/best/.
             """)
 
@@ -44,10 +46,14 @@ struct Tune: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Seed of the configurations drawn, and of every trial's training (unless the space sets seed).") var seed: UInt64 = 42
     @Option(parsing: .unconditional, help: "The training command trials run.") var objective: TrialObjective = .finetune
     @Flag(help: "Delete the study in --out and start over.") var forceNew = false
+    @Argument(parsing: .postTerminator, help: ArgumentHelp(
+        "After --: options every trial gets unchanged (distill's --teacher, pretrain's --input-length, ...).",
+        valueName: "TRIAL-OPTIONS"))
+    var trialOptions: [String] = []
     @Flag(help: "Print the leaderboard as JSON on stdout.") var json = false
     @OptionGroup var output: QuietOption
 
-    static let cores = ProcessInfo.processInfo.activeProcessorCount
+    static let cores = T5Runtime.availableCores
     var threads: Int { threadsPerJob ?? max(1, Self.cores / jobs) }
 
     func validate() throws {
@@ -60,6 +66,15 @@ struct Tune: AsyncParsableCommand {
         if train.isEmpty { throw ValidationError("give at least one --train FILE") }
         if valid.isEmpty {
             throw ValidationError(metric == .exactMatch ? "--metric exact-match needs --valid data" : "t5 tune needs --valid data: trials are ranked on it")
+        }
+        if objective == .pretrain && metric == .exactMatch {
+            throw ValidationError("--metric exact-match needs a labelled task; pretrain trials are ranked on valid-loss")
+        }
+        for option in trialOptions where option.hasPrefix("--") {
+            let name = String(option.dropFirst(2).split(separator: "=", maxSplits: 1)[0])
+            if let setter = objective.reserved[name] {
+                throw ValidationError("--\(name) after --: every trial's --\(name) is set by \(setter)")
+            }
         }
         if jobs * threads > Self.cores && !oversubscribe {
             throw invalidValue("--jobs", "\(jobs) jobs x \(threads) threads is more than the \(Self.cores) cores; lower them, or pass --oversubscribe")
@@ -115,10 +130,10 @@ struct Tune: AsyncParsableCommand {
 
     /// The arguments every trial shares (after the command name).
     func baseArguments(model: String) -> [String] {
-        var a = ["--model", model]
-        for t in train { a += ["--train", t] }
-        for v in valid { a += ["--valid", v] }
-        return a
+        var a = [objective.modelFlag, model]
+        for t in train { a += [objective.trainFlag, t] }
+        for v in valid { a += [objective.validFlag, v] }
+        return a + trialOptions
     }
 
     func loadSpace() throws -> SearchSpace {
@@ -144,6 +159,7 @@ struct Tune: AsyncParsableCommand {
         for (i, t) in train.enumerated() { s.append(["train[\(i)]", try StudyFiles.fingerprint(t)]) }
         for (i, v) in valid.enumerated() { s.append(["valid[\(i)]", try StudyFiles.fingerprint(v)]) }
         for p in plan.space.parameters { s.append(["space \(p.name)", TrialPlan.describe(p.distribution)]) }
+        if !trialOptions.isEmpty { s.append(["trial options", trialOptions.joined(separator: " ")]) }
         s.append(["strategy", strategy.rawValue])
         s.append(["max-steps", "\(maxSteps)"])
         if strategy == .asha {

@@ -171,6 +171,52 @@ import Testing
         #expect(try launches(dir, trials: 2) == [1, 1])
     }
 
+    /// Distillation trials: --model is the student, the teacher comes after `--` unchanged; the bad learning
+    /// rate still ranks last.
+    @Test func distillTrialsTrainTheStudentWithTheTeacherPassedThrough() throws {
+        let dir = try study()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var a = arguments(dir, strategy: "random")
+        a.insert(contentsOf: ["--objective", "distill"], at: 1)
+        let r = try run(a + ["--", "--teacher", Self.model, "--alpha", "0.5"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let rows = trials(try summary(r))
+        #expect(rows.map { ($0["parameters"] as? [String: String])?["lr"] } == ["0.01", "1e-07"])
+        #expect(rows.allSatisfy { $0["status"] as? String == "complete" })
+        let command = try String(contentsOf: dir.appendingPathComponent("study/best-command.txt"), encoding: .utf8)
+        #expect(command.contains("t5 distill --student \(Self.model)") && command.contains("--teacher \(Self.model) --alpha 0.5"), "\(command)")
+        // A flag t5 tune sets itself is refused after -- too.
+        let refused = try run(a + ["--", "--teacher", Self.model, "--steps", "3"])
+        #expect(refused.status != 0 && refused.stderr.contains("--steps after --"), "\(refused.stderr)")
+    }
+
+    /// Pretraining trials: --train and --valid are text, corrupted as t5 pretrain does; exact match is refused.
+    @Test func pretrainTrialsRankOnHeldOutSpanCorruption() throws {
+        let dir = try study()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let words = ["the", "house", "is", "big", "a", "dog", "runs", "far", "and", "sleeps"]
+        var generator = SeededGenerator(seed: 9)
+        func document() -> String {
+            (0..<40).map { _ in words[generator.uniformIndex(below: words.count)] }.joined(separator: " ") + "\n\n"
+        }
+        try Data((0..<12).map { _ in document() }.joined().utf8).write(to: dir.appendingPathComponent("train.txt"))
+        try Data((0..<3).map { _ in document() }.joined().utf8).write(to: dir.appendingPathComponent("valid.txt"))
+        try Data(#"{"lr": {"choice": [1e-7, 1e-2]}, "optimizer": "adamw", "batch-size": 4}"#.utf8)
+            .write(to: dir.appendingPathComponent("pretrain-space.json"))
+        var a = arguments(dir, strategy: "random", space: "pretrain-space.json")
+        a[a.firstIndex(of: dir.appendingPathComponent("train.jsonl").path)!] = dir.appendingPathComponent("train.txt").path
+        a[a.firstIndex(of: dir.appendingPathComponent("valid.jsonl").path)!] = dir.appendingPathComponent("valid.txt").path
+        a.insert(contentsOf: ["--objective", "pretrain"], at: 1)
+        let r = try run(a + ["--", "--input-length", "24"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let rows = trials(try summary(r))
+        #expect(rows.map { ($0["parameters"] as? [String: String])?["lr"] } == ["0.01", "1e-07"])
+        let command = try String(contentsOf: dir.appendingPathComponent("study/best-command.txt"), encoding: .utf8)
+        #expect(command.contains("t5 pretrain --model") && command.contains("--text ") && command.contains("--valid-text "), "\(command)")
+        let exact = try run(a + ["--metric", "exact-match"])
+        #expect(exact.status != 0 && exact.stderr.contains("pretrain trials are ranked on valid-loss"), "\(exact.stderr)")
+    }
+
     @Test func aFailingTrialFailsOnlyItself() throws {
         let dir = try study()
         defer { try? FileManager.default.removeItem(at: dir) }
