@@ -98,11 +98,8 @@ struct TrainingSession {
                 let log = try? RunMetrics(contentsOf: output.appendingPathComponent("metrics.jsonl"))
                 let lastStep = log?.steps.last { $0.step <= trainer.completedSteps && $0.loss != nil }
                 let lastEvaluation = log?.evaluations.last { $0.step <= trainer.completedSteps }
-                try printJSON(Summary(out: output.path, step: trainer.completedSteps, total_steps: trainer.totalSteps, finished: true,
-                                      train_loss: lastStep?.loss, eval_loss: lastEvaluation?.loss,
-                                      eval_token_accuracy: lastEvaluation?.tokenAccuracy, eval_exact_match: lastEvaluation?.exactMatch,
-                                      elapsed_s: trainer.state.elapsedSeconds, skipped_steps: trainer.state.skippedSteps ?? 0,
-                                      tokens_per_s: trainer.state.elapsedSeconds > 0 ? Double(trainer.state.tokensSeen) / trainer.state.elapsedSeconds : nil))
+                try printSummary(trainer, finished: true, trainLoss: lastStep?.loss, evalLoss: lastEvaluation?.loss,
+                                 evalTokenAccuracy: lastEvaluation?.tokenAccuracy, evalExactMatch: lastEvaluation?.exactMatch)
             } else {
                 print(line)
             }
@@ -153,17 +150,24 @@ struct TrainingSession {
         display.finish()
         let finished = trainer.isFinished
         if json {
-            try printJSON(Summary(out: output.path, step: trainer.completedSteps, total_steps: trainer.totalSteps, finished: finished,
-                                  train_loss: lastStep?.loss, eval_loss: lastEvaluation?.loss,
-                                  eval_token_accuracy: lastEvaluation?.tokenAccuracy, eval_exact_match: lastEvaluation?.exactMatch,
-                                  elapsed_s: trainer.state.elapsedSeconds, skipped_steps: trainer.state.skippedSteps ?? 0,
-                                  tokens_per_s: trainer.state.elapsedSeconds > 0 ? Double(trainer.state.tokensSeen) / trainer.state.elapsedSeconds : nil))
+            try printSummary(trainer, finished: finished, trainLoss: lastStep?.loss, evalLoss: lastEvaluation?.loss,
+                             evalTokenAccuracy: lastEvaluation?.tokenAccuracy, evalExactMatch: lastEvaluation?.exactMatch)
         } else {
             let paused = flags.pauseAt.map { trainer.completedSteps >= $0 } ?? false
             print("saved \(output.path) at step \(trainer.completedSteps) of \(trainer.totalSteps)"
                   + (finished ? "" : paused ? " (paused at --pause-at; continue with --resume)" : " (interrupted; continue with --resume)"))
         }
         // After a signal, T5Command.main exits with 128 + its number.
+    }
+
+    /// The `--json` summary of a run: where it stands and the figures it ended with.
+    private func printSummary(_ trainer: Trainer, finished: Bool, trainLoss: Double?, evalLoss: Double?,
+                              evalTokenAccuracy: Double?, evalExactMatch: Double?) throws {
+        let elapsed = trainer.state.elapsedSeconds
+        try printJSON(Summary(out: output.path, step: trainer.completedSteps, total_steps: trainer.totalSteps, finished: finished,
+                              train_loss: trainLoss, eval_loss: evalLoss, eval_token_accuracy: evalTokenAccuracy,
+                              eval_exact_match: evalExactMatch, elapsed_s: elapsed, skipped_steps: trainer.state.skippedSteps ?? 0,
+                              tokens_per_s: elapsed > 0 ? Double(trainer.state.tokensSeen) / elapsed : nil))
     }
 
     struct Summary: Encodable {

@@ -8,26 +8,10 @@ import Testing
 @Suite struct TuneTests {
     static let model = Fixtures.modelDirectory("t5-relu-tied").path
 
-    struct Result {
-        let status: Int32
-        let stdout: String
-        let stderr: String
-    }
-
+    /// The built binary, as scripts run it (`CLITests`' runner).
     @discardableResult
-    func run(_ arguments: [String]) throws -> Result {
-        let process = Process()
-        process.executableURL = CLITests.binary
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                      stderr: String(decoding: errData, as: UTF8.self))
+    func run(_ arguments: [String]) throws -> CLITests.Result {
+        try CLITests().run(arguments)
     }
 
     /// Reversal data and a space with the bad and the good learning rate.
@@ -53,7 +37,7 @@ import Testing
          "--min-steps", "3", "--max-steps", "6", "--reduction-factor", "2", "--jobs", "1", "--threads-per-job", "1", "--json", "--quiet"]
     }
 
-    func summary(_ r: Result) throws -> [String: Any] {
+    func summary(_ r: CLITests.Result) throws -> [String: Any] {
         try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r.stderr)")
     }
 
