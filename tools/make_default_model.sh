@@ -45,11 +45,14 @@ for task in "${TASKS[@]}"; do
     valid+=(--valid "$prefix=$D/$name.valid.jsonl")
 done
 
+# Adafactor in T5's relative-step mode (lr min(1e-2, 1/sqrt(step)), parameter scaling; no --lr): AdamW at 1e-3
+# (linear, warmup 500) plateaued at validation loss 5.0 over 6,000 steps with a growing gradient norm, and
+# averaged 6.59 over steps 200-250 where this reached 5.49 (probes of 400 steps on the same data).
 stage finetune
 resume=()
 [ -d "$WORK/run" ] && resume=(--resume)
 "$T5" finetune --model "$WORK/tokenizer" --from-scratch "${train[@]}" "${valid[@]}" --out "$WORK/run" "${resume[@]}" \
-    --steps "$STEPS" --batch-size 32 --optimizer adamw --lr 1e-3 --schedule linear --warmup 500 \
+    --steps "$STEPS" --batch-size 32 --optimizer adafactor \
     --eval-every 2000 --eval-generate --max-target-tokens 64 --save-every 500 --seed 1
 
 stage evaluate
