@@ -82,12 +82,7 @@ public struct DataFile: Sendable {
     }
 
     private static func parseJSONLine(_ text: String, path: String, line: Int) throws(T5Error) -> TextExample {
-        let value: JSONValue
-        do {
-            value = try JSONParser.parse(Data(text.utf8))
-        } catch {
-            throw .invalidData(path: path, line: line, reason: "malformed JSON: \(error.description)")
-        }
+        let value = try JSONValue.parse(text, path: path, line: line)
         guard case .object(let object) = value else {
             throw .invalidData(path: path, line: line, reason: "expected a JSON object with \"input\" and \"target\", found \(value.typeName)")
         }
