@@ -40,6 +40,7 @@ seeds() {
     dataset) echo seeds/dataset/* ;;
     trainer-state) echo seeds/trainer-state/* ;;
     corpus) echo $fixtures/pretrain/corpus/* ;;
+    model-card) echo ../models/README.md ../models/default/README.md ../README.md ;;
     *) echo "unknown target $1" >&2; return 1 ;;
     esac
 }
@@ -50,10 +51,11 @@ flags() {
     spiece | tokenizer) echo -max_len=8192 ;;  # the seeds' size; the 245 KB fixture is cut, the small ones are whole
     tokenizer-json) echo -dict=json.dict -max_len=16384 ;;  # every seed whole (Fuzz/make_tokenizer_json_seeds.py)
     corpus) echo -dict=json.dict -max_len=4096 ;;
+    model-card) echo -max_len=4096 ;;
     esac
 }
 
-all="safetensors safetensors-index json config generation-config spiece tokenizer tokenizer-json dataset trainer-state corpus"
+all="safetensors safetensors-index json config generation-config spiece tokenizer tokenizer-json dataset trainer-state corpus model-card"
 targets="${TARGETS:-$all}"
 jobs="${JOBS:-$(nproc)}"
 mkdir -p .build/corpus .build/artifacts .build/logs

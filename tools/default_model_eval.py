@@ -24,9 +24,10 @@ TASKS = [
 ]
 
 
-def generate(t5, model, inputs):
+def generate(t5, model, inputs, threads=None):
     text = "".join(json.dumps({"input": i}, ensure_ascii=False) + "\n" for i in inputs)
-    out = subprocess.run([t5, "generate", "--model", model, "--jsonl", "--json", "--quiet", "--batch-size", "32"],
+    threads = ["--threads", str(threads)] if threads else []
+    out = subprocess.run([t5, "generate", "--model", model, "--jsonl", "--json", "--quiet", "--batch-size", "32", *threads],
                          input=text, capture_output=True, text=True, check=True).stdout
     outputs = [json.loads(line)["output"] for line in out.splitlines() if line.strip()]
     if len(outputs) != len(inputs):
@@ -37,13 +38,15 @@ def generate(t5, model, inputs):
 def svg_curves(metrics_path, svg_path):
     """Training loss (every logged step) and validation loss / exact match (every evaluation) against steps,
     as a self-contained SVG."""
-    train, valid = [], []
+    # A resumed run logs again the steps after its last checkpoint: keep each step's last record.
+    train, valid = {}, {}
     for line in open(metrics_path):
         record = json.loads(line)
         if record["type"] == "eval":
-            valid.append((record["step"], record["loss"], record.get("exact_match")))
+            valid[record["step"]] = (record["step"], record["loss"], record.get("exact_match"))
         elif record["type"] == "train" and record["loss"] is not None:
-            train.append((record["step"], record["loss"]))
+            train[record["step"]] = (record["step"], record["loss"])
+    train, valid = sorted(train.values()), sorted(valid.values())
     width, height, left, top, plot_w, plot_h = 760, 360, 60, 30, 640, 270
     max_step = max([s for s, _ in train] + [s for s, _, _ in valid] + [1])
     max_loss = max([l for _, l in train] + [l for _, l, _ in valid if l is not None] + [1e-9])
@@ -91,6 +94,26 @@ def svg_curves(metrics_path, svg_path):
         f.write("\n".join(parts) + "\n")
 
 
+def score(t5, model, data, split="test", sample=100, threads=None):
+    """{task: {"examples", "chrF", "exact_match", "samples"}} of `model` on DATA/<task>.<split>.jsonl, printing
+    one line per task."""
+    chrf = CHRF()
+    results = {}
+    for name, prefix in TASKS:
+        pairs = [json.loads(line) for line in open(f"{data}/{name}.{'test' if split == 'sample' else split}.jsonl")]
+        if split == "sample":
+            pairs = pairs[:sample]
+        outputs = generate(t5, model, [prefix + p["input"] for p in pairs], threads)
+        references = [p["target"] for p in pairs]
+        chrf_score = chrf.corpus_score(outputs, [references]).score
+        exact = sum(o == r for o, r in zip(outputs, references)) / len(pairs)
+        results[name] = {"examples": len(pairs), "chrF": round(chrf_score, 2), "exact_match": round(100 * exact, 2),
+                         "samples": [{"input": p["input"], "reference": r, "output": o}
+                                     for p, r, o in list(zip(pairs, references, outputs))[:5]]}
+        print(f"{name}: chrF {chrf_score:.2f}, exact match {100 * exact:.2f}% over {len(pairs)}")
+    return results
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--t5", required=True)
@@ -102,21 +125,7 @@ def main():
     parser.add_argument("--curves")
     parser.add_argument("--svg")
     args = parser.parse_args()
-    chrf = CHRF()
-    results = {}
-    for name, prefix in TASKS:
-        split = "test" if args.split == "sample" else args.split
-        pairs = [json.loads(line) for line in open(f"{args.data}/{name}.{split}.jsonl")]
-        if args.split == "sample":
-            pairs = pairs[:args.sample]
-        outputs = generate(args.t5, args.model, [prefix + p["input"] for p in pairs])
-        references = [p["target"] for p in pairs]
-        score = chrf.corpus_score(outputs, [references]).score
-        exact = sum(o == r for o, r in zip(outputs, references)) / len(pairs)
-        results[name] = {"examples": len(pairs), "chrF": round(score, 2), "exact_match": round(100 * exact, 2),
-                         "samples": [{"input": p["input"], "reference": r, "output": o}
-                                     for p, r, o in list(zip(pairs, references, outputs))[:5]]}
-        print(f"{name}: chrF {score:.2f}, exact match {100 * exact:.2f}% over {len(pairs)}")
+    results = score(args.t5, args.model, args.data, args.split, args.sample)
     with open(args.out, "w") as f:
         json.dump(results, f, indent=1, ensure_ascii=False)
     if args.curves and args.svg:

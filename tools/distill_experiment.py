@@ -1,79 +1,115 @@
 #!/usr/bin/env python3
 """The distillation experiment of README's Distillation section.
 
-The bundled model (2 + 2 blocks, trained on the synthetic reverse/sort/add tasks) is the teacher. Students keep
-its encoder and half its decoder (2 + 1 blocks, copied from it: --student-init teacher --student-layers decoder=0)
-and train for the same steps (a) on the labels alone, (b) distilled word-level, (c) sequence-level, (d) word-level
-plus the hidden-state term. Prints each one's held-out loss and exact match (the teacher's too) and the greedy
-decode speed of teacher and student from `t5 bench`.
+The teacher is the bundled translating model (models/default, 4 + 4 blocks; models/README.md). Each student
+copies its encoder and part of its decoder (shrink-and-fine-tune: `--student-init teacher --student-layers
+decoder=0,3` keeps the first and last of 4 decoder blocks) and trains for the same steps on the same pairs:
 
-    python3 tools/distill_experiment.py [--t5 .build/release/t5] [--work /tmp/distill-experiment] [--steps 400]
+  (a) labels only        --alpha 1 (plain fine-tuning of the copied student);
+  (b) word-level         the defaults, --alpha 0.2 --temperature 2 (Shleifer & Rush 2020);
+  (c) sequence-level     --sequence-level --alpha 1: the teacher's 4-beam outputs replace the targets (Kim & Rush 2016).
 
-The data is the bundled model's recipe (README, "Example: three tasks from scratch"), the same command, so the
-200 validation examples per task were never trained on (add's 100 possible sums excepted). Students train on
-the first 4,000 pairs of each task, so that sequence level generates 12,000 teacher outputs.
+Printed, as Markdown: each model's validation loss (against the data's references), and chrF and exact match
+on the held-out test split of each task (greedy, as tools/default_model_eval.py scores the teacher), the
+student before training too; then greedy decode speed of teacher and student from `t5 bench`.
+
+    python3 tools/distill_experiment.py [--t5 .build/release/t5] [--teacher models/default]
+        [--data /tmp/t5-default-model/data] [--work /tmp/distill-experiment] [--steps 1500]
+        [--per-task 8000] [--student-layers decoder=0,3]
+
+DATA is what tools/default_model_data.py writes (tools/make_default_model.sh's WORK/data). Students train on the
+first --per-task pairs of each task's training split. Stages whose output exists are skipped.
 """
 
 import argparse
 import json
-import shutil
 import subprocess
+import sys
 from pathlib import Path
 
-TASKS = ["reverse", "sort", "add"]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from default_model_eval import TASKS, score  # noqa: E402
 
 
 def run(cmd):
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    print("$", " ".join(cmd), file=sys.stderr, flush=True)
+    out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def mean_chrf(results):
+    return sum(r["chrF"] for r in results.values()) / len(results)
 
 
 def main():
-    p = argparse.ArgumentParser()
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--t5", default=".build/release/t5")
+    p.add_argument("--teacher", default="models/default")
+    p.add_argument("--data", default="/tmp/t5-default-model/data")
     p.add_argument("--work", default="/tmp/distill-experiment")
-    p.add_argument("--steps", type=int, default=400)
+    p.add_argument("--steps", type=int, default=1500)
+    p.add_argument("--per-task", type=int, default=8000)
+    p.add_argument("--student-layers", default="decoder=0,3")
     p.add_argument("--threads", default="2")
     a = p.parse_args()
-    work = Path(a.work)
-    shutil.rmtree(work, ignore_errors=True)
-    data = work / "data"
-    subprocess.run(["python3", "tools/make_synthetic_tasks.py", str(data), "--train", "20000", "--valid", "200"],
-                   check=True, capture_output=True)
+    work, data = Path(a.work), Path(a.data)
+    work.mkdir(parents=True, exist_ok=True)
     train, valid = [], []
-    for t in TASKS:
-        small = data / f"{t}.small.jsonl"
-        small.write_text("".join((data / f"{t}.train.jsonl").read_text().splitlines(keepends=True)[:4000]))
-        train += ["--train", f"{t}: ={small}"]
-        valid += ["--valid", f"{t}: ={data / f'{t}.valid.jsonl'}"]
-    common = ["--batch-size", "32", "--optimizer", "adamw", "--max-target-tokens", "16", "--eval-generate",
-              "--threads", a.threads, "--seed", "1", "--json", "--quiet"]
+    for name, prefix in TASKS:
+        subset = work / f"{name}.train.jsonl"
+        if not subset.exists():
+            with open(data / f"{name}.train.jsonl") as f:
+                subset.write_text("".join(line for _, line in zip(range(a.per_task), f)))
+        train += ["--train", f"{prefix}={subset}"]
+        valid += ["--valid", f"{prefix}={data / f'{name}.valid.jsonl'}"]
+    common = ["--batch-size", "32", "--optimizer", "adafactor", "--lr", "1e-3", "--max-target-tokens", "64",
+              "--eval-every", "100000", "--save-every", "500", "--threads", a.threads, "--seed", "1", "--json", "--quiet"]
+
+    def cached(path, make):
+        if path.exists():
+            return json.loads(path.read_text())
+        value = make()
+        path.write_text(json.dumps(value))
+        return value
+
     rows = []
-    # The teacher's own figures (its evaluation at the end of one AdamW step at a learning rate of 1e-12, with no
-    # weight decay, which moves no weight by more than about 1e-12; t5 refuses a rate of 0).
-    s = run([a.t5, "finetune", "--model", "models/default", "--out", str(work / "teacher"), "--steps", "1", "--lr", "1e-12",
-             "--weight-decay", "0", *train, *valid, *common])
-    rows.append(("teacher (2+2 blocks)", s))
-    students = [
-        ("labels only (--alpha 1)", ["--alpha", "1"]),
-        ("word-level (--alpha 0.2 --temperature 2)", []),
-        ("sequence-level (--sequence-level --alpha 1)", ["--sequence-level", "--alpha", "1"]),
-        ("word-level + hidden (--hidden-weight 1)", ["--hidden-weight", "1"]),
+    teacher_scores = cached(work / "teacher.scores.json", lambda: score(a.t5, a.teacher, str(data), threads=a.threads))
+    rows.append(("teacher (4 + 4 blocks)", None, teacher_scores))
+    variants = [
+        ("(a) labels only (`--alpha 1`)", "labels", ["--alpha", "1"]),
+        ("(b) word-level (`--alpha 0.2 --temperature 2`)", "word", []),
+        ("(c) sequence-level (`--sequence-level --alpha 1`, 4 beams)", "sequence", ["--sequence-level", "--alpha", "1"]),
     ]
-    for i, (name, flags) in enumerate(students):
-        s = run([a.t5, "distill", "--teacher", "models/default", "--student-init", "teacher", "--student-layers", "decoder=0",
-                 "--out", str(work / f"student-{i}"), "--steps", str(a.steps), "--lr", "1e-3", *train, *valid, *common, *flags])
-        rows.append((name, s))
-    print(f"| model | held-out loss | exact match | training s |")
-    print("|---|---|---|---|")
-    for name, s in rows:
-        print(f"| {name} | {s['eval_loss']:.4f} | {100 * s['eval_exact_match']:.1f}% | {s['elapsed_s']:.1f} |")
+    init = None
+    for label, name, flags in variants:
+        out = work / name
+        summary = work / f"{name}.summary.json"
+        if not summary.exists():
+            resume = ["--resume"] if out.exists() else []
+            s = run([a.t5, "distill", "--teacher", a.teacher, "--student-init", "teacher", "--student-layers", a.student_layers,
+                     "--out", str(out), *resume, "--steps", str(a.steps), *train, *valid, *common, *flags])
+            summary.write_text(json.dumps(s))
+        if init is None:
+            init = out / "student-init"
+            init_scores = cached(work / "init.scores.json", lambda: score(a.t5, str(init), str(data), threads=a.threads))
+            rows.append((f"student as copied (`--student-layers {a.student_layers}`), untrained", None, init_scores))
+        scores = cached(work / f"{name}.scores.json", lambda: score(a.t5, str(out), str(data), threads=a.threads))
+        rows.append((label, json.loads(summary.read_text()), scores))
+
+    names = [n for n, _ in TASKS]
+    print("| model | validation loss | " + " | ".join(f"{n} chrF / exact" for n in names) + " | mean chrF | of the teacher's |")
+    print("|---|---|" + "---|" * len(names) + "---|---|")
+    for label, summary, results in rows:
+        loss = f"{summary['eval_loss']:.3f}" if summary else "—"
+        cells = " | ".join(f"{results[n]['chrF']:.1f} / {results[n]['exact_match']:.1f}%" for n in names)
+        print(f"| {label} | {loss} | {cells} | {mean_chrf(results):.1f} | "
+              f"{100 * mean_chrf(results) / mean_chrf(teacher_scores):.1f}% |")
     speeds = {}
-    for label, model in [("teacher", "models/default"), ("student", str(work / "student-1"))]:
-        b = run([a.t5, "bench", "--model", model, "--only", "greedy", "--runs", "9", "--threads", a.threads, "--json"])
+    for label, model in (("teacher", a.teacher), ("student", str(work / "word"))):
+        b = run([a.t5, "bench", "--model", model, "--only", "ttft,greedy", "--runs", "9", "--threads", a.threads, "--json"])
         speeds[label] = b["greedy_b1_tokens_per_s"]
-    print(f"greedy decode, batch 1: teacher {speeds['teacher']:.0f} tokens/s, student {speeds['student']:.0f} tokens/s, "
-          f"speed-up {speeds['student'] / speeds['teacher']:.2f}x")
+    print(f"greedy decode, batch 1 (`t5 bench --only ttft,greedy --runs 9`): teacher {speeds['teacher']:,.0f} tokens/s, "
+          f"student {speeds['student']:,.0f} tokens/s, speed-up {speeds['student'] / speeds['teacher']:.2f}x")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ struct Info: AsyncParsableCommand {
             ? "T5 v1.1 style (gated-\(c.activation.rawValue) feed-forward)"
             : "original T5 style (\(c.activation.rawValue) feed-forward)"
         print("model:        \(directory.path)")
+        if let card = ModelCard(directory: directory) { print("about:        \(card.summary)") }
         print("class:        \(model.architecture) (model_type \(c.variant.rawValue))")
         print("variant:      \(variant)")
         if model.hasDecoder {

@@ -33,7 +33,9 @@ import Testing
         try JSONSerialization.data(withJSONObject: config).write(to: url)
     }
 
-    static var bundled: String { Fixtures.root.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("models/default").path }
+    /// The 1 MB model of README's "Example: three tasks from scratch" (bundled until the translating model
+    /// replaced it): small, fast, and with answers known by construction ("reverse: 3 1 4" → "4 1 3").
+    static var digits: String { Fixtures.root.appendingPathComponent("digits-t5").path }
 
     // MARK: non-finite weights
 
@@ -103,7 +105,7 @@ import Testing
 
     @Test func aTinyTemperatureSamplesTheArgmaxInsteadOfNaN() throws {
         // T → 0 makes sampling greedy; transformers' scores / T would overflow to inf and NaN at T = 1e-45.
-        let m = ["--model", Self.bundled, "--json", "reverse: 3 1 4 1 5"]
+        let m = ["--model", Self.digits, "--json", "reverse: 3 1 4 1 5"]
         let greedy = try cli.run(["generate"] + m)
         #expect(greedy.status == 0, "\(greedy.stderr)")
         for temperature in ["1e-45", "1e-30"] {
@@ -195,15 +197,15 @@ import Testing
     @Test func requestsLargerThanMemoryAreRefusedSayingHowMuch() throws {
         let long = String(repeating: "7 ", count: 100_000)
         // (After the warning that the input is longer than T5's 512 training tokens.)
-        let r = try cli.run(["generate", "--model", Self.bundled], stdin: long + "\n")
+        let r = try cli.run(["generate", "--model", Self.digits], stdin: long + "\n")
         #expect(r.status == 1)
         #expect(r.stderr.split(separator: "\n").last?.contains("encoding 1 input of up to 100001 tokens needs ") == true, "\(r.stderr)")
-        try cli.expectFailure(["generate", "--model", Self.bundled, "--sample", "--num-return-sequences", "10000000", "reverse: 1 2"], "of memory available")
-        try cli.expectFailure(["generate", "--model", Self.bundled, "--beams", "100000000", "reverse: 1 2"], "of memory available")
+        try cli.expectFailure(["generate", "--model", Self.digits, "--sample", "--num-return-sequences", "10000000", "reverse: 1 2"], "of memory available")
+        try cli.expectFailure(["generate", "--model", Self.digits, "--beams", "100000000", "reverse: 1 2"], "of memory available")
         // A request that fits under the machine's memory is refused under a lower limit (T5_MEMORY_LIMIT).
         let process = Process()
         process.executableURL = CLITests.binary
-        process.arguments = ["generate", "--model", Self.bundled, "--beams", "4", "reverse: 1 2"]
+        process.arguments = ["generate", "--model", Self.digits, "--beams", "4", "reverse: 1 2"]
         process.environment = ProcessInfo.processInfo.environment.merging(["T5_MEMORY_LIMIT": "64K"]) { $1 }
         let err = Pipe()
         process.standardError = err
@@ -219,7 +221,7 @@ import Testing
         // Greedy and beam stop at eos; the cache grows as they go, so no limit is sized up front.
         for extra in [[], ["--beams", "3"]] {
             for limit in ["1000000000", "\(Int.max)"] {
-                let r = try cli.run(["generate", "--model", Self.bundled, "--max-new-tokens", limit] + extra + ["reverse: 3 1 4 1 5"])
+                let r = try cli.run(["generate", "--model", Self.digits, "--max-new-tokens", limit] + extra + ["reverse: 3 1 4 1 5"])
                 #expect(r.status == 0, "\(r.stderr)")
                 #expect(r.stdout == "5 1 4 1 3\n", "\(extra) \(limit): \(r.stdout)")
             }
@@ -229,7 +231,7 @@ import Testing
     @Test func aGrowingCacheComputesWhatOneLargeAllocationDoes() throws {
         // Two rows decoded for 300 steps, with beam-style reorders on the way: a cache that starts at one
         // position and doubles (9 growths) gives bit-identical logits to one sized for all 300 up front.
-        let model = try T5Model(directory: URL(fileURLWithPath: Self.bundled))
+        let model = try T5Model(directory: URL(fileURLWithPath: Self.digits))
         let encoded = try model.encode([model.tokenizer.encode("reverse: 3 1 4")])
         let growing = try DecoderState(model: model, encoded: encoded, rowInput: [0, 0], capacity: 1)
         let preallocated = try DecoderState(model: model, encoded: encoded, rowInput: [0, 0], capacity: 300)
@@ -254,7 +256,7 @@ import Testing
     // MARK: cancellation
 
     @Test func aStreamStopsWhenItsConsumerLeaves() async throws {
-        let model = try T5Model(directory: URL(fileURLWithPath: Self.bundled))
+        let model = try T5Model(directory: URL(fileURLWithPath: Self.digits))
         var o = GenerationOptions()
         o.maxNewTokens = 20_000
         o.minNewTokens = 20_000  // eos banned: the stream would run 20,000 steps (tens of seconds)
@@ -277,7 +279,7 @@ import Testing
     }
 
     @Test func aCancelledGenerationThrowsCancelled() async throws {
-        let model = try T5Model(directory: URL(fileURLWithPath: Self.bundled))
+        let model = try T5Model(directory: URL(fileURLWithPath: Self.digits))
         var o = GenerationOptions()
         o.maxNewTokens = 3000
         o.minNewTokens = 3000

@@ -8,7 +8,7 @@ import Testing
 @Suite struct InputOutputTests {
     let cli = CLITests()
 
-    static var bundled: String { InferenceHardeningTests.bundled }
+    static var digits: String { InferenceHardeningTests.digits }
 
     func scratchDirectory() throws -> URL {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("t5-io-\(UUID().uuidString)")
@@ -33,16 +33,16 @@ import Testing
         }
         // stdin, an --input-file and a TEXT argument alike: never replaced by U+FFFD and answered.
         let bad = Data("reverse: 3 1\n".utf8) + Data([0x72, 0xFF, 0x0A])
-        let r = try cli.run(["generate", "--model", Self.bundled], stdinBytes: bad)
+        let r = try cli.run(["generate", "--model", Self.digits], stdinBytes: bad)
         #expect(r.status == 1 && r.stdout.isEmpty && r.stderr == "t5: stdin:2: not valid UTF-8 text\n", "\(r)")
         let file = try scratchDirectory().appendingPathComponent("inputs.txt")
         try bad.write(to: file)
-        try cli.expectFailure(["generate", "--model", Self.bundled, "--input-file", file.path], "\(file.path):2: not valid UTF-8 text")
-        try cli.expectFailure(["tokenize", "--model", Self.bundled, "--input-file", file.path], "\(file.path):2: not valid UTF-8 text")
+        try cli.expectFailure(["generate", "--model", Self.digits, "--input-file", file.path], "\(file.path):2: not valid UTF-8 text")
+        try cli.expectFailure(["tokenize", "--model", Self.digits, "--input-file", file.path], "\(file.path):2: not valid UTF-8 text")
         // Built by the shell as raw bytes: argv[3] = "a\xFFb".
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", "exec \"$0\" generate --model \"$1\" \"$(printf 'a\\377b')\"", CLITests.binary.path, Self.bundled]
+        process.arguments = ["-c", "exec \"$0\" generate --model \"$1\" \"$(printf 'a\\377b')\"", CLITests.binary.path, Self.digits]
         let err = Pipe()
         process.standardError = err
         process.standardOutput = Pipe()
@@ -54,8 +54,8 @@ import Testing
     }
 
     @Test func crlfInputsAnswerAsLFInputs() throws {
-        let lf = try cli.run(["generate", "--model", Self.bundled], stdin: "reverse: 3 1 4\nsort: 3 1 2\n")
-        let crlf = try cli.run(["generate", "--model", Self.bundled], stdin: "reverse: 3 1 4\r\nsort: 3 1 2\r\n")
+        let lf = try cli.run(["generate", "--model", Self.digits], stdin: "reverse: 3 1 4\nsort: 3 1 2\n")
+        let crlf = try cli.run(["generate", "--model", Self.digits], stdin: "reverse: 3 1 4\r\nsort: 3 1 2\r\n")
         #expect(lf.status == 0 && lf.stdout == "4 1 3\n1 2 3\n", "\(lf)")
         #expect(crlf.stdout == lf.stdout)
     }
@@ -71,17 +71,17 @@ import Testing
             }
         }
         writer.start()
-        let r = try cli.run(["generate", "--model", Self.bundled, "--input-file", fifo.path])
+        let r = try cli.run(["generate", "--model", Self.digits, "--input-file", fifo.path])
         #expect(r.status == 0 && r.stdout == "3 2 1\n", "\(r)")
-        let empty = try cli.run(["generate", "--model", Self.bundled, "--input-file", "/dev/null"])
+        let empty = try cli.run(["generate", "--model", Self.digits, "--input-file", "/dev/null"])
         #expect(empty.status == 0 && empty.stdout.isEmpty && empty.stderr.isEmpty, "\(empty)")
-        try cli.expectFailure(["generate", "--model", Self.bundled, "--input-file", dir.path], "\(dir.path): cannot read: is a directory")
-        try cli.expectFailure(["generate", "--model", Self.bundled, "--input-file", dir.appendingPathComponent("nope").path], "no such file")
+        try cli.expectFailure(["generate", "--model", Self.digits, "--input-file", dir.path], "\(dir.path): cannot read: is a directory")
+        try cli.expectFailure(["generate", "--model", Self.digits, "--input-file", dir.appendingPathComponent("nope").path], "no such file")
         let locked = dir.appendingPathComponent("locked.txt")
         try Data("x\n".utf8).write(to: locked)
         chmod(locked.path, 0)
         if getuid() != 0 {  // root reads any file; the permission error is then not reachable
-            try cli.expectFailure(["generate", "--model", Self.bundled, "--input-file", locked.path], "Permission denied")
+            try cli.expectFailure(["generate", "--model", Self.digits, "--input-file", locked.path], "Permission denied")
         }
     }
 
@@ -99,13 +99,13 @@ import Testing
         let out = try scratchDirectory()
         let notes = out.appendingPathComponent("notes.txt")
         try Data("mine".utf8).write(to: notes)
-        try cli.expectFailure(["convert", "--model", Self.bundled, "--weights", "bf16", "--out", out.path],
+        try cli.expectFailure(["convert", "--model", Self.digits, "--weights", "bf16", "--out", out.path],
                               "\(out.path) is not empty (it holds notes.txt)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: out.path) == ["notes.txt"])
         #expect(try Data(contentsOf: notes) == Data("mine".utf8))
         // A new or empty directory is written whole and renamed into place: no temporary is left.
         let fresh = out.deletingLastPathComponent().appendingPathComponent("t5-io-\(UUID().uuidString)")
-        let r = try cli.run(["convert", "--model", Self.bundled, "--weights", "bf16", "--out", fresh.path])
+        let r = try cli.run(["convert", "--model", Self.digits, "--weights", "bf16", "--out", fresh.path])
         #expect(r.status == 0, "\(r)")
         #expect(Set(try FileManager.default.contentsOfDirectory(atPath: fresh.path)) == ["config.json", "model.safetensors", "spiece.model", "generation_config.json"])
         let siblings = try FileManager.default.contentsOfDirectory(atPath: fresh.deletingLastPathComponent().path)
@@ -119,7 +119,7 @@ import Testing
         let data = out.deletingLastPathComponent().appendingPathComponent("t5-io-\(UUID().uuidString).tsv")
         try Data("reverse: 1 2\t2 1\n".utf8).write(to: data)
         for extra in [[], ["--resume"]] {
-            try cli.expectFailure(["finetune", "--model", Self.bundled, "--train", data.path, "--out", out.path, "--steps", "1"] + extra,
+            try cli.expectFailure(["finetune", "--model", Self.digits, "--train", data.path, "--out", out.path, "--steps", "1"] + extra,
                                   "\(out.path) is not empty (it holds config.json)")
         }
         #expect(try Data(contentsOf: out.appendingPathComponent("config.json")) == Data("mine".utf8))
@@ -131,7 +131,7 @@ extension InputOutputTests {
     @Test func infoReportsTheSizeOfWhatALinkPointsTo() throws {
         // The Hugging Face hub cache: every file of a snapshot is a symlink to a blob.
         let dir = try scratchDirectory()
-        let source = URL(fileURLWithPath: Self.bundled)
+        let source = URL(fileURLWithPath: Self.digits)
         for name in try FileManager.default.contentsOfDirectory(atPath: source.path) {
             try FileManager.default.createSymbolicLink(at: dir.appendingPathComponent(name), withDestinationURL: source.appendingPathComponent(name))
         }

@@ -20,6 +20,7 @@ struct FuzzTarget: Sendable {
         FuzzTarget(name: "dataset", run: dataset),
         FuzzTarget(name: "trainer-state", run: trainerState),
         FuzzTarget(name: "corpus", run: corpus),
+        FuzzTarget(name: "model-card", run: modelCard),
     ]
 }
 
@@ -339,4 +340,10 @@ let runs: [(TrainingData, Int, Int, Int)] = {
 
 @inline(never) func blackHole<T>(_ value: T) {
     withExtendedLifetime(value) {}
+}
+
+/// A model directory's README.md, as `t5 info` reads it (its first 64 KiB, UTF-8 or nothing).
+@Sendable func modelCard(_ bytes: UnsafeRawBufferPointer) {
+    guard let text = String(bytes: Data(bytes), encoding: .utf8), let card = ModelCard(markdown: text) else { return }
+    check(!card.summary.isEmpty && !card.summary.contains("\n"), "a summary that is empty or spans lines")
 }
