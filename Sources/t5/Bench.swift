@@ -70,7 +70,7 @@ struct Bench: AsyncParsableCommand {
         return Set(only.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
     }
 
-    static let defaultPretrainInputLength = 512
+    static let defaultPretrainInputLength = 128
 
     /// The training step measured instead of inference, by its flag; nil without one.
     private var trainingMode: String? {

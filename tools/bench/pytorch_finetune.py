@@ -10,8 +10,8 @@ pieces. Every sequence has the same length, so there is no padding.
 --pretrain: the batch of `t5 pretrain` / `t5 bench --pretrain`: --batch chunks of random ordinary pieces,
 span-corrupted with run_t5_mlm_flax.py's numpy code (compute_input_and_target_lengths,
 random_spans_noise_mask, create_sentinel_ids, filter_input_ids; --noise-density 0.15, --mean-span-length 3),
-so every input is exactly --input-len tokens (default 512, t5 pretrain's) and every target the length
-compute_input_and_target_lengths gives (114 for 512). The corruption is not timed (data loading), as in
+so every input is exactly --input-len tokens (default 128, as `t5 bench --pretrain`; t5 pretrain's is 512) and every target the length
+compute_input_and_target_lengths gives (29 for 128, 114 for 512). The corruption is not timed (data loading), as in
 `t5 bench --pretrain`.
 
 Reports the median (and min, max) step time over --runs steps after --warmup steps, and
@@ -201,7 +201,7 @@ def main():
     ap.add_argument("model", help="checkpoint directory (config.json, model.safetensors, spiece.model)")
     common_arguments(ap)
     ap.add_argument("--pretrain", action="store_true", help="span-corrupted batch of t5 pretrain (keys pretrain_*)")
-    ap.add_argument("--input-len", type=int, help="input length (default 64; 512 with --pretrain)")
+    ap.add_argument("--input-len", type=int, help="input length (default 64; 128 with --pretrain, as t5 bench --pretrain)")
     ap.add_argument("--target-len", type=int, default=32, help="target length (without --pretrain)")
     ap.add_argument("--noise-density", type=float, default=0.15, help="with --pretrain")
     ap.add_argument("--mean-span-length", type=float, default=3.0, help="with --pretrain")
@@ -213,7 +213,7 @@ def main():
     model.train()  # dropout as config.json's dropout_rate
     optimizer, optimizer_name = make_optimizer(model, args.optimizer, args.lr)
     if args.pretrain:
-        inputs, labels = span_corrupted_batch(model, args.model, args.batch, args.input_len or 512,
+        inputs, labels = span_corrupted_batch(model, args.model, args.batch, args.input_len or 128,
                                               args.noise_density, args.mean_span_length, args.seed)
     else:
         inputs, labels = random_batch(model, args.model, args.batch, args.input_len or 64, args.target_len, args.seed)
