@@ -2,7 +2,8 @@
 """PyTorch's distillation-step speed on the shape `t5 bench --distill --teacher TEACHER --model STUDENT` measures.
 
 One step, as `t5 distill` runs it (DistillationObjective; Shleifer & Rush 2020's distillation.py):
-  - the teacher in eval mode under torch.no_grad(): one forward with labels (its encoder once per batch),
+  - the teacher in eval mode under torch.no_grad(): one forward on the decoder inputs the labels give
+    (decoder_start + labels[:-1], no loss computed; its encoder once per batch),
   - the student in train mode (dropout as its config.json): forward with labels,
   - loss = alpha · CE(student, labels) + (1 − alpha) · T² · KL(softmax(teacher / T) ‖ softmax(student / T)),
     CE the model's own mean over the target tokens, KL summed over the vocabulary and averaged over the
@@ -51,10 +52,13 @@ def main():
     alpha, t = args.alpha, args.temperature
     teacher_times = []
 
+    # The teacher reads the decoder inputs labels give (decoder_start + labels[:-1]) without computing a loss.
+    decoder_input_ids = teacher._shift_right(labels)
+
     def step():
         t0 = time.perf_counter()
         with torch.no_grad():
-            teacher_logits = teacher(input_ids=inputs, attention_mask=attention_mask, labels=labels).logits
+            teacher_logits = teacher(input_ids=inputs, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids).logits
         teacher_times.append(time.perf_counter() - t0)
         out = student(input_ids=inputs, attention_mask=attention_mask, labels=labels)
         vocab = out.logits.shape[-1]
