@@ -25,8 +25,8 @@ struct Bench: AsyncParsableCommand {
             --pretrain measures t5 pretrain's step the same way on a batch of 8 span-corrupted examples: \
             chunks of a seeded synthetic stream of ordinary pieces, corrupted by t5 pretrain's own code \
             (SpanCorruption, seed 0), so the inputs are exactly --input-length tokens (default \(Self.defaultPretrainInputLength), \
-            t5 pretrain's) and the targets as long as compute_input_and_target_lengths says (114 for 512 at the \
-            default --noise-density 0.15 and --mean-span-length 3). The corruption is data loading, not part of \
+            to keep a run short; t5 pretrain's is 512) and the targets as long as compute_input_and_target_lengths \
+            says (29 for 128, 114 for 512 at the default --noise-density 0.15 and --mean-span-length 3). The corruption is data loading, not part of \
             the timed step (reported apart). pretrain_tokens_per_s = 8 · (input + target) / median step time, \
             comparable with tools/bench/pytorch_finetune.py --pretrain.
 
@@ -47,7 +47,7 @@ struct Bench: AsyncParsableCommand {
     var finetune = false
     @Flag(help: "Measure the pretraining step (span-corrupted batch, forward + backward + optimizer step) instead of inference.")
     var pretrain = false
-    @Option(parsing: .unconditional, help: ArgumentHelp("With --pretrain: length of every corrupted input in tokens, </s> included (default \(Self.defaultPretrainInputLength), as t5 pretrain's).", valueName: "N"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("With --pretrain: length of every corrupted input in tokens, </s> included (default \(Self.defaultPretrainInputLength); t5 pretrain's is 512).", valueName: "N"))
     var inputLength: Int?
     @Option(parsing: .unconditional, help: ArgumentHelp("With --pretrain: fraction of each chunk's tokens replaced by noise spans (default 0.15).", valueName: "X"))
     var noiseDensity: Double?
