@@ -27,9 +27,9 @@ TASKS = [
 def generate(t5, model, inputs, threads=None):
     text = "".join(json.dumps({"input": i}, ensure_ascii=False) + "\n" for i in inputs)
     threads = ["--threads", str(threads)] if threads else []
-    out = subprocess.run([t5, "generate", "--model", model, "--jsonl", "--json", "--quiet", "--batch-size", "32", *threads],
+    out = subprocess.run([t5, "generate", "--model", model, "--jsonl", "--json", "--quiet", *threads],
                          input=text, capture_output=True, text=True, check=True).stdout
-    outputs = [json.loads(line)["output"] for line in out.splitlines() if line.strip()]
+    outputs = [json.loads(line)["outputs"][0]["text"] for line in out.splitlines() if line.strip()]
     if len(outputs) != len(inputs):
         raise SystemExit(f"t5 generate: {len(inputs)} inputs, {len(outputs)} outputs")
     return outputs

@@ -23,8 +23,9 @@ EXAMPLES = [
     "translate English to Spanish: A small boat that is used for fishing.",
     "translate Spanish to English: La casa es maravillosa.",
     "translate English to German: house",
-    "translate English to German: good morning",
+    "translate English to German: water",
 ]
+PHRASE = "translate English to German: small dog"  # quoted in "What it knows": phrases are its weak spot
 
 
 def duration(seconds):
@@ -76,7 +77,9 @@ def main():
 
     outputs = subprocess.run([a.t5, "generate", "--model", f"{w}/final", "--json", "--quiet", *EXAMPLES],
                              check=True, capture_output=True, text=True).stdout.splitlines()
-    shown = [(i, json.loads(o)["output"]) for i, o in zip(EXAMPLES, outputs)]
+    shown = [(i, json.loads(o)["outputs"][0]["text"]) for i, o in zip(EXAMPLES, outputs)]
+    phrase = subprocess.run([a.t5, "generate", "--model", f"{w}/final", "--quiet", PHRASE],
+                            check=True, capture_output=True, text=True).stdout.strip()
 
     out = []
     add = out.append
@@ -107,8 +110,9 @@ def main():
         "still answers, less well. It knows the vocabulary of those sentences and little else: names, numbers and "
         "rare words are often dropped or mangled.")
     add("- **German words, not German sentences.** The German task maps one English word or two-word phrase to "
-        "FreeDict's first German headword (`house` -> `Haus`); it was never shown a German sentence, and a "
-        "sentence after that prefix gets a word-by-word guess.")
+        "FreeDict's first German headword (`house` -> `Haus`). Single frequent words are what it does best; "
+        f"two-word phrases often come out as invented compounds (`small dog` gives `{phrase}`). It was never "
+        "shown a German sentence, and a sentence after that prefix gets a word-by-word guess.")
     add("- **Nothing else.** Any other input (another prefix, a question, `summarize:`) still gets an answer, "
         "because a T5 always generates something, but that answer means nothing. For other tasks, fine-tune "
         "(`t5 finetune --model models/default ...`) or load a real checkpoint with `--model`.")
@@ -192,8 +196,7 @@ def main():
     add("| stage | time |")
     add("|---|---|")
     for stage in ("data", "tokenizer"):
-        if stage in times:
-            add(f"| {stage} | {duration(times[stage])} |")
+        add(f"| {stage} | {duration(times[stage]) if stage in times else 'not recorded (made before the script timed its stages)'} |")
     add(f"| training ({steps:,} steps, with {len(evals)} evaluations) | {duration(training_seconds)} |")
     if "evaluate" in times:
         add(f"| evaluation (test split, 3 × {test['en-es']['examples']} translations) | {duration(times['evaluate'])} |")

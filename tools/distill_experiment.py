@@ -28,7 +28,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from default_model_eval import TASKS, score  # noqa: E402
+from default_model_eval import TASKS, generate, score  # noqa: E402
+from sacrebleu.metrics import CHRF  # noqa: E402
 
 
 def run(cmd):
@@ -96,14 +97,29 @@ def main():
         scores = cached(work / f"{name}.scores.json", lambda: score(a.t5, str(out), str(data), threads=a.threads))
         rows.append((label, json.loads(summary.read_text()), scores))
 
+    # How closely each student follows the teacher (chrF of its outputs against the teacher's on the same test
+    # inputs): distillation's own target, as against the references' (Apertium's), which the scores above use.
+    def outputs(model, name):
+        return cached(work / f"{name}.outputs.json", lambda: {
+            task: generate(a.t5, model, [prefix + json.loads(line)["input"] for line in open(data / f"{task}.test.jsonl")], a.threads)
+            for task, prefix in TASKS})
+    teacher_outputs = outputs(a.teacher, "teacher")
+    agreement = {}
+    for label, name in [(rows[1][0], "init")] + [(label, name) for label, name, _ in variants]:
+        model = str(work / "labels" / "student-init") if name == "init" else str(work / name)
+        student = outputs(model, name)
+        agreement[label] = {task: CHRF().corpus_score(student[task], [teacher_outputs[task]]).score for task, _ in TASKS}
+
     names = [n for n, _ in TASKS]
-    print("| model | validation loss | " + " | ".join(f"{n} chrF / exact" for n in names) + " | mean chrF | of the teacher's |")
-    print("|---|---|" + "---|" * len(names) + "---|---|")
+    print("| model | validation loss | " + " | ".join(f"{n} chrF / exact" for n in names)
+          + " | mean chrF | of the teacher's | chrF against the teacher's outputs (" + " / ".join(names) + ") |")
+    print("|---|---|" + "---|" * len(names) + "---|---|---|")
     for label, summary, results in rows:
         loss = f"{summary['eval_loss']:.3f}" if summary else "—"
         cells = " | ".join(f"{results[n]['chrF']:.1f} / {results[n]['exact_match']:.1f}%" for n in names)
+        agree = " / ".join(f"{agreement[label][n]:.1f}" for n in names) if label in agreement else "—"
         print(f"| {label} | {loss} | {cells} | {mean_chrf(results):.1f} | "
-              f"{100 * mean_chrf(results) / mean_chrf(teacher_scores):.1f}% |")
+              f"{100 * mean_chrf(results) / mean_chrf(teacher_scores):.1f}% | {agree} |")
     speeds = {}
     for label, model in (("teacher", a.teacher), ("student", str(work / "word"))):
         b = run([a.t5, "bench", "--model", model, "--only", "ttft,greedy", "--runs", "9", "--threads", a.threads, "--json"])

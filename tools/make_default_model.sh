@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=${1:-/tmp/t5-default-model}
 T5=${T5:-.build/release/t5}
-STEPS=${STEPS:-12000}
+STEPS=${STEPS:-16500}
 mkdir -p "$WORK"
 
 need=()
