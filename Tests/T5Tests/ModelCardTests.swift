@@ -20,6 +20,9 @@ import Testing
             """)
         #expect(card?.summary == "Translates English to Spanish.")
         #expect(ModelCard(markdown: "---\nonly: front matter\n---\n\n# Title\n") == nil)
+        // CRLF files split into the same lines as LF ones.
+        #expect(ModelCard(markdown: "---\r\nlanguage: en\r\n---\r\n# T\r\n\r\nOne\r\ntwo.\r\n\r\nThree.\r\n")?.summary == "One two.")
+        #expect(ModelCard(markdown: "--\r\n)")?.summary == "-- )")
         // An unclosed front matter is prose, as Hugging Face renders it.
         #expect(ModelCard(markdown: "---\nnot closed\n")?.summary == "--- not closed")
     }

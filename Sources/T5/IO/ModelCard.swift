@@ -20,7 +20,10 @@ public struct ModelCard: Sendable, Equatable {
     }
 
     public init?(markdown text: String) {
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        // Any line break ends a line: "\r\n" is one Character in Swift, so splitting on "\n" alone would keep a
+        // CRLF file (as Windows editors save it) in one line (found by the model-card fuzzer).
+        var lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
+            .map { $0.trimmingCharacters(in: .whitespaces) }
         if lines.first == "---", let end = lines.dropFirst().firstIndex(of: "---") {
             lines.removeSubrange(0...end)
         }
