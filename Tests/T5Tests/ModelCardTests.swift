@@ -37,5 +37,10 @@ import Testing
         try Data("# Card\n\nA fixture that knows nothing.\n".utf8).write(to: dir.appendingPathComponent("README.md"))
         let with = try cli.run(["info", "--model", dir.path])
         #expect(with.stdout.split(separator: "\n").dropFirst().first == "about:        A fixture that knows nothing.", "\(with)")
+        // A card past the 64 KiB read limit, cut inside a two-byte character, still gives its summary.
+        // A 23-byte head, so that the 64 KiB cut falls inside an é.
+        let long = "# Cards\n\nA long card.\n\n" + String(repeating: "é", count: ModelCard.readLimit)
+        try Data(long.utf8).write(to: dir.appendingPathComponent("README.md"))
+        #expect(ModelCard(directory: dir)?.summary == "A long card.")
     }
 }

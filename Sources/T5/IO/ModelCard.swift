@@ -15,7 +15,10 @@ public struct ModelCard: Sendable, Equatable {
     public init?(directory: URL) {
         guard let handle = FileHandle(forReadingAtPath: directory.appendingPathComponent("README.md").path) else { return nil }
         defer { try? handle.close() }
-        guard let data = try? handle.read(upToCount: Self.readLimit), let text = String(data: data, encoding: .utf8) else { return nil }
+        guard let data = try? handle.read(upToCount: Self.readLimit) else { return nil }
+        // A card longer than the limit is cut there, possibly inside a character: drop up to 3 bytes of it.
+        let cut = data.count == Self.readLimit ? 3 : 0
+        guard let text = (0...cut).lazy.compactMap({ String(data: data.dropLast($0), encoding: .utf8) }).first else { return nil }
         self.init(markdown: text)
     }
 
