@@ -63,7 +63,7 @@ extension T5Model {
             let a = block.selfAttention
             total += a.q.byteCount + a.k.byteCount + a.v.byteCount + a.o.byteCount
             if let c = block.crossAttention { total += c.q.byteCount + c.o.byteCount }
-            total += block.feedForward.wi.byteCount + (block.feedForward.wiLinear?.byteCount ?? 0) + block.feedForward.wo.byteCount
+            total += block.feedForward.weights.projections.reduce(0) { $0 + $1.byteCount }
         }
         return total
     }

@@ -38,7 +38,7 @@ struct RelativePositionBias: Sendable {
 
     /// The bias every block of a stack reads: each table expanded once, and blocks without their own table
     /// sharing the expansion of the block they read from (`relativeBiasOwners`).
-    static func perBlock(_ blocks: [BlockWeights], config c: T5Config, bidirectional: Bool) -> [RelativePositionBias] {
+    static func perBlock(_ blocks: [T5Block], config c: T5Config, bidirectional: Bool) -> [RelativePositionBias] {
         var expanded = [Int: RelativePositionBias]()
         return blocks.relativeBiasOwners.map { owner in
             if let bias = expanded[owner] { return bias }

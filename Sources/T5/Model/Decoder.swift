@@ -154,7 +154,7 @@ final class DecoderState {
             blockInput?(layer, x.pointer)
             let bias = model.decoderBiases[layer]
             // Causal self-attention over the cache plus the new tokens (T5LayerSelfAttention).
-            RMSNorm.forward(x.pointer, weight: block.selfAttentionNorm.pointer, epsilon: c.layerNormEpsilon, rows: n, dim: d, into: h.pointer)
+            RMSNorm.forward(x.pointer, weight: block.selfAttention.norm.pointer, epsilon: c.layerNormEpsilon, rows: n, dim: d, into: h.pointer)
             GEMM.linear(h.pointer, rows: n, weight: block.selfAttention.q, into: q.pointer)
             GEMM.linear(h.pointer, rows: n, weight: block.selfAttention.k, into: k.pointer)
             GEMM.linear(h.pointer, rows: n, weight: block.selfAttention.v, into: v.pointer)
@@ -178,8 +178,8 @@ final class DecoderState {
             GEMM.linear(attn.pointer, rows: n, weight: block.selfAttention.o, into: x.pointer, accumulate: true)
 
             // Cross-attention over the encoder output of the row's input (T5LayerCrossAttention, no bias).
-            if let cross = block.crossAttention, let norm = block.crossAttentionNorm {
-                RMSNorm.forward(x.pointer, weight: norm.pointer, epsilon: c.layerNormEpsilon, rows: n, dim: d, into: h.pointer)
+            if let cross = block.crossAttention {
+                RMSNorm.forward(x.pointer, weight: cross.norm.pointer, epsilon: c.layerNormEpsilon, rows: n, dim: d, into: h.pointer)
                 GEMM.linear(h.pointer, rows: n, weight: cross.q, into: q.pointer)
                 let ck = crossKeys[layer].pointer, cv = crossValues[layer].pointer
                 forEachRowAndHead(keyLength: sourceLength) { r, head, scratch in
@@ -195,18 +195,30 @@ final class DecoderState {
                 GEMM.linear(attn.pointer, rows: n, weight: cross.o, into: x.pointer, accumulate: true)
             }
 
-            RMSNorm.forward(x.pointer, weight: block.feedForwardNorm.pointer, epsilon: c.layerNormEpsilon, rows: n, dim: d, into: h.pointer)
-            model.feedForward(block.feedForward, normed: h.pointer, rows: n, hidden: ff.pointer, linear: ffLinear.pointer, residual: x.pointer)
+            RMSNorm.forward(x.pointer, weight: block.feedForward.norm.pointer, epsilon: c.layerNormEpsilon, rows: n, dim: d, into: h.pointer)
+            feedForward(block.feedForward.weights, normed: h.pointer, rows: n)
         }
         RMSNorm.forward(x.pointer, weight: w.decoderNorm.pointer, epsilon: c.layerNormEpsilon, rows: n, dim: d, into: h.pointer)
-        if c.rescalesDecoderOutput {
-            // Original T5 ties the LM head to the embedding and rescales by d_model^-0.5 first
-            // (T5ForConditionalGeneration.forward: `sequence_output * (self.model_dim**-0.5)`).
-            Vector.scale(h.pointer, by: Float(1 / Double(d).squareRoot()), n * d)
-        }
-        GEMM.linear(h.pointer, rows: n, weight: w.lmHead, into: logits.pointer)
+        model.head.unsafelyUnwrapped.forward(h.pointer, rows: n, into: logits.pointer)
         length += t
         return t
+    }
+
+    /// x += FeedForward(h) over `rows` rows of the step's buffers: `wo · act(wi · h)`, or
+    /// `wo · (act(wi_0 · h) ⊙ (wi_1 · h))` when gated.
+    private func feedForward(_ w: FeedForwardWeights, normed h: UnsafePointer<Float>, rows: Int) {
+        let f = model.config.dFF, n = rows * f, activation = model.config.activation
+        GEMM.linear(h, rows: rows, weight: w.gate, into: ff.pointer)
+        if let wi1 = w.linear { GEMM.linear(h, rows: rows, weight: wi1, into: ffLinear.pointer) }
+        let hidden = ff.pointer, linear = ffLinear.pointer, gated = w.linear != nil
+        forEachSlice(n, cost: 4 * n) { s in
+            if gated {
+                Activations.gatedForward(activation, gate: hidden + s.lowerBound, linear: linear + s.lowerBound, s.count)
+            } else {
+                Activations.forward(activation, hidden + s.lowerBound, s.count)
+            }
+        }
+        GEMM.linear(hidden, rows: rows, weight: w.wo, into: x.pointer, accumulate: true)
     }
 
     /// Runs `body(row, head, scores)` for every (row, head) pair, split across the worker threads; each

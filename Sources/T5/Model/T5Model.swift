@@ -6,10 +6,11 @@ public struct T5Model: Sendable {
     public let config: T5Config
     public let tokenizer: any Tokenizer
     let weights: T5Weights
-    /// The relative position bias each encoder block adds to its scores (one shared value in T5).
-    let encoderBiases: [RelativePositionBias]
-    /// The same for the decoder's blocks.
-    let decoderBiases: [RelativePositionBias]
+    let encoder: T5Stack
+    /// Nil for an encoder-only checkpoint.
+    let decoder: T5Stack?
+    /// Nil for an encoder-only checkpoint.
+    let head: LMHead?
     /// Whether the checkpoint carries its own `lm_head.weight`.
     public let hasSeparateLMHead: Bool
     /// The checkpoint's `generation_config.json`, when it has one.
@@ -29,8 +30,10 @@ public struct T5Model: Sendable {
         self.weights = weights
         self.tokenizer = tokenizer
         self.hasSeparateLMHead = hasSeparateLMHead
-        encoderBiases = RelativePositionBias.perBlock(weights.encoderBlocks, config: config, bidirectional: true)
-        decoderBiases = RelativePositionBias.perBlock(weights.decoderBlocks, config: config, bidirectional: false)
+        encoder = weights.encoder(config: config)
+        let hasDecoder = weights.decoderFinalNorm != nil
+        decoder = hasDecoder ? weights.decoder(config: config) : nil
+        head = hasDecoder ? weights.head(config: config) : nil
     }
 
     /// Number of parameters (the shared embedding counted once).
@@ -49,10 +52,14 @@ public struct T5Model: Sendable {
         if !hasDecoder { throw .noDecoder(architecture: architecture) }
     }
 
+    /// The relative position bias each encoder block adds to its scores (one shared value in T5).
+    var encoderBiases: [RelativePositionBias] { encoder.biases }
+    /// The same for the decoder's blocks.
+    var decoderBiases: [RelativePositionBias] { decoder?.biases ?? [] }
     /// The longest input the encoder's relative bias covers (see `RelativePositionBias.supportedLength`).
-    var encoderSupportedLength: Int { encoderBiases.first?.supportedLength ?? Int.max }
+    var encoderSupportedLength: Int { encoder.supportedLength }
     /// The most decoder positions the decoder's relative bias covers.
-    var decoderSupportedLength: Int { decoderBiases.first?.supportedLength ?? Int.max }
+    var decoderSupportedLength: Int { decoder?.supportedLength ?? Int.max }
 
     /// Width of the attention projections, `num_heads · d_kv` (need not equal d_model).
     var innerDim: Int { config.numHeads * config.dKV }

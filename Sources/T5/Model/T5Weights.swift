@@ -1,37 +1,11 @@
-/// Weights of one attention sub-layer: projections stored `[out, in]` as in nn.Linear.
-struct AttentionWeights: Sendable {
-    var q: WeightMatrix  // (H·K, D)
-    var k: WeightMatrix  // (H·K, D)
-    var v: WeightMatrix  // (H·K, D)
-    var o: WeightMatrix  // (D, H·K)
-}
-
-/// Weights of one feed-forward sub-layer: `wi` for a plain activation, `wi_0`/`wi_1` for a gated one.
-struct FeedForwardWeights: Sendable {
-    var wi: WeightMatrix   // (F, D): wi, or wi_0 (the gate) when gated
-    var wiLinear: WeightMatrix?  // (F, D): wi_1 when gated
-    var wo: WeightMatrix   // (D, F)
-}
-
-struct BlockWeights: Sendable {
-    var selfAttentionNorm: Tensor  // (D)
-    var selfAttention: AttentionWeights
-    /// (buckets, H) this block's own relative attention bias: block 0's in T5, every block's in UMT5.
-    var relativeBias: Tensor?
-    var crossAttentionNorm: Tensor?  // (D), decoder only
-    var crossAttention: AttentionWeights?
-    var feedForwardNorm: Tensor  // (D)
-    var feedForward: FeedForwardWeights
-}
-
 /// All weights of a T5 model, resolved from the parameter table.
 struct T5Weights: Sendable {
     var shared: Tensor  // (V, D)
     var lmHead: WeightMatrix  // (V, D): lm_head.weight, or `shared` when tied
-    var encoderBlocks: [BlockWeights]
+    var encoderBlocks: [T5Block]
     var encoderFinalNorm: Tensor
     /// Empty, and the final norm nil, for an encoder-only checkpoint.
-    var decoderBlocks: [BlockWeights]
+    var decoderBlocks: [T5Block]
     var decoderFinalNorm: Tensor?
     /// Every fp32 tensor and every projection by checkpoint key (the tied LM head is under `shared.weight`
     /// in `matrices`), for writing the model back out.
@@ -75,23 +49,31 @@ struct T5Weights: Sendable {
                 o: matrix(T5Parameters.attention(stack, block: b, cross: cross, "o")))
         }
         func feedForward(_ stack: Stack, _ b: Int) -> FeedForwardWeights {
-            FeedForwardWeights(
-                wi: matrix(T5Parameters.feedForward(stack, block: b, c.isGatedActivation ? "wi_0" : "wi")),
-                wiLinear: c.isGatedActivation ? matrix(T5Parameters.feedForward(stack, block: b, "wi_1")) : nil,
+            if c.isGatedActivation {
+                return .gated(
+                    wi0: matrix(T5Parameters.feedForward(stack, block: b, "wi_0")),
+                    wi1: matrix(T5Parameters.feedForward(stack, block: b, "wi_1")),
+                    wo: matrix(T5Parameters.feedForward(stack, block: b, "wo")))
+            }
+            return .plain(
+                wi: matrix(T5Parameters.feedForward(stack, block: b, "wi")),
                 wo: matrix(T5Parameters.feedForward(stack, block: b, "wo")))
         }
-        func blocks(_ stack: Stack, _ count: Int) -> [BlockWeights] {
+        func blocks(_ stack: Stack, _ count: Int) -> [T5Block] {
             (0..<count).map { b in
                 let decoder = stack == .decoder
-                return BlockWeights(
-                    selfAttentionNorm: tensor(T5Parameters.layerNorm(stack, block: b, layer: 0)),
-                    selfAttention: attention(stack, b, cross: false),
-                    relativeBias: b == 0 || c.variant.hasPerBlockRelativeBias
-                        ? tensor(T5Parameters.attention(stack, block: b, cross: false, "relative_attention_bias")) : nil,
-                    crossAttentionNorm: decoder ? tensor(T5Parameters.layerNorm(stack, block: b, layer: 1)) : nil,
-                    crossAttention: decoder ? attention(stack, b, cross: true) : nil,
-                    feedForwardNorm: tensor(T5Parameters.layerNorm(stack, block: b, layer: T5Parameters.feedForwardLayer(stack))),
-                    feedForward: feedForward(stack, b))
+                // Keys are requested in the checkpoint's order within a block (layer.0, layer.1, layer.2).
+                let selfAttention = SubLayer(
+                    norm: tensor(T5Parameters.layerNorm(stack, block: b, layer: 0)), weights: attention(stack, b, cross: false))
+                let relativeBias = b == 0 || c.variant.hasPerBlockRelativeBias
+                    ? tensor(T5Parameters.attention(stack, block: b, cross: false, "relative_attention_bias")) : nil
+                let crossAttention = decoder
+                    ? SubLayer(norm: tensor(T5Parameters.layerNorm(stack, block: b, layer: 1)), weights: attention(stack, b, cross: true))
+                    : nil
+                let feedForward = SubLayer(
+                    norm: tensor(T5Parameters.layerNorm(stack, block: b, layer: T5Parameters.feedForwardLayer(stack))),
+                    weights: feedForward(stack, b))
+                return T5Block(selfAttention: selfAttention, crossAttention: crossAttention, feedForward: feedForward, relativeBias: relativeBias)
             }
         }
         shared = tensor(T5Parameters.shared)
@@ -105,14 +87,17 @@ struct T5Weights: Sendable {
     }
 }
 
-extension [BlockWeights] {
-    /// For each block, the index of the block whose relative bias table it reads: its own when it has one,
-    /// else the nearest one before it (block 0 in T5, where "every block reuses the bias of block 0").
-    var relativeBiasOwners: [Int] {
-        var owner = 0
-        return indices.map { b in
-            if self[b].relativeBias != nil { owner = b }
-            return owner
-        }
+extension T5Weights {
+    /// The encoder stack over these weights.
+    func encoder(config: T5Config) -> T5Stack {
+        T5Stack(config: config, embedding: shared, blocks: encoderBlocks, finalNorm: encoderFinalNorm, isDecoder: false)
     }
+
+    /// The decoder stack over these weights (callers check `hasDecoder` first).
+    func decoder(config: T5Config) -> T5Stack {
+        T5Stack(config: config, embedding: shared, blocks: decoderBlocks, finalNorm: decoderNorm, isDecoder: true)
+    }
+
+    /// The LM head over these weights.
+    func head(config: T5Config) -> LMHead { LMHead(weight: lmHead, config: config) }
 }

@@ -6,45 +6,48 @@ extension TrainingPass {
     /// holds further gradients of the residual stream entering blocks (a loss on hidden states), by stack and
     /// block: (N, D) each, added where the walk reaches that block's input.
     func backward(into gradients: T5Weights, blockInputs: [Stack: [Int: Tensor]] = [:]) {
-        let c = config, d = c.dModel, v = c.vocabSize
-        let nt = decoder.rows.rows
+        let d = config.dModel, nt = decoder.rows.rows
         // logits (Nt, V) = headInput (Nt, D) · lmHeadᵀ; when tied, lmHead is shared and so is its gradient.
-        let dHeadInput = workspace.tensor([nt, d])  // (Nt, D)
-        GEMM.linearBackward(
-            logits.pointer, rows: nt, outFeatures: v, x: headInput.pointer, inFeatures: d, weight: weights.lmHead.pointer,
-            dX: dHeadInput.pointer, dWeight: gradientPointer(gradients.lmHead))
-        if c.rescalesDecoderOutput {
-            Vector.scale(dHeadInput.pointer, by: Float(1 / Double(d).squareRoot()), nt * d)
-        }
-        let dDecoderOutput = dHeadInput  // (Nt, D)
+        let dDecoderOutput = workspace.tensor([nt, d])  // (Nt, D)
+        head.backward(
+            logits.pointer, rows: nt, input: headInput.pointer, dWeight: gradientPointer(gradients.lmHead),
+            dHidden: dDecoderOutput.pointer)
         let dMemory = workspace.tensor([encoder.rows.rows, d])  // (Ns, D) gradient of the encoder output
-        stackBackward(
-            decoder, dOutput: dDecoderOutput, blocks: weights.decoderBlocks, dBlocks: gradients.decoderBlocks,
-            finalNorm: weights.decoderNorm, dFinalNorm: gradients.decoderNorm,
-            biases: decoderBiases, bidirectional: false,
-            dEmbedding: gradients.shared, memory: (encoder.output, encoder.rows, dMemory), dBlockInputs: blockInputs[.decoder] ?? [:])
-        stackBackward(
-            encoder, dOutput: dMemory, blocks: weights.encoderBlocks, dBlocks: gradients.encoderBlocks,
-            finalNorm: weights.encoderFinalNorm, dFinalNorm: gradients.encoderFinalNorm,
-            biases: encoderBiases, bidirectional: true,
-            dEmbedding: gradients.shared, memory: nil, dBlockInputs: blockInputs[.encoder] ?? [:])
+        decoderStack.backward(
+            decoder, dOutput: dDecoderOutput,
+            gradients: StackGradients(embedding: gradients.shared, blocks: gradients.decoderBlocks, finalNorm: gradients.decoderNorm),
+            memory: (encoder.output, encoder.rows, dMemory), dBlockInputs: blockInputs[.decoder] ?? [:], workspace: workspace)
+        encoderStack.backward(
+            encoder, dOutput: dMemory,
+            gradients: StackGradients(embedding: gradients.shared, blocks: gradients.encoderBlocks, finalNorm: gradients.encoderFinalNorm),
+            memory: nil, dBlockInputs: blockInputs[.encoder] ?? [:], workspace: workspace)
     }
+}
 
-    /// Backward of `StackForward.run`. `dOutput` (N, D), the gradient of the stack's output, is consumed.
-    /// For the decoder, `memory` carries the encoder output, its rows and the buffer its gradient accumulates in.
-    private func stackBackward(
-        _ a: StackActivations, dOutput: Tensor, blocks: [BlockWeights], dBlocks: [BlockWeights],
-        finalNorm: Tensor, dFinalNorm: Tensor, biases: [RelativePositionBias], bidirectional: Bool,
-        dEmbedding: Tensor, memory: (output: Tensor, rows: PackedSequences, dOutput: Tensor)?,
-        dBlockInputs: [Int: Tensor]
+/// Where a stack's backward adds its parameters' gradients, laid out as the stack's weights (an empty tensor
+/// for a frozen parameter, see `gradientPointer`).
+struct StackGradients {
+    let embedding: Tensor
+    let blocks: [T5Block]
+    let finalNorm: Tensor
+}
+
+extension T5Stack {
+    /// Backward of `forward` with `record`, from `dOutput` (N, D), the gradient of the stack's output
+    /// (consumed). For the decoder, `memory` carries the encoder output, its rows and the buffer its gradient
+    /// accumulates in.
+    func backward(
+        _ a: StackActivations, dOutput: Tensor, gradients: StackGradients,
+        memory: (output: Tensor, rows: RowBatch, dOutput: Tensor)?, dBlockInputs: [Int: Tensor], workspace: Workspace
     ) {
         let c = config, d = c.dModel, n = a.rows.rows
+        let dBlocks = gradients.blocks, dEmbedding = gradients.embedding
         let mark = workspace.mark  // this stack's temporaries are free again on return
         defer { workspace.release(to: mark) }
         // output = dropout(RMSNorm(finalInput))
         if let mask = a.finalMask { multiply(dOutput, by: mask, n * d) }
         let dX = workspace.tensor([n, d])  // (N, D) gradient of the residual stream
-        rmsNormBackward(dOutput, x: a.finalInput, weight: finalNorm, rows: n, dX: dX, dWeight: dFinalNorm)
+        rmsNormBackward(dOutput, x: a.finalInput, weight: finalNorm, rows: n, dX: dX, dWeight: gradients.finalNorm, workspace)
 
         // Each table's per-distance gradients add up over the blocks that read it (every block of a T5 stack
         // reads block 0's; a UMT5 block its own), then go to the buckets.
@@ -55,19 +58,14 @@ extension TrainingPass {
         }
         for (b, block) in blocks.enumerated().reversed() {
             let saved = a.blocks[b], dBlock = dBlocks[b], dBias = dBiases[owners[b]]
-            feedForwardBackward(
-                saved.feedForward, block.feedForward, dBlock.feedForward,
-                norm: block.feedForwardNorm, dNorm: dBlock.feedForwardNorm, rows: n, dX: dX)
-            if let cross = saved.crossAttention, let w = block.crossAttention, let dW = dBlock.crossAttention,
-               let norm = block.crossAttentionNorm, let dNorm = dBlock.crossAttentionNorm, let memory {
+            feedForwardBackward(saved.feedForward, block.feedForward, dBlock.feedForward, rows: n, dX: dX, workspace)
+            if let cross = saved.crossAttention, let layer = block.crossAttention, let dLayer = dBlock.crossAttention, let memory {
                 attentionBackward(
-                    cross, w, dW, norm: norm, dNorm: dNorm, queries: a.rows, causal: false,
-                    bias: nil, dBias: nil, memory: memory, dX: dX)
+                    cross, layer, dLayer, queries: a.rows, causal: false, bias: nil, dBias: nil, memory: memory, dX: dX, workspace)
             }
             attentionBackward(
-                saved.selfAttention, block.selfAttention, dBlock.selfAttention,
-                norm: block.selfAttentionNorm, dNorm: dBlock.selfAttentionNorm, queries: a.rows,
-                causal: memory != nil, bias: biases[b], dBias: dBias, memory: nil, dX: dX)
+                saved.selfAttention, block.selfAttention, dBlock.selfAttention, queries: a.rows,
+                causal: isDecoder, bias: biases[b], dBias: dBias, memory: nil, dX: dX, workspace)
             // dX is now the gradient of the stream entering block b: a hidden-state loss adds its own.
             if let extra = dBlockInputs[b] { add(extra, into: dX, n * d) }
         }
@@ -75,7 +73,7 @@ extension TrainingPass {
             guard let dTable = dBlocks[owner].relativeBias.flatMap(gradientPointer) else { continue }
             RelativePositionBias.backward(
                 dValues: dBias.pointer, heads: c.numHeads, numBuckets: c.relativeAttentionNumBuckets,
-                maxDistance: c.relativeAttentionMaxDistance, bidirectional: bidirectional, into: dTable)
+                maxDistance: c.relativeAttentionMaxDistance, bidirectional: !isDecoder, into: dTable)
         }
         // x = dropout(embedding[ids])
         if let mask = a.embeddingMask { multiply(dX, by: mask, n * d) }
@@ -86,21 +84,23 @@ extension TrainingPass {
         }
     }
 
-    /// Backward of `StackForward.attention`: dX (N, D), the gradient of the sub-layer's output, becomes the
+    /// Backward of an attention sub-layer: dX (N, D), the gradient of the sub-layer's output, becomes the
     /// gradient of its input (the residual passes it through; the branch adds to it). For cross-attention the
-    /// key/value branch's gradient goes to `memory.dOutput`.
+    /// key/value branch's gradient goes to `memory.dOutput` (each decoder sequence reads its own encoder
+    /// sequence in training).
     private func attentionBackward(
-        _ a: AttentionActivations, _ w: AttentionWeights, _ dW: AttentionWeights, norm: Tensor, dNorm: Tensor,
-        queries: PackedSequences, causal: Bool, bias: RelativePositionBias?, dBias: Tensor?,
-        memory: (output: Tensor, rows: PackedSequences, dOutput: Tensor)?, dX: Tensor
+        _ a: AttentionActivations, _ layer: SubLayer<AttentionWeights>, _ dLayer: SubLayer<AttentionWeights>,
+        queries: RowBatch, causal: Bool, bias: RelativePositionBias?, dBias: Tensor?,
+        memory: (output: Tensor, rows: RowBatch, dOutput: Tensor)?, dX: Tensor, _ workspace: Workspace
     ) {
+        let w = layer.weights, dW = dLayer.weights
         let c = config, d = c.dModel, hk = innerDim, dk = c.dKV, heads = c.numHeads
         let n = queries.rows
         let keyRows = memory?.rows ?? queries
         let mark = workspace.mark  // the temporaries below are free again on return
         defer { workspace.release(to: mark) }
         // output = input + dropout(context · Woᵀ)
-        let dProjected = a.outputMask.map { mask in dropoutBackward(dX, mask: mask, n * d) } ?? dX  // (N, D)
+        let dProjected = a.outputMask.map { mask in dropoutBackward(dX, mask: mask, n * d, workspace) } ?? dX  // (N, D)
         let dContext = workspace.tensor([n, hk])  // (N, H·K)
         GEMM.linearBackward(
             dProjected.pointer, rows: n, outFeatures: d, x: a.context.pointer, inFeatures: hk, weight: w.o.pointer,
@@ -155,19 +155,20 @@ extension TrainingPass {
             dX: dKeySource.pointer, dWeight: gradientPointer(dW.v))
 
         // normed = RMSNorm(input)
-        rmsNormBackward(dNormed, x: a.input, weight: norm, rows: n, dX: dX, dWeight: dNorm)
+        rmsNormBackward(dNormed, x: a.input, weight: layer.norm, rows: n, dX: dX, dWeight: dLayer.norm, workspace)
     }
 
-    /// Backward of `StackForward.feedForward`; dX (N, D) as in `attentionBackward`.
+    /// Backward of a feed-forward sub-layer; dX (N, D) as in `attentionBackward`.
     private func feedForwardBackward(
-        _ a: FeedForwardActivations, _ w: FeedForwardWeights, _ dW: FeedForwardWeights, norm: Tensor, dNorm: Tensor,
-        rows n: Int, dX: Tensor
+        _ a: FeedForwardActivations, _ layer: SubLayer<FeedForwardWeights>, _ dLayer: SubLayer<FeedForwardWeights>,
+        rows n: Int, dX: Tensor, _ workspace: Workspace
     ) {
+        let w = layer.weights, dW = dLayer.weights
         let c = config, d = c.dModel, f = c.dFF
         let mark = workspace.mark  // the temporaries below are free again on return
         defer { workspace.release(to: mark) }
         // output = input + dropout(hidden · Woᵀ)
-        let dProjected = a.outputMask.map { mask in dropoutBackward(dX, mask: mask, n * d) } ?? dX  // (N, D)
+        let dProjected = a.outputMask.map { mask in dropoutBackward(dX, mask: mask, n * d, workspace) } ?? dX  // (N, D)
         let dHidden = workspace.tensor([n, f])  // (N, F)
         GEMM.linearBackward(
             dProjected.pointer, rows: n, outFeatures: d, x: a.hidden.pointer, inFeatures: f, weight: w.wo.pointer,
@@ -176,7 +177,7 @@ extension TrainingPass {
         if let mask = a.hiddenMask { multiply(dHidden, by: mask, n * f) }
         let dGate = workspace.tensor([n, f])  // (N, F)
         let dNormed = workspace.tensor([n, d])  // (N, D)
-        if let linear = a.linear, let wi1 = w.wiLinear, let dWi1 = dW.wiLinear {
+        if let linear = a.linear, let wi1 = w.linear {
             let dLinear = workspace.tensor([n, f])
             forEachSlice(n * f, cost: 4 * n * f) { s in
                 let o = s.lowerBound
@@ -186,7 +187,7 @@ extension TrainingPass {
             }
             GEMM.linearBackward(
                 dLinear.pointer, rows: n, outFeatures: f, x: a.normed.pointer, inFeatures: d, weight: wi1.pointer,
-                dX: dNormed.pointer, dWeight: gradientPointer(dWi1))
+                dX: dNormed.pointer, dWeight: dW.linear.flatMap(gradientPointer))
         } else {
             forEachSlice(n * f, cost: 2 * n * f) { s in
                 Activations.backward(
@@ -196,10 +197,10 @@ extension TrainingPass {
         }
         // gate = normed · Wiᵀ
         GEMM.linearBackward(
-            dGate.pointer, rows: n, outFeatures: f, x: a.normed.pointer, inFeatures: d, weight: w.wi.pointer,
-            dX: dNormed.pointer, dWeight: gradientPointer(dW.wi))
+            dGate.pointer, rows: n, outFeatures: f, x: a.normed.pointer, inFeatures: d, weight: w.gate.pointer,
+            dX: dNormed.pointer, dWeight: gradientPointer(dW.gate))
         // normed = RMSNorm(input)
-        rmsNormBackward(dNormed, x: a.input, weight: norm, rows: n, dX: dX, dWeight: dNorm)
+        rmsNormBackward(dNormed, x: a.input, weight: layer.norm, rows: n, dX: dX, dWeight: dLayer.norm, workspace)
     }
 
     // MARK: Elementwise passes, in slices across threads
@@ -215,7 +216,7 @@ extension TrainingPass {
     }
 
     /// Backward of a dropout on a sub-layer's branch: a new (n) buffer dY ⊙ mask.
-    private func dropoutBackward(_ dY: Tensor, mask: Tensor, _ n: Int) -> Tensor {
+    private func dropoutBackward(_ dY: Tensor, mask: Tensor, _ n: Int, _ workspace: Workspace) -> Tensor {
         let dX = workspace.tensor([n])
         forEachSlice(n, cost: n) { s in
             Dropout.backward(dY.pointer + s.lowerBound, mask: mask.pointer + s.lowerBound, into: dX.pointer + s.lowerBound, s.count)
@@ -226,7 +227,9 @@ extension TrainingPass {
     /// `RMSNorm.backward` over row slices across threads. The first slice adds its rows' weight gradient
     /// to `dWeight` directly, the others into rows of a zeroed scratch that are added afterwards in slice
     /// order (so the result depends on the thread count only through that summation order).
-    private func rmsNormBackward(_ dY: Tensor, x: Tensor, weight: Tensor, rows n: Int, dX: Tensor, dWeight: Tensor) {
+    private func rmsNormBackward(
+        _ dY: Tensor, x: Tensor, weight: Tensor, rows n: Int, dX: Tensor, dWeight: Tensor, _ workspace: Workspace
+    ) {
         let d = config.dModel
         let dW = gradientPointer(dWeight)
         let parts = Parallel.chunks(n, cost: 4 * n * d)
