@@ -48,6 +48,28 @@ import Testing
         }
     }
 
+    /// Every scoring case at once through the packed stacks of a distillation teacher (no padding, targets of
+    /// different lengths back to back): each row's log-prob of its label is transformers' score.
+    @Test(arguments: names) func packedTeacherForcingMatchesScores(name: String) throws {
+        let model = try Fixtures.model(name)
+        let cases = try reference(name).score
+        let logits = try model.teacherLogits(for: TrainingBatch(inputIDs: cases.map(\.input_ids), targetIDs: cases.map(\.target_ids)))
+        let v = model.config.vocabSize
+        var row = 0
+        for c in cases {
+            var actual = [Float]()
+            for id in c.target_ids {
+                var logprobs = [Float](repeating: 0, count: v)
+                logprobs.withUnsafeMutableBufferPointer { Softmax.logSoftmax(logits.pointer + row * v, v, into: $0.baseAddress!) }
+                actual.append(logprobs[id])
+                row += 1
+            }
+            let mismatch = firstMismatch(actual, c.logprobs, tolerance: 1e-4)
+            #expect(mismatch == nil, "\(name) \(c.input.debugDescription) → \(c.target.debugDescription): \(mismatch ?? "")")
+        }
+        #expect(row == logits.shape[0])
+    }
+
     @Test(arguments: names) func greedy(name: String) throws {
         let model = try Fixtures.model(name)
         for c in try reference(name).greedy {

@@ -241,8 +241,12 @@ private struct SubLayerPass {
             for pair in (part * per)..<min(pairs, (part + 1) * per) {
                 let b = pair / heads, h = pair % heads
                 let (keyFirst, keyLength) = keysOf(b)
-                guard queries.lengths[b] > 0, keyLength > 0 else { continue }
                 let qOffset = queries.first[b] * hk + h * dk, kOffset = keyFirst * hk + h * dk
+                guard keyLength > 0 else {
+                    // Nothing to attend to (an empty input's memory): the head contributes zeros.
+                    for i in 0..<queries.lengths[b] { (context.pointer + qOffset + i * hk).update(repeating: 0, count: dk) }
+                    continue
+                }
                 Attention.forward(
                     q: q.pointer + qOffset, ldq: hk, keys: k.pointer + kOffset, ldk: hk, values: v.pointer + kOffset, ldv: hk,
                     queries: queries.lengths[b], keyLength: keyLength, headDim: dk,

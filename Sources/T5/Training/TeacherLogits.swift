@@ -19,42 +19,54 @@ extension T5Model {
 
     /// The forward of `teacherLogits`, also keeping every block's input when `recordingHiddenStates`.
     ///
-    /// The encoder runs once over the batch's inputs; the decoder reads `[decoder_start] + target[..<last]` for
-    /// every row at once, padded to the longest target. Padding comes after each row's real positions and the
-    /// decoder is causal, so it changes no real row's values; only the real rows are kept.
+    /// The teacher's own stacks over the student's packed rows (`RowBatch`): the encoder over the inputs, the
+    /// decoder over `[decoder_start] + target[..<last]` of every row with the encoder output as its memory,
+    /// then the LM head, in the teacher's weight precision. No row is padded, so the rows come out in label
+    /// order.
     func teacherForward(_ batch: TrainingBatch, recordingHiddenStates: Bool) throws(T5Error) -> TeacherOutputs {
         try requireDecoder()
-        let targets = batch.targetIDs, v = config.vocabSize, d = config.dModel
-        let longest = targets.map(\.count).max() ?? 0
-        let sourceRows = batch.inputIDs.reduce(0) { $0 + $1.count }, targetRows = batch.targetTokenCount
-        try checkIDs(batch.inputIDs + targets)
+        guard let decoder, let head else { throw .noDecoder(architecture: architecture) }
+        let inputs = batch.inputIDs, targets = batch.targetIDs, c = config, v = c.vocabSize, d = c.dModel
+        try checkIDs(inputs + targets)
+        let source = RowBatch(packing: inputs), target = RowBatch(packing: targets)
+        if source.maxLength > encoderSupportedLength || target.maxLength > decoderSupportedLength {
+            throw .invalidOption(name: "batch", reason: "\(max(source.maxLength, target.maxLength)) tokens exceed the positions this model's relative_attention_max_distance can be expanded to")
+        }
+        let ns = source.rows, nt = target.rows, hk = innerDim
+        let blocks = c.numLayers + c.numDecoderLayers
+        try MemoryBudget.require(
+            MemoryBudget.sum([
+                MemoryBudget.floats(nt, v), MemoryBudget.floats(ns + nt, d, 3), MemoryBudget.floats(ns + nt, hk, 4),
+                MemoryBudget.floats(ns + nt, c.dFF, c.isGatedActivation ? 2 : 1),
+                MemoryBudget.floats(max(source.maxLength, target.maxLength), max(source.maxLength, target.maxLength), Parallel.threads),
+                recordingHiddenStates ? MemoryBudget.floats(ns + nt, d, blocks) : 0,
+            ]),
+            for: "a teacher pass over \(inputs.count) example\(inputs.count == 1 ? "" : "s")")
         var encoderStates = [Tensor](), decoderStates = [Tensor]()
-        let encoded = try encode(batch.inputIDs, blockInput: recordingHiddenStates ? { _, x in
-            let state = Tensor(zeros: [sourceRows, d])  // (Ns, D)
-            state.pointer.update(from: x, count: sourceRows * d)
-            encoderStates.append(state)
-        } : nil)
-        let state = try DecoderState(model: self, encoded: encoded, rowInput: Array(targets.indices), capacity: longest)
-        var tokens = [Int]()
-        tokens.reserveCapacity(targets.count * longest)
-        for target in targets {
-            tokens.append(config.decoderStartTokenID)
-            tokens += target.dropLast()
-            tokens += repeatElement(config.padTokenID, count: longest - target.count)
-        }
-        /// Copies the real rows of a (B·longest, width) padded buffer into (Nt, width) label order.
-        func packed(_ padded: UnsafePointer<Float>, width: Int) -> Tensor {
-            let out = Tensor(zeros: [targetRows, width])
-            var row = 0
-            for (b, target) in targets.enumerated() {
-                (out.pointer + row * width).update(from: padded + b * longest * width, count: target.count * width)
-                row += target.count
+        /// Keeps a copy of the residual stream entering each block, (rows, D).
+        func recorder(_ rows: Int, into states: UnsafeMutablePointer<[Tensor]>) -> ((Int, UnsafePointer<Float>) -> Void)? {
+            guard recordingHiddenStates else { return nil }
+            return { _, x in
+                let state = Tensor(zeros: [rows, d])
+                state.pointer.update(from: x, count: rows * d)
+                states.pointee.append(state)
             }
-            return out
         }
-        try state.forward(tokens: tokens, blockInput: recordingHiddenStates ? { _, x in
-            decoderStates.append(packed(x, width: d))
-        } : nil)
-        return TeacherOutputs(logits: packed(state.logits.pointer, width: v), encoderStates: encoderStates, decoderStates: decoderStates)
+        let workspace = Workspace()
+        var unused = SeededGenerator(seed: 0)  // no dropout: never drawn from
+        let logits = Tensor(zeros: [nt, v])
+        withUnsafeMutablePointer(to: &encoderStates) { encoderStates in
+            withUnsafeMutablePointer(to: &decoderStates) { decoderStates in
+                let encoded = encoder.forward(
+                    ids: inputs.flatMap { $0.map(Int32.init) }, rows: source, memory: nil, workspace: workspace,
+                    record: false, generator: &unused, blockInput: recorder(ns, into: encoderStates))
+                let decoderIDs = targets.flatMap { t in ([c.decoderStartTokenID] + t.dropLast()).map(Int32.init) }
+                let decoded = decoder.forward(
+                    ids: decoderIDs, rows: target, memory: StackMemory(output: encoded.output, rows: source),
+                    workspace: workspace, record: false, generator: &unused, blockInput: recorder(nt, into: decoderStates))
+                head.forward(decoded.output.pointer, rows: nt, into: logits.pointer)
+            }
+        }
+        return TeacherOutputs(logits: logits, encoderStates: encoderStates, decoderStates: decoderStates)
     }
 }
