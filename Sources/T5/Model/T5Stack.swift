@@ -59,6 +59,26 @@ struct StackResult {
     let activations: StackActivations?
 }
 
+/// The keys and values one sequence's attention reads in one block: `length` rows of H·K, `stride` apart.
+struct KeyValueRows {
+    let keys: UnsafePointer<Float>
+    let values: UnsafePointer<Float>
+    let stride: Int
+    let length: Int
+}
+
+/// What a decoder's attention reads beyond the rows of a call, kept between decode steps (`KVCache`): each
+/// sequence's earlier self-attention keys and values, and its memory's cross-attention keys and values,
+/// projected once.
+protocol DecoderCache: AnyObject {
+    /// Stores sequence b's `count` new self-attention keys and values of block `block` (rows of `keys` and
+    /// `values`, H·K apart) after its cached positions, and returns its whole history, the new rows included.
+    /// Room for them was made before the call.
+    func append(block: Int, sequence b: Int, keys: UnsafePointer<Float>, values: UnsafePointer<Float>, count: Int) -> KeyValueRows
+    /// Block `block`'s cross-attention keys and values of the memory sequence b reads.
+    func memory(block: Int, sequence b: Int) -> KeyValueRows
+}
+
 extension T5Stack {
     /// Runs the stack over `ids`, packed as `rows`. `memory` is the encoder output for a decoder.
     ///
@@ -69,16 +89,22 @@ extension T5Stack {
     /// layer norm :746), with masks drawn from `generator` in a fixed order. Otherwise (inference) each
     /// sub-layer adds into the residual stream in place and frees its temporaries, and `dropoutRate` must be 0.
     ///
+    /// A decode step (or a scoring pass that continues a cached prefix) passes `cache` instead of `memory`:
+    /// each sequence's rows then sit at positions `rows.positions[b]...` after its cached ones, their keys and
+    /// values are appended to the cache, and cross-attention reads the cache's projections of the memory.
+    ///
     /// `blockInput(b, x)`, when given, receives the residual stream entering block b, (N, D), before it runs: a
     /// distillation teacher's hidden states.
     func forward(
-        ids: [Int32], rows: RowBatch, memory: StackMemory?, workspace: Workspace, record: Bool,
-        dropoutRate: Float = 0, generator: inout SeededGenerator,
+        ids: [Int32], rows: RowBatch, memory: StackMemory?, cache: DecoderCache? = nil, workspace: Workspace,
+        record: Bool, dropoutRate: Float = 0, generator: inout SeededGenerator,
         blockInput: ((Int, UnsafePointer<Float>) -> Void)? = nil
     ) -> StackResult {
         precondition(ids.count == rows.rows, "one id per row")
         precondition(record || dropoutRate == 0, "dropout is a training-mode operation")
-        precondition(isDecoder == (memory != nil), "a decoder reads a memory, an encoder does not")
+        precondition(!(record && cache != nil), "training reads no cache")
+        precondition(isDecoder == (memory != nil || cache != nil), "a decoder reads a memory, an encoder does not")
+        precondition(cache == nil || memory == nil, "a cached decoder reads the memory's projections from its cache")
         let pass = SubLayerPass(stack: self, workspace: workspace, record: record, dropoutRate: dropoutRate)
         let d = config.dModel, n = rows.rows
         var x = workspace.tensor([n, d], zeroed: false)  // (N, D) the residual stream
@@ -90,11 +116,13 @@ extension T5Stack {
         for (b, block) in blocks.enumerated() {
             blockInput?(b, x.pointer)
             let selfAttention = pass.attention(
-                block.selfAttention, input: x, queries: rows, memory: nil, bias: biases[b], generator: &generator)
+                block.selfAttention, block: b, input: x, queries: rows, keys: .own(cache), bias: biases[b],
+                generator: &generator)
             x = selfAttention.output
             var crossAttention: AttentionActivations?
-            if let layer = block.crossAttention, let memory {
-                let step = pass.attention(layer, input: x, queries: rows, memory: memory, bias: nil, generator: &generator)
+            if let layer = block.crossAttention {
+                let keys: KeySource = memory.map { .memory($0) } ?? .cachedMemory(cache.unsafelyUnwrapped)
+                let step = pass.attention(layer, block: b, input: x, queries: rows, keys: keys, bias: nil, generator: &generator)
                 crossAttention = step.saved
                 x = step.output
             }
@@ -114,6 +142,16 @@ extension T5Stack {
             : nil
         return StackResult(output: output, activations: activations)
     }
+}
+
+/// Where an attention sub-layer's keys and values come from.
+private enum KeySource {
+    /// Self-attention: the call's own rows, after the cached ones when there is a cache.
+    case own(DecoderCache?)
+    /// Cross-attention to an encoder output, projected in the call.
+    case memory(StackMemory)
+    /// Cross-attention to the projections a cache holds.
+    case cachedMemory(DecoderCache)
 }
 
 /// The sub-layers of one `T5Stack.forward`, written once for both modes: recording (training: each
@@ -176,42 +214,65 @@ private struct SubLayerPass {
         return (output, mask)
     }
 
-    /// One attention sub-layer: output = input + dropout(o(attention(RMSNorm(input)))).
-    /// Self-attention when `memory` is nil (with the relative position `bias`, causal in a decoder);
-    /// otherwise cross-attention to the encoder output (no bias, T5LayerCrossAttention).
+    /// One attention sub-layer of block `block`: output = input + dropout(o(attention(RMSNorm(input)))).
+    /// Self-attention (with the relative position `bias`, causal in a decoder) or cross-attention to the
+    /// encoder output (no bias, T5LayerCrossAttention), as `keys` says.
     func attention(
-        _ layer: SubLayer<AttentionWeights>, input: Tensor, queries: RowBatch, memory: StackMemory?,
+        _ layer: SubLayer<AttentionWeights>, block: Int, input: Tensor, queries: RowBatch, keys source: KeySource,
         bias: RelativePositionBias?, generator: inout SeededGenerator
     ) -> (saved: AttentionActivations?, output: Tensor) {
         let d = config.dModel, hk = stack.innerDim
         let n = queries.rows
-        let causal = stack.isDecoder && memory == nil
         let mark = workspace.mark
         let normed = workspace.tensor([n, d], zeroed: false)  // (N, D)
         rmsNorm(input, weight: layer.norm, rows: n, into: normed)
-        let keySource = memory?.output ?? normed      // (N or Ns, D)
-        let keyRows = memory?.rows.rows ?? n
-        let q = workspace.tensor([n, hk], zeroed: false)        // (N, H·K)
-        let k = workspace.tensor([keyRows, hk], zeroed: false)  // (N or Ns, H·K)
-        let v = workspace.tensor([keyRows, hk], zeroed: false)
+        let q = workspace.tensor([n, hk], zeroed: false)  // (N, H·K)
         GEMM.linear(normed.pointer, rows: n, weight: layer.q, into: q.pointer)
-        GEMM.linear(keySource.pointer, rows: keyRows, weight: layer.k, into: k.pointer)
-        GEMM.linear(keySource.pointer, rows: keyRows, weight: layer.v, into: v.pointer)
-        // Key rows of query sequence b: its own rows (self-attention) or its memory sequence's.
-        let keysOf: (Int) -> (first: Int, length: Int) = { b in
-            guard let memory else { return (queries.first[b], queries.lengths[b]) }
-            let m = memory.sequence(of: b)
-            return (memory.rows.first[m], memory.rows.lengths[m])
+        // k, v: (N, H·K) projections of the rows themselves, or (Ns, H·K) of the memory; when the memory is
+        // cached they stay aliases of q, never read.
+        var k = q, v = q
+        let causal: Bool
+        var sequences = [KeyValueRows]()  // what each query sequence attends to
+        sequences.reserveCapacity(queries.count)
+        switch source {
+        case let .own(cache):
+            causal = stack.isDecoder
+            k = workspace.tensor([n, hk], zeroed: false)
+            v = workspace.tensor([n, hk], zeroed: false)
+            GEMM.linear(normed.pointer, rows: n, weight: layer.k, into: k.pointer)
+            GEMM.linear(normed.pointer, rows: n, weight: layer.v, into: v.pointer)
+            for b in 0..<queries.count {
+                let keys = k.pointer + queries.first[b] * hk, values = v.pointer + queries.first[b] * hk
+                if let cache {
+                    sequences.append(cache.append(block: block, sequence: b, keys: keys, values: values, count: queries.lengths[b]))
+                } else {
+                    sequences.append(KeyValueRows(keys: keys, values: values, stride: hk, length: queries.lengths[b]))
+                }
+            }
+        case let .memory(memory):
+            causal = false
+            let rows = memory.rows.rows
+            k = workspace.tensor([rows, hk], zeroed: false)
+            v = workspace.tensor([rows, hk], zeroed: false)
+            GEMM.linear(memory.output.pointer, rows: rows, weight: layer.k, into: k.pointer)
+            GEMM.linear(memory.output.pointer, rows: rows, weight: layer.v, into: v.pointer)
+            for b in 0..<queries.count {
+                let m = memory.sequence(of: b), first = memory.rows.first[m] * hk
+                sequences.append(KeyValueRows(keys: k.pointer + first, values: v.pointer + first, stride: hk, length: memory.rows.lengths[m]))
+            }
+        case let .cachedMemory(cache):
+            causal = false
+            for b in 0..<queries.count { sequences.append(cache.memory(block: block, sequence: b)) }
         }
         let context = workspace.tensor([n, hk], zeroed: false)  // (N, H·K)
         guard record else {
-            attend(q: q, k: k, v: v, queries: queries, keysOf: keysOf, causal: causal, bias: bias, into: context)
+            attend(q: q, queries: queries, sequences: sequences, causal: causal, bias: bias, into: context)
             let (output, _) = residual(input, branch: context, rows: n, weight: layer.o, &generator)
             workspace.release(to: mark)
             return (nil, output)
         }
         let (probabilities, probabilityMask, offsets) = attendRecording(
-            q: q, k: k, v: v, queries: queries, keysOf: keysOf, causal: causal, bias: bias, into: context, &generator)
+            q: q, queries: queries, sequences: sequences, causal: causal, bias: bias, into: context, &generator)
         let (output, outputMask) = residual(input, branch: context, rows: n, weight: layer.o, &generator)
         let saved = AttentionActivations(
             input: input, normed: normed, q: q, k: k, v: v, probabilities: probabilities,
@@ -222,14 +283,14 @@ private struct SubLayerPass {
     /// Inference attention, one (sequence, head) pair at a time through `Attention.forward`, the pairs split
     /// across the threads in contiguous runs, each with its own scores scratch.
     private func attend(
-        q: Tensor, k: Tensor, v: Tensor, queries: RowBatch, keysOf: (Int) -> (first: Int, length: Int),
-        causal: Bool, bias: RelativePositionBias?, into context: Tensor
+        q: Tensor, queries: RowBatch, sequences: [KeyValueRows], causal: Bool, bias: RelativePositionBias?,
+        into context: Tensor
     ) {
         let hk = stack.innerDim, dk = config.dKV, heads = config.numHeads
         let pairs = queries.count * heads
         var largest = 0, work = 0
         for b in 0..<queries.count {
-            let l = keysOf(b).length
+            let l = sequences[b].length
             largest = max(largest, queries.lengths[b] * l)
             work += 2 * heads * queries.lengths[b] * l * dk
         }
@@ -240,15 +301,16 @@ private struct SubLayerPass {
             let scratch = scores.pointer + part * largest
             for pair in (part * per)..<min(pairs, (part + 1) * per) {
                 let b = pair / heads, h = pair % heads
-                let (keyFirst, keyLength) = keysOf(b)
-                let qOffset = queries.first[b] * hk + h * dk, kOffset = keyFirst * hk + h * dk
+                let source = sequences[b], keyLength = source.length
+                let qOffset = queries.first[b] * hk + h * dk
                 guard keyLength > 0 else {
                     // Nothing to attend to (an empty input's memory): the head contributes zeros.
                     for i in 0..<queries.lengths[b] { (context.pointer + qOffset + i * hk).update(repeating: 0, count: dk) }
                     continue
                 }
                 Attention.forward(
-                    q: q.pointer + qOffset, ldq: hk, keys: k.pointer + kOffset, ldk: hk, values: v.pointer + kOffset, ldv: hk,
+                    q: q.pointer + qOffset, ldq: hk, keys: source.keys + h * dk, ldk: source.stride,
+                    values: source.values + h * dk, ldv: source.stride,
                     queries: queries.lengths[b], keyLength: keyLength, headDim: dk,
                     firstPosition: queries.positions[b], causal: causal,
                     bias: bias.map { .relative($0.center(h), maxDistance: $0.maxDistance) } ?? .none,
@@ -260,13 +322,13 @@ private struct SubLayerPass {
     /// Training attention through `Attention.trainingForward`, keeping the probabilities (and their dropout
     /// mask) for the backward: sequence b, head h at `offsets[b] + h·Tq_b·L_b`.
     private func attendRecording(
-        q: Tensor, k: Tensor, v: Tensor, queries: RowBatch, keysOf: (Int) -> (first: Int, length: Int),
-        causal: Bool, bias: RelativePositionBias?, into context: Tensor, _ generator: inout SeededGenerator
+        q: Tensor, queries: RowBatch, sequences: [KeyValueRows], causal: Bool, bias: RelativePositionBias?,
+        into context: Tensor, _ generator: inout SeededGenerator
     ) -> (probabilities: Tensor, mask: Tensor?, offsets: [Int]) {
         let hk = stack.innerDim, dk = config.dKV, heads = config.numHeads
         var offsets = [Int](), total = 0, largest = 0, work = 0
         for b in 0..<queries.count {
-            let l = keysOf(b).length
+            let l = sequences[b].length
             offsets.append(total)
             total += heads * queries.lengths[b] * l
             largest = max(largest, queries.lengths[b] * l)
@@ -279,7 +341,7 @@ private struct SubLayerPass {
         if let probabilityMask {
             for b in 0..<queries.count {
                 Dropout.makeMask(
-                    rate: dropoutRate, count: heads * queries.lengths[b] * keysOf(b).length, generator: &generator,
+                    rate: dropoutRate, count: heads * queries.lengths[b] * sequences[b].length, generator: &generator,
                     into: probabilityMask.pointer + offsets[b])
             }
         }
@@ -290,11 +352,12 @@ private struct SubLayerPass {
         Parallel.run(parts) { part in
             for h in heads * part / parts ..< heads * (part + 1) / parts {
                 for b in 0..<queries.count {
-                    let tq = queries.lengths[b], (keyFirst, l) = keysOf(b)
-                    let qOffset = queries.first[b] * hk + h * dk, kOffset = keyFirst * hk + h * dk
+                    let tq = queries.lengths[b], source = sequences[b], l = source.length
+                    let qOffset = queries.first[b] * hk + h * dk
                     let pOffset = offsets[b] + h * tq * l
                     Attention.trainingForward(
-                        q: q.pointer + qOffset, ldq: hk, keys: k.pointer + kOffset, ldk: hk, values: v.pointer + kOffset, ldv: hk,
+                        q: q.pointer + qOffset, ldq: hk, keys: source.keys + h * dk, ldk: source.stride,
+                        values: source.values + h * dk, ldv: source.stride,
                         queries: tq, keyLength: l, headDim: dk, causal: causal,
                         bias: bias.map { .relative($0.center(h), maxDistance: $0.maxDistance) } ?? .none,
                         probabilities: probabilities.pointer + pOffset,
