@@ -295,10 +295,13 @@ private struct SubLayerPass {
             work += 2 * heads * queries.lengths[b] * l * dk
         }
         let parts = Parallel.chunks(pairs, cost: work)
-        let scores = workspace.tensor([parts * largest], zeroed: false)
+        // Each part's scores scratch, rounded up to a power of two: a decode step's keys grow by one a step,
+        // and the buffer then serves many steps instead of being regrown at each.
+        let slot = largest <= 1 ? 1 : 1 << (Int.bitWidth - (largest - 1).leadingZeroBitCount)
+        let scores = workspace.tensor([parts * slot], zeroed: false)
         let per = (pairs + parts - 1) / parts
         Parallel.run(parts) { part in
-            let scratch = scores.pointer + part * largest
+            let scratch = scores.pointer + part * slot
             for pair in (part * per)..<min(pairs, (part + 1) * per) {
                 let b = pair / heads, h = pair % heads
                 let source = sequences[b], keyLength = source.length
