@@ -57,49 +57,49 @@ struct T5Weights: Sendable {
         tensor fetchTensor: (String) -> Tensor, matrix fetchMatrix: (String) -> WeightMatrix
     ) {
         var tensors = [String: Tensor](), matrices = [String: WeightMatrix]()
-        func tensor(_ key: String) -> Tensor {
-            let t = fetchTensor(key)
-            tensors[key] = t
+        func tensor(_ role: ParameterRole) -> Tensor {
+            let t = fetchTensor(role.key)
+            tensors[role.key] = t
             return t
         }
-        func matrix(_ key: String) -> WeightMatrix {
-            let m = fetchMatrix(key)
-            matrices[key] = m
+        func matrix(_ role: ParameterRole) -> WeightMatrix {
+            let m = fetchMatrix(role.key)
+            matrices[role.key] = m
             return m
         }
-        func attention(_ stack: Stack, _ b: Int, cross: Bool) -> AttentionWeights {
+        func attention(_ stack: Stack, _ b: Int, _ sub: ParameterRole.SubLayer) -> AttentionWeights {
             AttentionWeights(
-                q: matrix(T5Parameters.attention(stack, block: b, cross: cross, "q")),
-                k: matrix(T5Parameters.attention(stack, block: b, cross: cross, "k")),
-                v: matrix(T5Parameters.attention(stack, block: b, cross: cross, "v")),
-                o: matrix(T5Parameters.attention(stack, block: b, cross: cross, "o")))
+                q: matrix(.projection(stack, block: b, sub, .q)),
+                k: matrix(.projection(stack, block: b, sub, .k)),
+                v: matrix(.projection(stack, block: b, sub, .v)),
+                o: matrix(.projection(stack, block: b, sub, .o)))
         }
         func feedForward(_ stack: Stack, _ b: Int) -> FeedForwardWeights {
-            FeedForwardWeights(
-                wi: matrix(T5Parameters.feedForward(stack, block: b, c.isGatedActivation ? "wi_0" : "wi")),
-                wiLinear: c.isGatedActivation ? matrix(T5Parameters.feedForward(stack, block: b, "wi_1")) : nil,
-                wo: matrix(T5Parameters.feedForward(stack, block: b, "wo")))
+            let inputs = T5Parameters.feedForwardInputs(c)
+            return FeedForwardWeights(
+                wi: matrix(.projection(stack, block: b, .feedForward, inputs[0])),
+                wiLinear: inputs.count > 1 ? matrix(.projection(stack, block: b, .feedForward, inputs[1])) : nil,
+                wo: matrix(.projection(stack, block: b, .feedForward, .wo)))
         }
         func blocks(_ stack: Stack, _ count: Int) -> [BlockWeights] {
             (0..<count).map { b in
                 let decoder = stack == .decoder
                 return BlockWeights(
-                    selfAttentionNorm: tensor(T5Parameters.layerNorm(stack, block: b, layer: 0)),
-                    selfAttention: attention(stack, b, cross: false),
-                    relativeBias: b == 0 || c.variant.hasPerBlockRelativeBias
-                        ? tensor(T5Parameters.attention(stack, block: b, cross: false, "relative_attention_bias")) : nil,
-                    crossAttentionNorm: decoder ? tensor(T5Parameters.layerNorm(stack, block: b, layer: 1)) : nil,
-                    crossAttention: decoder ? attention(stack, b, cross: true) : nil,
-                    feedForwardNorm: tensor(T5Parameters.layerNorm(stack, block: b, layer: T5Parameters.feedForwardLayer(stack))),
+                    selfAttentionNorm: tensor(.norm(stack, block: b, .selfAttention)),
+                    selfAttention: attention(stack, b, .selfAttention),
+                    relativeBias: b == 0 || c.variant.hasPerBlockRelativeBias ? tensor(.positionBias(stack, block: b)) : nil,
+                    crossAttentionNorm: decoder ? tensor(.norm(stack, block: b, .crossAttention)) : nil,
+                    crossAttention: decoder ? attention(stack, b, .crossAttention) : nil,
+                    feedForwardNorm: tensor(.norm(stack, block: b, .feedForward)),
                     feedForward: feedForward(stack, b))
             }
         }
-        shared = tensor(T5Parameters.shared)
-        lmHead = matrix(separateLMHead && decoder ? T5Parameters.lmHead : T5Parameters.shared)
+        shared = tensor(.embedding)
+        lmHead = matrix(separateLMHead && decoder ? .lmHead : .embedding)
         encoderBlocks = blocks(.encoder, c.numLayers)
-        encoderFinalNorm = tensor(T5Parameters.finalNorm(.encoder))
+        encoderFinalNorm = tensor(.finalNorm(.encoder))
         decoderBlocks = decoder ? blocks(.decoder, c.numDecoderLayers) : []
-        decoderFinalNorm = decoder ? tensor(T5Parameters.finalNorm(.decoder)) : nil
+        decoderFinalNorm = decoder ? tensor(.finalNorm(.decoder)) : nil
         tensorsByKey = tensors
         matricesByKey = matrices
     }
