@@ -45,12 +45,12 @@ public struct ModelDirectory: Sendable {
     /// `save_pretrained` does: F32, no runtime mark, a tied LM head not stored (it is `shared.weight`).
     /// `metadata` is added to the safetensors header (a checkpoint's step).
     public func write(weights values: [String: Tensor], specs: [ParameterSpec], to directory: URL, metadata: [String: String] = [:]) throws(T5Error) {
-        var weights = [String: WeightMatrix]()
+        var weights = [String: StoredTensor]()
         for spec in specs {
             guard let t = values[spec.key] else {
                 throw .writeFailed(path: directory.path, reason: "no value for tensor \(spec.key)")
             }
-            weights[spec.key] = WeightMatrix(t)
+            weights[spec.key] = .f32(t)
         }
         let generates = specs.contains { $0.role.stack == .decoder }
         try write(weights: weights, precision: nil, to: directory, metadata: metadata, generates: generates)
@@ -65,7 +65,7 @@ public struct ModelDirectory: Sendable {
     /// The writer: the weights file, then config.json, the tokenizer's files and generation_config.json.
     /// `precision`: the precision the projections are stored in, recorded as the `t5.weights` mark that
     /// `t5 convert` leaves (and `T5Model(directory:)` loads at); nil for fp32 values saved as transformers would.
-    func write(weights: [String: WeightMatrix], precision: WeightPrecision?, to directory: URL, metadata: [String: String], generates: Bool) throws(T5Error) {
+    func write(weights: [String: StoredTensor], precision: WeightPrecision?, to directory: URL, metadata: [String: String], generates: Bool) throws(T5Error) {
         try writeWeightsAndConfig(weights, precision: precision, to: directory, metadata: metadata)
         for (name, bytes) in tokenizerFiles.sorted(by: { $0.key < $1.key }) {
             try AtomicFile.write(bytes, to: directory.appendingPathComponent(name))
@@ -84,14 +84,22 @@ public struct ModelDirectory: Sendable {
     /// model.safetensors, or pytorch_model.bin, found in directory", 5.24). A quantization_config naming a
     /// quant_method it does not know is no mark: AutoHfQuantizer.supports_quant_method warns, the
     /// quantization is skipped and the tensors load.
-    func writeWeightsAndConfig(_ weights: [String: WeightMatrix], precision: WeightPrecision?, to directory: URL, metadata: [String: String]) throws(T5Error) {
+    func writeWeightsAndConfig(_ weights: [String: StoredTensor], precision: WeightPrecision?, to directory: URL, metadata: [String: String]) throws(T5Error) {
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         } catch {
             throw .writeFailed(path: directory.path, reason: "cannot create the directory: \(error.localizedDescription)")
         }
         var raw = [String: SafeTensorsWriter.RawTensor]()
-        for (key, m) in weights {
+        for (key, stored) in weights {
+            let m: WeightMatrix
+            switch stored {
+            case let .f32(t):
+                raw[key] = .init(dtype: "F32", shape: t.shape, bytes: UnsafeRawBufferPointer(start: t.pointer, count: 4 * t.count))
+                continue
+            case let .matrix(matrix):
+                m = matrix
+            }
             switch m.storage {
             case let .f32(t):
                 raw[key] = .init(dtype: "F32", shape: t.shape, bytes: UnsafeRawBufferPointer(start: t.pointer, count: 4 * t.count))
@@ -107,11 +115,17 @@ public struct ModelDirectory: Sendable {
         meta["format"] = "pt"
         if let precision { meta["t5.weights"] = precision.rawValue }
         let name = precision == .int8 ? SafeTensorsArchive.int8FileName : Self.weightsFile
-        // The matrices own (or keep alive) the memory the raw views point into until the file is written.
+        // The tensors and matrices own (or keep alive) the memory the raw views point into until the file is written.
         try withExtendedLifetime(weights) { () throws(T5Error) in
             try SafeTensorsWriter.writeRaw(raw, to: directory.appendingPathComponent(name), metadata: meta)
         }
         try AtomicFile.write(config.jsonData(updating: configUpdates), to: directory.appendingPathComponent(Self.configFile))
+    }
+
+    /// A tensor to store: an fp32 one (embedding, norm, bias, a trainer's value) or a projection as held.
+    enum StoredTensor {
+        case f32(Tensor)
+        case matrix(WeightMatrix)
     }
 
     /// `GenerationConfig.from_model_config(config)` as `save_pretrained` writes it.
@@ -139,15 +153,15 @@ extension T5Model {
     /// Every tensor to store, by checkpoint key, as held. A tied LM head held in low precision is stored as
     /// `lm_head.weight`, since it is then a separate (converted) copy of the embedding; an fp32 tied head is the
     /// embedding itself, and an encoder-only model has no head at all.
-    func storedWeights() -> [String: WeightMatrix] {
-        var stored = [String: WeightMatrix]()
-        for (key, t) in weights.tensorsByKey { stored[key] = WeightMatrix(t) }
+    func storedWeights() -> [String: ModelDirectory.StoredTensor] {
+        var stored = [String: ModelDirectory.StoredTensor]()
+        for (key, t) in weights.tensorsByKey { stored[key] = .f32(t) }
         for (key, m) in weights.matricesByKey {
             if key == ParameterRole.embedding.key {
                 if m.precision == .f32 || !hasDecoder { continue }
-                stored[ParameterRole.lmHead.key] = m
+                stored[ParameterRole.lmHead.key] = .matrix(m)
             } else {
-                stored[key] = m
+                stored[key] = .matrix(m)
             }
         }
         return stored
