@@ -10,7 +10,8 @@ struct Convert: AsyncParsableCommand {
             scales in model.int8.safetensors (a quarter of the bytes; a layout only this runtime reads, which \
             transformers refuses for want of model.safetensors), `--weights bf16` as BF16 (which transformers \
             also loads). Embeddings, norms and position biases stay fp32. The tokenizer's files and \
-            generation_config.json are copied. The result loads at its saved precision by default.
+            generation_config.json are copied (a model without one gets the one transformers derives from its \
+            config, as save_pretrained writes). The result loads at its saved precision by default.
             """)
 
     @OptionGroup var modelOptions: ModelOptions
@@ -26,15 +27,12 @@ struct Convert: AsyncParsableCommand {
         }
         try OutputDirectory.requireNew(destination, option: "--out")
         let model = try modelOptions.load(forInference: false)
+        let generation = source.appendingPathComponent("generation_config.json")
+        let files = ModelDirectory(
+            config: model.config, tokenizer: model.tokenizer,
+            generationConfig: FileManager.default.fileExists(atPath: generation.path) ? Data(try TextFile.bytes(path: generation.path)) : nil)
         try OutputDirectory.writeAtomically(destination, option: "--out") { (directory: URL) throws(T5Error) in
-            try model.write(to: directory)
-            for (name, bytes) in model.tokenizer.files {
-                try AtomicFile.write(bytes, to: directory.appendingPathComponent(name))
-            }
-            let generation = source.appendingPathComponent("generation_config.json")
-            if FileManager.default.fileExists(atPath: generation.path) {
-                try AtomicFile.write(Data(try TextFile.bytes(path: generation.path)), to: directory.appendingPathComponent("generation_config.json"))
-            }
+            try files.write(model, to: directory)
         }
         print("wrote \(destination.path) (\(model.weightPrecision.rawValue) projections)")
     }

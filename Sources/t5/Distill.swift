@@ -220,7 +220,7 @@ struct Distill: AsyncParsableCommand {
 
     /// The student of --student, --student-init teacher or --student-config, the files it is saved with, and the
     /// teacher layers it copies (--student-init only).
-    private func makeStudent(teacher: T5Model, teacherDirectory: URL) throws -> (T5Model, Checkpoint.ModelFiles, StudentLayers?) {
+    private func makeStudent(teacher: T5Model, teacherDirectory: URL) throws -> (T5Model, ModelDirectory, StudentLayers?) {
         if let student {
             let directory = try ModelLocation.resolve(student)
             let model = try T5Model(directory: directory, weights: .f32, packWeights: false)
@@ -231,7 +231,7 @@ struct Distill: AsyncParsableCommand {
             try config.validate(path: studentConfig)
             let model = try T5Model.randomlyInitialized(config: config, tokenizer: teacher.tokenizer,
                                                         separateLMHead: config.tieWordEmbeddings == false, seed: trainingFlags.seed)
-            return (model, Checkpoint.ModelFiles(config: config, tokenizer: teacher.tokenizer), nil)
+            return (model, ModelDirectory(config: config, tokenizer: teacher.tokenizer), nil)
         }
         // --student-init teacher: the copy needs the teacher's fp32 values, whatever precision it runs in.
         let full = try T5Model(directory: teacherDirectory, weights: .f32, packWeights: false)
@@ -256,7 +256,7 @@ struct Distill: AsyncParsableCommand {
             }
         }
         let model = try full.student(copying: layers)
-        var files = try Checkpoint.ModelFiles.copying(from: teacherDirectory, config: model.config)
+        var files = try ModelDirectory.copying(from: teacherDirectory, config: model.config)
         files.configUpdates = [:]
         return (model, files, layers)
     }

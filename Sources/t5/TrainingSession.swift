@@ -62,7 +62,7 @@ struct TrainingSession {
     }
 
     /// `files` with --dropout recorded in the saved config.json.
-    func applyingDropout(to files: Checkpoint.ModelFiles) -> Checkpoint.ModelFiles {
+    func applyingDropout(to files: ModelDirectory) -> ModelDirectory {
         var files = files
         if let dropout = flags.dropout { files.configUpdates["dropout_rate"] = .number(Double(dropout.description) ?? Double(dropout)) }
         return files
@@ -71,7 +71,7 @@ struct TrainingSession {
     /// Creates (or resumes) the trainer and trains to the end or a signal; `report` prints the data lines.
     func train(model: T5Model, modelDirectory: URL, fromScratch: Bool, training: TrainingData, validation: TrainingData?,
                options: TrainingOptions, frozen: Set<String>, report: () throws -> Void) throws {
-        var files = applyingDropout(to: try Checkpoint.ModelFiles.copying(from: modelDirectory, config: model.config))
+        var files = applyingDropout(to: try ModelDirectory.copying(from: modelDirectory, config: model.config))
         if fromScratch { files.generationConfig = nil }
 
         // Everything that can fail on bad input happens before the first line of progress is printed.

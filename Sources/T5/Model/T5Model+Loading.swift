@@ -55,28 +55,28 @@ extension T5Model {
         // `shared.weight` and `encoder.*`: so named by `architectures`, or by the absence of every decoder
         // tensor. Its decoder tensors, if any, are then refused as tensors the model does not use.
         let hasDecoder = !config.namesEncoderOnlyArchitecture
-            && archive.keys.contains { T5Parameters.blockIndex(of: $0, in: .decoder) != nil || $0 == T5Parameters.finalNorm(.decoder) || $0 == T5Parameters.lmHead }
+            && archive.keys.contains { T5Parameters.blockIndex(of: $0, in: .decoder) != nil || $0 == ParameterRole.finalNorm(.decoder).key || $0 == ParameterRole.lmHead.key }
         try Self.checkLayerCounts(config, archive: archive, path: path, decoder: hasDecoder)
         // transformers 5 ties the LM head to `shared` unless the file carries its own `lm_head.weight`.
-        let separateLMHead = hasDecoder && archive.info(T5Parameters.lmHead) != nil
+        let separateLMHead = hasDecoder && archive.info(ParameterRole.lmHead.key) != nil
         let specs = T5Parameters.specs(for: config, separateLMHead: separateLMHead, decoder: hasDecoder)
         let missing = specs.filter { archive.info($0.key) == nil }.map(\.key)
         if !missing.isEmpty { throw .missingTensors(path: path, keys: missing) }
         // A tensor the variant does not read means the checkpoint is another variant (a UMT5 file whose
         // model_type says t5 would otherwise run every block with block 0's bias): refused, never ignored.
-        let known = Set(specs.map(\.key))
-        let unexpected = archive.keys.filter { key in
-            !known.contains(key) && (!T5Parameters.tolerated.contains(key) || (!hasDecoder && key.hasPrefix("decoder.")))
-                && !(key.hasSuffix(Self.int8ScaleSuffix) && known.contains(String(key.dropLast(Self.int8ScaleSuffix.count))))
-        }
-        let aliases = hasDecoder ? T5Parameters.embeddingAliases : T5Parameters.embeddingAliases.filter { !$0.hasPrefix("decoder.") }
+        let tolerated = T5Parameters.tolerated(decoder: hasDecoder)
+        let roles = Dictionary(uniqueKeysWithValues: specs.map { ($0.key, $0.role) })
+        // Per-row int8 scales sit beside projections only (`t5 convert --weights int8`).
+        let int8Scales = Set(specs.filter { $0.role.isProjection }.map { T5Parameters.int8Scales(of: $0.key) })
+        let unexpected = archive.keys.filter { roles[$0] == nil && !tolerated.contains($0) && !int8Scales.contains($0) }
+        let aliases = T5Parameters.embeddingAliases(decoder: hasDecoder)
         // transformers ties the per-stack embeddings to `shared` on load; a file whose aliases hold another
         // table would make it compute with `shared` anyway, so such a file is refused rather than half-read.
-        if let shared = archive.storedBytes(T5Parameters.shared, alignment: 1), let sharedInfo = archive.info(T5Parameters.shared) {
+        if let shared = archive.storedBytes(ParameterRole.embedding.key, alignment: 1), let sharedInfo = archive.info(ParameterRole.embedding.key) {
             for alias in aliases {
                 guard let info = archive.info(alias), let stored = archive.storedBytes(alias, alignment: 1) else { continue }
                 if info != sharedInfo || stored.byteCount != shared.byteCount || memcmp(stored.pointer, shared.pointer, shared.byteCount) != 0 {
-                    throw .corruptCheckpoint(path: path, reason: "\(alias) differs from \(T5Parameters.shared); this runtime (like transformers) computes with one shared embedding table")
+                    throw .corruptCheckpoint(path: path, reason: "\(alias) differs from \(ParameterRole.embedding.key); this runtime (like transformers) computes with one shared embedding table")
                 }
             }
         }
@@ -93,8 +93,8 @@ extension T5Model {
             if info.shape != spec.shape { throw .wrongShape(key: spec.key, expected: spec.shape, actual: info.shape) }
         }
         try Self.checkFinite(specs.map(\.key), archive: archive, releasing: precision != .f32)
-        // Projections (2-D weights other than the embedding) may change precision; the rest stays fp32.
-        let projectionKeys = Set(specs.filter { $0.shape.count == 2 && $0.key != T5Parameters.shared && !$0.key.hasSuffix("relative_attention_bias.weight") }.map(\.key))
+        // Projections (and an untied LM head) may change precision; the rest stays fp32.
+        let projectionKeys = Set(specs.filter { $0.role.isProjection }.map(\.key))
         var tensors = [String: Tensor]()
         var matrices = [String: WeightMatrix]()
         for spec in specs where !projectionKeys.contains(spec.key) {
@@ -106,8 +106,8 @@ extension T5Model {
         if !separateLMHead && hasDecoder {
             // The tied LM head is the shared embedding; in low precision it is a converted copy, while lookups
             // keep reading the fp32 rows (only those of the tokens seen become resident).
-            matrices[T5Parameters.shared] = tensors[T5Parameters.shared].map { WeightMatrix($0).converted(to: precision) }
-            if precision != .f32 { archive.releasePages(of: T5Parameters.shared) }
+            matrices[ParameterRole.embedding.key] = tensors[ParameterRole.embedding.key].map { WeightMatrix($0).converted(to: precision) }
+            if precision != .f32 { archive.releasePages(of: ParameterRole.embedding.key) }
         }
         // Every encode multiplies the encoder's weights by a new block of rows, and so does the projection of
         // the cross-attention keys and values (once per request, from the encoder output): their panels are
@@ -116,8 +116,11 @@ extension T5Model {
         // decoder's other weights serve decode steps of a few rows, which read them unpacked.
         // A packed weight's pages must not have been written (the released pages would revert to the file's
         // bytes): nothing writes into the mapping, and training works on copies.
-        let packKeys = !packWeights ? [] : matrices.keys.filter {
-            $0.hasPrefix("encoder.") || $0.hasSuffix("EncDecAttention.k.weight") || $0.hasSuffix("EncDecAttention.v.weight")
+        let packKeys = !packWeights ? [] : matrices.keys.filter { key in
+            switch roles[key] {
+            case .projection(.encoder, _, _, _), .projection(.decoder, _, .crossAttention, .k), .projection(.decoder, _, .crossAttention, .v): true
+            default: false
+            }
         }.sorted()
         let unpacked = matrices
         var packed = [WeightMatrix?](repeating: nil, count: packKeys.count)
@@ -136,7 +139,7 @@ extension T5Model {
             },
             matrix: { key in
                 // An encoder-only model has no LM head; the embedding stands in for the never-used slot.
-                if !hasDecoder && key == T5Parameters.shared, let t = tensors[key] { return WeightMatrix(t) }
+                if !hasDecoder && key == ParameterRole.embedding.key, let t = tensors[key] { return WeightMatrix(t) }
                 guard let m = matrices[key] else { preconditionFailure("parameter table and T5Weights disagree on \(key)") }
                 return m
             })
@@ -169,7 +172,7 @@ extension T5Model {
         var scanned = [String]()
         for key in keys {
             scanned.append(key)
-            if archive.info(key)?.dtype == "I8" { scanned.append(key + int8ScaleSuffix) }
+            if archive.info(key)?.dtype == "I8" { scanned.append(T5Parameters.int8Scales(of: key)) }
         }
         var finite = [Bool](repeating: true, count: scanned.count)
         finite.withUnsafeMutableBufferPointer { out in
@@ -193,16 +196,13 @@ extension T5Model {
         }
     }
 
-    /// Suffix of the per-row scales stored next to an int8 weight by `t5 convert --weights int8`.
-    static let int8ScaleSuffix = "_scale"
-
     /// One projection in `precision`: a view of the file when it stores exactly that, else a conversion.
     static func loadMatrix(_ key: String, from archive: SafeTensorsArchive, precision: WeightPrecision) throws(T5Error) -> WeightMatrix {
         guard let info = archive.info(key) else { throw .missingTensors(path: archive.path, keys: [key]) }
         let rows = info.shape[0], cols = info.shape[1]
         switch info.dtype {
         case "I8":
-            let scaleKey = key + int8ScaleSuffix
+            let scaleKey = T5Parameters.int8Scales(of: key)
             guard archive.info(scaleKey)?.shape == [rows] else {
                 throw .missingTensors(path: archive.path, keys: [scaleKey])
             }

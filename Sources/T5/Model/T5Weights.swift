@@ -31,57 +31,54 @@ struct T5Weights: Sendable {
         tensor fetchTensor: (String) -> Tensor, matrix fetchMatrix: (String) -> WeightMatrix
     ) {
         var tensors = [String: Tensor](), matrices = [String: WeightMatrix]()
-        func tensor(_ key: String) -> Tensor {
-            let t = fetchTensor(key)
-            tensors[key] = t
+        func tensor(_ role: ParameterRole) -> Tensor {
+            let t = fetchTensor(role.key)
+            tensors[role.key] = t
             return t
         }
-        func matrix(_ key: String) -> WeightMatrix {
-            let m = fetchMatrix(key)
-            matrices[key] = m
+        func matrix(_ role: ParameterRole) -> WeightMatrix {
+            let m = fetchMatrix(role.key)
+            matrices[role.key] = m
             return m
         }
-        func attention(_ stack: Stack, _ b: Int, cross: Bool) -> AttentionWeights {
+        func attention(_ stack: Stack, _ b: Int, _ sub: ParameterRole.SubLayer) -> AttentionWeights {
             AttentionWeights(
-                q: matrix(T5Parameters.attention(stack, block: b, cross: cross, "q")),
-                k: matrix(T5Parameters.attention(stack, block: b, cross: cross, "k")),
-                v: matrix(T5Parameters.attention(stack, block: b, cross: cross, "v")),
-                o: matrix(T5Parameters.attention(stack, block: b, cross: cross, "o")))
+                q: matrix(.projection(stack, block: b, sub, .q)),
+                k: matrix(.projection(stack, block: b, sub, .k)),
+                v: matrix(.projection(stack, block: b, sub, .v)),
+                o: matrix(.projection(stack, block: b, sub, .o)))
         }
         func feedForward(_ stack: Stack, _ b: Int) -> FeedForwardWeights {
             if c.isGatedActivation {
                 return .gated(
-                    wi0: matrix(T5Parameters.feedForward(stack, block: b, "wi_0")),
-                    wi1: matrix(T5Parameters.feedForward(stack, block: b, "wi_1")),
-                    wo: matrix(T5Parameters.feedForward(stack, block: b, "wo")))
+                    wi0: matrix(.projection(stack, block: b, .feedForward, .wiGate)),
+                    wi1: matrix(.projection(stack, block: b, .feedForward, .wiLinear)),
+                    wo: matrix(.projection(stack, block: b, .feedForward, .wo)))
             }
             return .plain(
-                wi: matrix(T5Parameters.feedForward(stack, block: b, "wi")),
-                wo: matrix(T5Parameters.feedForward(stack, block: b, "wo")))
+                wi: matrix(.projection(stack, block: b, .feedForward, .wi)),
+                wo: matrix(.projection(stack, block: b, .feedForward, .wo)))
         }
         func blocks(_ stack: Stack, _ count: Int) -> [T5Block] {
             (0..<count).map { b in
                 let decoder = stack == .decoder
-                // Keys are requested in the checkpoint's order within a block (layer.0, layer.1, layer.2).
+                // Tensors are requested in the checkpoint's order within a block (layer.0, layer.1, layer.2).
                 let selfAttention = SubLayer(
-                    norm: tensor(T5Parameters.layerNorm(stack, block: b, layer: 0)), weights: attention(stack, b, cross: false))
-                let relativeBias = b == 0 || c.variant.hasPerBlockRelativeBias
-                    ? tensor(T5Parameters.attention(stack, block: b, cross: false, "relative_attention_bias")) : nil
+                    norm: tensor(.norm(stack, block: b, .selfAttention)), weights: attention(stack, b, .selfAttention))
+                let relativeBias = b == 0 || c.variant.hasPerBlockRelativeBias ? tensor(.positionBias(stack, block: b)) : nil
                 let crossAttention = decoder
-                    ? SubLayer(norm: tensor(T5Parameters.layerNorm(stack, block: b, layer: 1)), weights: attention(stack, b, cross: true))
+                    ? SubLayer(norm: tensor(.norm(stack, block: b, .crossAttention)), weights: attention(stack, b, .crossAttention))
                     : nil
-                let feedForward = SubLayer(
-                    norm: tensor(T5Parameters.layerNorm(stack, block: b, layer: T5Parameters.feedForwardLayer(stack))),
-                    weights: feedForward(stack, b))
+                let feedForward = SubLayer(norm: tensor(.norm(stack, block: b, .feedForward)), weights: feedForward(stack, b))
                 return T5Block(selfAttention: selfAttention, crossAttention: crossAttention, feedForward: feedForward, relativeBias: relativeBias)
             }
         }
-        shared = tensor(T5Parameters.shared)
-        lmHead = matrix(separateLMHead && decoder ? T5Parameters.lmHead : T5Parameters.shared)
+        shared = tensor(.embedding)
+        lmHead = matrix(separateLMHead && decoder ? .lmHead : .embedding)
         encoderBlocks = blocks(.encoder, c.numLayers)
-        encoderFinalNorm = tensor(T5Parameters.finalNorm(.encoder))
+        encoderFinalNorm = tensor(.finalNorm(.encoder))
         decoderBlocks = decoder ? blocks(.decoder, c.numDecoderLayers) : []
-        decoderFinalNorm = decoder ? tensor(T5Parameters.finalNorm(.decoder)) : nil
+        decoderFinalNorm = decoder ? tensor(.finalNorm(.decoder)) : nil
         tensorsByKey = tensors
         matricesByKey = matrices
     }

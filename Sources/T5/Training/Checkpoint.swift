@@ -29,68 +29,19 @@ public enum Checkpoint {
     public static let modelFiles = ["config.json", "model.safetensors", "generation_config.json"]
     static let directoryPrefix = "checkpoint-"
 
-    /// What to write besides the weights: the config (with any changes), tokenizer and generation config.
-    public struct ModelFiles: Sendable {
-        public var config: T5Config
-        /// Top-level keys to change in config.json (e.g. `dropout_rate` after `--dropout`).
-        public var configUpdates: [String: JSONValue]
-        /// The tokenizer's files (name → bytes): `spiece.model`, or ByT5's tokenizer_config.json, ...
-        public var tokenizerFiles: [String: Data]
-        /// generation_config.json bytes; nil writes the one transformers derives from the config.
-        public var generationConfig: Data?
+    /// What a checkpoint writes besides the weights: the config (with any changes), tokenizer and generation
+    /// config. The model directory's writer is `ModelDirectory`'s.
+    public typealias ModelFiles = ModelDirectory
 
-        public init(config: T5Config, configUpdates: [String: JSONValue] = [:], tokenizer: any Tokenizer, generationConfig: Data? = nil) {
-            self.config = config
-            self.configUpdates = configUpdates
-            self.tokenizerFiles = tokenizer.files
-            self.generationConfig = generationConfig
-        }
-
-        /// The files of an existing model directory: `config`, its tokenizer's files and its
-        /// generation_config.json (if any).
-        public static func copying(from directory: URL, config: T5Config) throws(T5Error) -> ModelFiles {
-            let generation = try? Data(contentsOf: directory.appendingPathComponent("generation_config.json"))
-            return ModelFiles(config: config, tokenizer: try TokenizerDirectory.load(directory), generationConfig: generation)
-        }
-
-        /// `GenerationConfig.from_model_config(config)` as `save_pretrained` writes it.
-        func derivedGenerationConfig() -> Data {
-            var object = JSONObject()
-            object["_from_model_config"] = .bool(true)
-            object["decoder_start_token_id"] = .integer(config.decoderStartTokenID)
-            object["eos_token_id"] = config.eosTokenIDs.count == 1 ? .integer(config.eosTokenID) : .array(config.eosTokenIDs.map { .integer($0) })
-            object["pad_token_id"] = .integer(config.padTokenID)
-            object["transformers_version"] = .string("5.24.0")
-            var bytes = JSONWriter.serialize(.object(object), style: .pythonIndented)
-            bytes.append(UInt8(ascii: "\n"))
-            return Data(bytes)
-        }
-    }
-
-    /// Writes a model directory in the Hugging Face layout: config.json, model.safetensors (fp32; a tied
-    /// LM head is not stored, as `save_pretrained` drops tied duplicates), the tokenizer's files and
-    /// generation_config.json. Each file is replaced atomically.
-    public static func writeModel(_ values: [String: Tensor], specs: [ParameterSpec], files: ModelFiles, to directory: URL, metadata: [String: String] = [:]) throws(T5Error) {
-        try createDirectory(directory)
-        var tensors = [String: Tensor]()
-        for spec in specs {
-            guard let t = values[spec.key] else {
-                throw .writeFailed(path: directory.path, reason: "no value for tensor \(spec.key)")
-            }
-            tensors[spec.key] = t
-        }
-        var meta = metadata
-        meta["format"] = "pt"
-        try SafeTensorsWriter.write(tensors, to: directory.appendingPathComponent("model.safetensors"), metadata: meta)
-        try AtomicFile.write(files.config.jsonData(updating: files.configUpdates), to: directory.appendingPathComponent("config.json"))
-        for (name, bytes) in files.tokenizerFiles.sorted(by: { $0.key < $1.key }) {
-            try AtomicFile.write(bytes, to: directory.appendingPathComponent(name))
-        }
-        try AtomicFile.write(files.generationConfig ?? files.derivedGenerationConfig(), to: directory.appendingPathComponent("generation_config.json"))
+    /// Writes a model directory in the Hugging Face layout through `ModelDirectory.write(weights:specs:to:)`:
+    /// config.json, model.safetensors (fp32; a tied LM head is not stored, as `save_pretrained` drops tied
+    /// duplicates), the tokenizer's files and generation_config.json. Each file is replaced atomically.
+    public static func writeModel(_ values: [String: Tensor], specs: [ParameterSpec], files: ModelDirectory, to directory: URL, metadata: [String: String] = [:]) throws(T5Error) {
+        try files.write(weights: values, specs: specs, to: directory, metadata: metadata)
     }
 
     /// `writeModel` for the fp32 weights of `model` (a student made from a teacher, for instance).
-    public static func writeModel(_ model: T5Model, files: ModelFiles, to directory: URL) throws(T5Error) {
+    public static func writeModel(_ model: T5Model, files: ModelDirectory, to directory: URL) throws(T5Error) {
         let specs = T5Parameters.specs(for: model.config, separateLMHead: model.hasSeparateLMHead)
         try writeModel(model.weights.byKey(config: model.config, separateLMHead: model.hasSeparateLMHead), specs: specs,
                        files: files, to: directory)
@@ -100,7 +51,7 @@ public enum Checkpoint {
     /// and removes older checkpoints. Returns the checkpoint directory.
     @discardableResult
     public static func save(
-        values: [String: Tensor], specs: [ParameterSpec], files: ModelFiles,
+        values: [String: Tensor], specs: [ParameterSpec], files: ModelDirectory,
         optimizerState: [String: Tensor], state: TrainingState, in output: URL
     ) throws(T5Error) -> URL {
         try createDirectory(output)

@@ -26,7 +26,7 @@ public enum Freezing {
         var frozen = Set<String>()
         let items = specs.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }
         for item in items where !item.isEmpty {
-            let selected = try select(item, keys: keys)
+            let selected = try select(item, parameters: parameters)
             if selected.isEmpty {
                 throw .invalidOption(
                     name: "Freezing.frozenKeys",
@@ -38,15 +38,20 @@ public enum Freezing {
         return frozen
     }
 
-    private static func select(_ item: String, keys: [String]) throws(T5Error) -> [String] {
+    private static func select(_ item: String, parameters: [ParameterSpec]) throws(T5Error) -> [String] {
+        let keys = parameters.map(\.key)
+        func selecting(_ selected: (ParameterRole) -> Bool) -> [String] { parameters.filter { selected($0.role) }.map(\.key) }
         switch item {
         case "embeddings":
-            return keys.filter { $0 == T5Parameters.shared }
+            return selecting { $0 == .embedding }
         case "encoder", "decoder":
-            return keys.filter { $0.hasPrefix(item + ".") }
+            return selecting { $0.stack?.rawValue == item }
         case "lm-head":
-            return keys.contains(T5Parameters.lmHead) ? [T5Parameters.lmHead] : keys.filter { $0 == T5Parameters.shared }
+            // A tied head is the embedding: freezing the head freezes the tensor it multiplies by.
+            let head = selecting { $0 == .lmHead }
+            return head.isEmpty ? selecting { $0 == .embedding } : head
         default:
+            // A tensor-name prefix: the user's spelling of a group of keys.
             let prefixes = try expandRanges(item)
             // Every member of a range must exist: `encoder.block.0-9` on a 6-block encoder is a mistake.
             if prefixes.count > 1, let missing = prefixes.first(where: { p in !keys.contains { matches($0, prefix: p) } }) {

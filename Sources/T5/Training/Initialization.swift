@@ -18,7 +18,7 @@ extension T5Model {
         var tensors = [String: Tensor]()
         for spec in T5Parameters.specs(for: c, separateLMHead: separateLMHead) {
             let t = Tensor(zeros: spec.shape)
-            if let std = standardDeviation(of: spec.key, config: c) {
+            if let std = standardDeviation(of: spec.role, config: c) {
                 fillNormal(t, std: std, generator: &generator)
             } else {
                 t.buffer.update(repeating: 1)
@@ -33,15 +33,18 @@ extension T5Model {
     }
 
     /// The standard deviation of a weight's initialization, or nil for a layer norm (all ones).
-    private static func standardDeviation(of key: String, config c: T5Config) -> Float? {
+    private static func standardDeviation(of role: ParameterRole, config c: T5Config) -> Float? {
         let dModel = Float(c.dModel)
-        if key.hasSuffix("layer_norm.weight") { return nil }
-        if key == T5Parameters.shared || key == T5Parameters.lmHead { return 1 }
-        if key.hasSuffix(".q.weight") { return 1 / (dModel * Float(c.dKV)).squareRoot() }
-        if key.hasSuffix(".o.weight") { return 1 / Float(c.numHeads * c.dKV).squareRoot() }
-        if key.hasSuffix(".wo.weight") { return 1 / Float(c.dFF).squareRoot() }
-        // k, v, relative_attention_bias, wi, wi_0, wi_1.
-        return 1 / dModel.squareRoot()
+        switch role {
+        case .norm, .finalNorm: return nil
+        case .embedding, .lmHead: return 1
+        case .projection(_, _, _, .q): return 1 / (dModel * Float(c.dKV)).squareRoot()
+        case .projection(_, _, _, .o): return 1 / Float(c.numHeads * c.dKV).squareRoot()
+        case .projection(_, _, _, .wo): return 1 / Float(c.dFF).squareRoot()
+        case .projection(_, _, _, .k), .projection(_, _, _, .v), .projection(_, _, _, .wi),
+             .projection(_, _, _, .wiGate), .projection(_, _, _, .wiLinear), .positionBias:
+            return 1 / dModel.squareRoot()
+        }
     }
 
     /// Fills `t` with N(0, std²) draws (Box–Muller on 53-bit uniforms).

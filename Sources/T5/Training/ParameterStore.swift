@@ -95,7 +95,7 @@ extension T5Weights {
     /// (fp32 weights only; a tied LM head is the `shared.weight` entry.)
     func byKey(config c: T5Config, separateLMHead: Bool) -> [String: Tensor] {
         var out = tensorsByKey
-        for (key, matrix) in matricesByKey where key != T5Parameters.shared {
+        for (key, matrix) in matricesByKey where key != ParameterRole.embedding.key {
             out[key] = matrix.tensor
         }
         return out

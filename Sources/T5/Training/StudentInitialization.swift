@@ -84,12 +84,16 @@ extension T5Model {
         let source = weights.byKey(config: config, separateLMHead: hasSeparateLMHead)
         var copied = [String: Tensor]()
         for spec in T5Parameters.specs(for: studentConfig, separateLMHead: hasSeparateLMHead) {
-            var key = spec.key
-            for (stack, chosen) in [(Stack.encoder, layers.encoder), (.decoder, layers.decoder)] {
-                guard let block = T5Parameters.blockIndex(of: spec.key, in: stack) else { continue }
-                let sharedBias = T5Parameters.isRelativeBias(spec.key) && !config.variant.hasPerBlockRelativeBias
-                key = T5Parameters.renumbered(spec.key, in: stack, to: sharedBias ? 0 : chosen[block])
+            var role = spec.role
+            if let stack = role.stack, let block = role.block {
+                let chosen = stack == .encoder ? layers.encoder : layers.decoder
+                if case .positionBias = role, !config.variant.hasPerBlockRelativeBias {
+                    role = role.moved(toBlock: 0)
+                } else {
+                    role = role.moved(toBlock: chosen[block])
+                }
             }
+            let key = role.key
             guard let tensor = source[key], tensor.shape == spec.shape else {
                 throw .invalidOption(name: "StudentLayers", reason: "the teacher has no tensor \(key) of shape \(spec.shape)")
             }

@@ -28,7 +28,7 @@ public final class Trainer {
     /// The schedule of an external learning rate; nil for relative-step Adafactor.
     public let schedule: LearningRateSchedule?
     /// What a checkpoint writes besides the weights; nil: the trainer cannot save.
-    public let files: Checkpoint.ModelFiles?
+    public let files: ModelDirectory?
     public private(set) var state: TrainingState
     /// What each step minimizes (cross-entropy with `options.labelSmoothing` unless another is given),
     /// bound to each micro-batch before its forward.
@@ -49,7 +49,7 @@ public final class Trainer {
     /// state. `files` is needed to save checkpoints (`run(output:)`).
     public convenience init(
         model: T5Model, training: TrainingData, validation: TrainingData? = nil, options: TrainingOptions = .init(),
-        frozen: Set<String> = [], files: Checkpoint.ModelFiles? = nil, objective: (any BatchObjective)? = nil
+        frozen: Set<String> = [], files: ModelDirectory? = nil, objective: (any BatchObjective)? = nil
     ) throws(T5Error) {
         try options.validate()
         try model.requireDecoder()
@@ -70,7 +70,7 @@ public final class Trainer {
     /// first difference), except the run's length, which may change.
     public static func resume(
         from output: URL, training: TrainingData, validation: TrainingData? = nil, options: TrainingOptions = .init(),
-        frozen: Set<String> = [], files: Checkpoint.ModelFiles? = nil, objective: (any BatchObjective)? = nil
+        frozen: Set<String> = [], files: ModelDirectory? = nil, objective: (any BatchObjective)? = nil
     ) throws(T5Error) -> Trainer {
         try options.validate()
         guard let checkpoint = Checkpoint.latest(in: output) else {
@@ -112,7 +112,7 @@ public final class Trainer {
     }
 
     private init(store: ParameterStore, tokenizer: any Tokenizer, training: TrainingData, validation: TrainingData?,
-                 options: TrainingOptions, state: TrainingState, optimizer: any Optimizer, files: Checkpoint.ModelFiles?,
+                 options: TrainingOptions, state: TrainingState, optimizer: any Optimizer, files: ModelDirectory?,
                  objective: (any BatchObjective)?) {
         self.store = store
         self.objective = objective ?? CrossEntropyObjective(labelSmoothing: options.labelSmoothing)
