@@ -101,7 +101,7 @@ import Testing
                         await barrier.arriveAndWait()
                         let slices = Mutex(0)
                         Parallel.forEachSlice(100, cost: 1) { _ in slices.withLock { $0 += 1 } }
-                        let nested = await Parallel.withSettings(threads: 1) { Parallel.threads }
+                        let nested = Parallel.withSettings(threads: 1) { Parallel.threads }
                         await barrier.arriveAndWait()
                         return (threads, Parallel.threads, slices.withLock { $0 }, nested)
                     }
