@@ -26,8 +26,8 @@
 #include <immintrin.h>
 #include <pthread.h>
 
-// PF: how far ahead (floats) pack_b prefetches each weight row; 64 measured best of 64/128/256 (t5-base
-// encoder 69 -> 59-61 ms, 62-67 at 128, 69 at 256).
+// PF: how far ahead (floats) pack_b prefetches each weight row; 64 measured best of 64/128/256 on the t5-base
+// encoder (tools/bench/RESULTS.md, "Kernel choices").
 enum { MR = 12, NR = 32, KC = 256, MC = 96, NC = 512, PF = 64 };
 
 // Packing buffers, one pair per thread (the products run on the runtime's few long-lived worker threads and

@@ -94,9 +94,8 @@ T5_TARGET void tile(int T, int R, int O, int64_t k0, int64_t k, const float *a, 
 // prefetch the next four weight rows (`next`, NULL for the last block), spread evenly over them (one row
 // per pass when there are four passes, all four in a single pass): the memory stream stays busy while
 // the later passes compute from L1, and no pass waits for a demand miss. Long rows are cut into slices of
-// KB values, so that four weight-row slices stay in L1 across the passes (16 rows, 2 threads, quiet
-// machine: k = 3072 ran at 213 GFLOP/s unsliced and 257 in 1024-slices, k = 2048 at 239 and 278, k = 512
-// and 768 unchanged); later slices add to C.
+// KB values, so that four weight-row slices stay in L1 across the passes (faster for k = 2048 and 3072,
+// unchanged for 512 and 768: tools/bench/RESULTS.md, "Kernel choices"); later slices add to C.
 T5_TARGET void weight_rows(int T, int O, int64_t m, int64_t k, const float *a, int64_t lda, const void *b,
                            int64_t ldb, const float *scale, float *c, int64_t ldc, int accumulate, const void *next) {
     int64_t passes = (m + 3) / 4;

@@ -56,11 +56,13 @@ struct QuietOption: ParsableArguments {
     }
 }
 
-/// `--threads` and `--quiet`, the same on every command that computes (generate, score, embed, convert,
-/// bench, finetune).
 /// The most threads `--threads` accepts.
 let maximumThreads = 256
 
+/// `--threads` and `--quiet`, the same on every command that computes (generate, score, embed, convert,
+/// bench, finetune, pretrain, distill, tokenizer train). `--threads` sets the process default
+/// (`T5Runtime.setThreads`): the runtime's worker pool, which runs every matrix product and parallel loop
+/// (OpenBLAS itself always runs on one thread), and sentencepiece's trainer threads in `tokenizer train`.
 struct RuntimeOptions: ParsableArguments {
     // The default shown is the runtime's own, read before any --threads is applied.
     @Option(parsing: .unconditional, help: ArgumentHelp(

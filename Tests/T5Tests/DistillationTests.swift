@@ -95,44 +95,44 @@ import Testing
     }
 
     @Test(arguments: variants) func threeStepUpdatesMatchPyTorch(variant: String) throws {
-        let pinned = ParallelSettings.pin()
-        defer { pinned.release() }
-        let reference = try Self.reference(variant)
-        let batch = Self.batch(reference)
-        let examples = zip(batch.inputIDs, batch.targetIDs).map { TokenizedExample(inputIDs: $0, targetIDs: $1) }
-        let data = try TrainingData(tasks: [TaskData(source: TaskSource(path: "fixture"), examples: examples)])
-        let teacher = try Self.model(variant, "teacher")
-        let adamW = OptimizerChoice.adamW(.init(learningRate: 1e-3, weightDecay: 0.01))
-        let adafactor = OptimizerChoice.adafactor(.fixed(learningRate: 1e-3))
-        for (name, optimizer) in [("adamw", adamW), ("adafactor", adafactor), ("adamw_hidden", adamW), ("adafactor_hidden", adafactor)] {
-            let run = try #require(reference.optimizers[name])
-            let c = try #require(reference.cases[run.case])
-            var options = TrainingOptions()
-            options.optimizer = optimizer
-            options.batchSize = examples.count
-            options.length = .steps(run.steps)
-            options.maxGradNorm = 0
-            options.dropout = 0
-            let trainer = try Trainer(
-                model: try Self.model(variant, "student"), training: data, options: options,
-                objective: try Self.objective(teacher, c, reference))
-            let initial = trainer.store.values.mapValues(\.array)
-            for k in 0..<run.steps {
-                let report = try trainer.step()
-                let want = Double(run.losses_before_each_step[k])
-                #expect(abs(report.loss - want) <= 1e-4 * want, "\(variant) \(name) step \(k + 1): loss \(report.loss) vs \(want)")
+        try ParallelSettings.scoped {
+            let reference = try Self.reference(variant)
+            let batch = Self.batch(reference)
+            let examples = zip(batch.inputIDs, batch.targetIDs).map { TokenizedExample(inputIDs: $0, targetIDs: $1) }
+            let data = try TrainingData(tasks: [TaskData(source: TaskSource(path: "fixture"), examples: examples)])
+            let teacher = try Self.model(variant, "teacher")
+            let adamW = OptimizerChoice.adamW(.init(learningRate: 1e-3, weightDecay: 0.01))
+            let adafactor = OptimizerChoice.adafactor(.fixed(learningRate: 1e-3))
+            for (name, optimizer) in [("adamw", adamW), ("adafactor", adafactor), ("adamw_hidden", adamW), ("adafactor_hidden", adafactor)] {
+                let run = try #require(reference.optimizers[name])
+                let c = try #require(reference.cases[run.case])
+                var options = TrainingOptions()
+                options.optimizer = optimizer
+                options.batchSize = examples.count
+                options.length = .steps(run.steps)
+                options.maxGradNorm = 0
+                options.dropout = 0
+                let trainer = try Trainer(
+                    model: try Self.model(variant, "student"), training: data, options: options,
+                    objective: try Self.objective(teacher, c, reference))
+                let initial = trainer.store.values.mapValues(\.array)
+                for k in 0..<run.steps {
+                    let report = try trainer.step()
+                    let want = Double(run.losses_before_each_step[k])
+                    #expect(abs(report.loss - want) <= 1e-4 * want, "\(variant) \(name) step \(k + 1): loss \(report.loss) vs \(want)")
+                }
+                let expected = try Self.tensors(Self.directory(variant).appendingPathComponent(run.file))
+                var worst = (key: "", distance: 0.0)
+                for spec in trainer.store.specs {
+                    let start = try #require(initial[spec.key])
+                    let ours = zip(try #require(trainer.store.values[spec.key]).array, start).map { $0 - $1 }
+                    let theirs = zip(try #require(expected[spec.key]), start).map { $0 - $1 }
+                    let d = relativeL2(ours, theirs)
+                    #expect(d <= 1e-3, "\(variant) \(name) \(spec.key): 3-step update differs from PyTorch's by relative L2 \(d)")
+                    if d > worst.distance { worst = (spec.key, d) }
+                }
+                print("distill 3-step parity \(variant) \(name): max relative L2 of an update \(String(format: "%.2e", worst.distance)) (\(worst.key))")
             }
-            let expected = try Self.tensors(Self.directory(variant).appendingPathComponent(run.file))
-            var worst = (key: "", distance: 0.0)
-            for spec in trainer.store.specs {
-                let start = try #require(initial[spec.key])
-                let ours = zip(try #require(trainer.store.values[spec.key]).array, start).map { $0 - $1 }
-                let theirs = zip(try #require(expected[spec.key]), start).map { $0 - $1 }
-                let d = relativeL2(ours, theirs)
-                #expect(d <= 1e-3, "\(variant) \(name) \(spec.key): 3-step update differs from PyTorch's by relative L2 \(d)")
-                if d > worst.distance { worst = (spec.key, d) }
-            }
-            print("distill 3-step parity \(variant) \(name): max relative L2 of an update \(String(format: "%.2e", worst.distance)) (\(worst.key))")
         }
     }
 

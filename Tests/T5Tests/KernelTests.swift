@@ -24,22 +24,22 @@ import Testing
         let (m, n, k) = shape
         for transposeB in [true, false] {
             for threads in [1, 2] {
-                let pinned = ParallelSettings.pin(threads: threads)
-                defer { pinned.release() }
-                let a = Self.values(m * k, seed: 1), b = Self.values(n * k, seed: 2), c0 = Self.values(m * n, seed: 3)
-                let expected = Self.naiveProduct(a, b, m: m, n: n, k: k, transposeB: transposeB)
-                for accumulate in [false, true] {
-                    var c = c0
-                    a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
-                        GEMM.multiply(m: m, n: n, k: k, pa.baseAddress!, lda: k, pb.baseAddress!, ldb: transposeB ? k : n,
-                                      transposeB: transposeB, pc.baseAddress!, ldc: n, beta: accumulate ? 1 : 0)
-                    } } }
-                    var worst = 0.0
-                    for i in 0..<(m * n) {
-                        let want = expected[i] + (accumulate ? Double(c0[i]) : 0)
-                        worst = max(worst, abs(Double(c[i]) - want))
+                ParallelSettings.scoped(threads: threads) {
+                    let a = Self.values(m * k, seed: 1), b = Self.values(n * k, seed: 2), c0 = Self.values(m * n, seed: 3)
+                    let expected = Self.naiveProduct(a, b, m: m, n: n, k: k, transposeB: transposeB)
+                    for accumulate in [false, true] {
+                        var c = c0
+                        a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
+                            GEMM.multiply(m: m, n: n, k: k, pa.baseAddress!, lda: k, pb.baseAddress!, ldb: transposeB ? k : n,
+                                          transposeB: transposeB, pc.baseAddress!, ldc: n, beta: accumulate ? 1 : 0)
+                        } } }
+                        var worst = 0.0
+                        for i in 0..<(m * n) {
+                            let want = expected[i] + (accumulate ? Double(c0[i]) : 0)
+                            worst = max(worst, abs(Double(c[i]) - want))
+                        }
+                        #expect(worst < 1e-4, "m \(m) n \(n) k \(k) transposeB \(transposeB) threads \(threads) accumulate \(accumulate): max error \(worst)")
                     }
-                    #expect(worst < 1e-4, "m \(m) n \(n) k \(k) transposeB \(transposeB) threads \(threads) accumulate \(accumulate): max error \(worst)")
                 }
             }
         }
@@ -56,16 +56,16 @@ import Testing
         let x = Self.values(m * k, seed: 32), c0 = Self.values(m * n, seed: 33)
         let expected = Self.naiveProduct(x, w.array, m: m, n: n, k: k, transposeB: true)
         for threads in [1, 2] {
-            let pinned = ParallelSettings.pin(threads: threads)
-            defer { pinned.release() }
-            for accumulate in [false, true] {
-                var y = c0
-                x.withUnsafeBufferPointer { px in y.withUnsafeMutableBufferPointer { py in
-                    GEMM.linear(px.baseAddress!, rows: m, weight: matrix, into: py.baseAddress!, accumulate: accumulate)
-                } }
-                var worst = 0.0
-                for i in 0..<(m * n) { worst = max(worst, abs(Double(y[i]) - expected[i] - (accumulate ? Double(c0[i]) : 0))) }
-                #expect(worst < 1e-4, "m \(m) n \(n) k \(k) threads \(threads) accumulate \(accumulate): max error \(worst)")
+            ParallelSettings.scoped(threads: threads) {
+                for accumulate in [false, true] {
+                    var y = c0
+                    x.withUnsafeBufferPointer { px in y.withUnsafeMutableBufferPointer { py in
+                        GEMM.linear(px.baseAddress!, rows: m, weight: matrix, into: py.baseAddress!, accumulate: accumulate)
+                    } }
+                    var worst = 0.0
+                    for i in 0..<(m * n) { worst = max(worst, abs(Double(y[i]) - expected[i] - (accumulate ? Double(c0[i]) : 0))) }
+                    #expect(worst < 1e-4, "m \(m) n \(n) k \(k) threads \(threads) accumulate \(accumulate): max error \(worst)")
+                }
             }
         }
     }

@@ -131,23 +131,23 @@ import Testing
 @Suite struct ParallelParityTests {
     @Test(arguments: ["t5-relu-tied", "t5v11-gated-gelu"])
     func beamAndBatchOnTwoThreads(name: String) throws {
-        let pinned = ParallelSettings.pin(threads: 2, minimumCost: 0)
-        defer { pinned.release() }
-        let model = try Fixtures.model(name)
-        let ref = try Fixtures.reference(ModelReference.self, "reference/\(name).json")
-        for c in ref.beam {
-            let o = c.options
-            let out = try model.generate(ids: [c.input_ids], options: o)[0]
-            #expect(out.map(\.ids) == c.outputs.map(\.ids), "\(name) beam on 2 threads")
+        try ParallelSettings.scoped(threads: 2, minimumCost: 0) {
+            let model = try Fixtures.model(name)
+            let ref = try Fixtures.reference(ModelReference.self, "reference/\(name).json")
+            for c in ref.beam {
+                let o = c.options
+                let out = try model.generate(ids: [c.input_ids], options: o)[0]
+                #expect(out.map(\.ids) == c.outputs.map(\.ids), "\(name) beam on 2 threads")
+            }
+            for c in ref.batch {
+                var o = GenerationOptions()
+                o.maxNewTokens = c.max_new_tokens
+                let inputs = c.unpaddedInputs
+                #expect(try model.generate(ids: inputs, options: o).map { $0[0].ids } == c.ids, "\(name) batch on 2 threads")
+            }
+            let s = ref.encoder_hidden
+            let mismatch = firstMismatch(try model.encode([s.input_ids]).hidden.array, s.values.flatMap { $0 }, tolerance: 1e-4)
+            #expect(mismatch == nil, "\(name) encoder on 2 threads: \(mismatch ?? "")")
         }
-        for c in ref.batch {
-            var o = GenerationOptions()
-            o.maxNewTokens = c.max_new_tokens
-            let inputs = c.unpaddedInputs
-            #expect(try model.generate(ids: inputs, options: o).map { $0[0].ids } == c.ids, "\(name) batch on 2 threads")
-        }
-        let s = ref.encoder_hidden
-        let mismatch = firstMismatch(try model.encode([s.input_ids]).hidden.array, s.values.flatMap { $0 }, tolerance: 1e-4)
-        #expect(mismatch == nil, "\(name) encoder on 2 threads: \(mismatch ?? "")")
     }
 }

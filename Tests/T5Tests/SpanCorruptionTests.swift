@@ -188,43 +188,43 @@ import Testing
     }
 
     @Test func aSpanCorruptionBatchTrainsAsInPyTorch() throws {
-        let pinned = ParallelSettings.pin()
-        defer { pinned.release() }
-        let reference = try Self.reference()
-        let r = reference.training
-        let tokenizer = IDTokenizer(size: reference.vocab)
-        let corruption = try SpanCorruption(inputLength: r.input_length, noiseDensity: r.noise_density,
-                                            meanSpanLength: r.mean_span_length, sentinelCount: 100)
-        #expect(corruption.rawLength == r.tokens_length)
-        let examples = zip(r.chunks, r.masks).map { SpanCorruption.corrupt($0, mask: $1, tokenizer: tokenizer) }
-        #expect(examples.map(\.inputIDs) == r.input_ids && examples.map(\.targetIDs) == r.labels)
-        let data = try TrainingData(tasks: [TaskData(source: TaskSource(path: "span corruption"), examples: examples)])
-        let variant = "t5-relu-tied"
-        for (name, optimizer) in [("adafactor_relative", OptimizerChoice.adafactor(.init())),
-                                  ("adamw", .adamW(.init(learningRate: 1e-3, weightDecay: 0.01)))] {
-            let archive = try SafeTensorsArchive(file: Fixtures.root.appendingPathComponent("pretrain/" + (try #require(r.optimizers[name])).file))
-            var expected = [String: [Float]]()
-            for key in archive.keys { expected[key] = try archive.tensor(key).array }
-            let losses = try #require(r.optimizers[name]).losses_before_each_step
-            #expect(losses[0] == r.loss)
-            var options = TrainingOptions()
-            options.optimizer = optimizer
-            options.batchSize = examples.count
-            options.length = .steps(3)
-            options.maxGradNorm = 0
-            options.dropout = 0
-            let trainer = try Trainer(model: try TrainingFixtures.model(variant), training: data, options: options)
-            let initial = trainer.store.values.mapValues(\.array)
-            for k in 0..<3 {
-                let report = try trainer.step()
-                #expect(abs(report.loss - Double(losses[k])) <= 1e-4 * Double(losses[k]), "\(name) step \(k + 1): loss \(report.loss) vs \(losses[k])")
-            }
-            for spec in trainer.store.specs {
-                let start = try #require(initial[spec.key])
-                let ours = zip(try #require(trainer.store.values[spec.key]).array, start).map { $0 - $1 }
-                let theirs = zip(try #require(expected[spec.key]), start).map { $0 - $1 }
-                let d = relativeL2(ours, theirs)
-                #expect(d <= 1e-3, "\(name) \(spec.key): 3-step update differs from PyTorch's by relative L2 \(d)")
+        try ParallelSettings.scoped {
+            let reference = try Self.reference()
+            let r = reference.training
+            let tokenizer = IDTokenizer(size: reference.vocab)
+            let corruption = try SpanCorruption(inputLength: r.input_length, noiseDensity: r.noise_density,
+                                                meanSpanLength: r.mean_span_length, sentinelCount: 100)
+            #expect(corruption.rawLength == r.tokens_length)
+            let examples = zip(r.chunks, r.masks).map { SpanCorruption.corrupt($0, mask: $1, tokenizer: tokenizer) }
+            #expect(examples.map(\.inputIDs) == r.input_ids && examples.map(\.targetIDs) == r.labels)
+            let data = try TrainingData(tasks: [TaskData(source: TaskSource(path: "span corruption"), examples: examples)])
+            let variant = "t5-relu-tied"
+            for (name, optimizer) in [("adafactor_relative", OptimizerChoice.adafactor(.init())),
+                                      ("adamw", .adamW(.init(learningRate: 1e-3, weightDecay: 0.01)))] {
+                let archive = try SafeTensorsArchive(file: Fixtures.root.appendingPathComponent("pretrain/" + (try #require(r.optimizers[name])).file))
+                var expected = [String: [Float]]()
+                for key in archive.keys { expected[key] = try archive.tensor(key).array }
+                let losses = try #require(r.optimizers[name]).losses_before_each_step
+                #expect(losses[0] == r.loss)
+                var options = TrainingOptions()
+                options.optimizer = optimizer
+                options.batchSize = examples.count
+                options.length = .steps(3)
+                options.maxGradNorm = 0
+                options.dropout = 0
+                let trainer = try Trainer(model: try TrainingFixtures.model(variant), training: data, options: options)
+                let initial = trainer.store.values.mapValues(\.array)
+                for k in 0..<3 {
+                    let report = try trainer.step()
+                    #expect(abs(report.loss - Double(losses[k])) <= 1e-4 * Double(losses[k]), "\(name) step \(k + 1): loss \(report.loss) vs \(losses[k])")
+                }
+                for spec in trainer.store.specs {
+                    let start = try #require(initial[spec.key])
+                    let ours = zip(try #require(trainer.store.values[spec.key]).array, start).map { $0 - $1 }
+                    let theirs = zip(try #require(expected[spec.key]), start).map { $0 - $1 }
+                    let d = relativeL2(ours, theirs)
+                    #expect(d <= 1e-3, "\(name) \(spec.key): 3-step update differs from PyTorch's by relative L2 \(d)")
+                }
             }
         }
     }

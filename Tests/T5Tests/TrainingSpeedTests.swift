@@ -68,13 +68,13 @@ import Testing
     static func step(
         _ model: T5Model, _ batch: TrainingBatch, dropout: Float, smoothing: Float, forced: Bool, store: ParameterStore? = nil
     ) -> (ParameterStore, LossResult) {
-        let pinned = forced ? ParallelSettings.pin(threads: 2, minimumCost: 0) : nil
-        defer { pinned?.release() }
-        let store = store ?? ParameterStore(model: model)
-        store.zeroGradients()
-        var generator = SeededGenerator(seed: 11)
-        let result = store.accumulateGradients(batch, dropoutRate: dropout, labelSmoothing: smoothing, generator: &generator)
-        return (store, result)
+        Parallel.withSettings(threads: forced ? 2 : nil, minimumCost: forced ? 0 : nil) {
+            let store = store ?? ParameterStore(model: model)
+            store.zeroGradients()
+            var generator = SeededGenerator(seed: 11)
+            let result = store.accumulateGradients(batch, dropoutRate: dropout, labelSmoothing: smoothing, generator: &generator)
+            return (store, result)
+        }
     }
 
     static func gradients(_ store: ParameterStore) -> [String: [Float]] {
@@ -195,47 +195,47 @@ import Testing
     @Test(arguments: [(17, 33, 7), (64, 1100, 515)])
     func trainingLinearOnTwoThreadsMatchesNaive(shape: (Int, Int, Int)) {
         let (rows, outFeatures, inFeatures) = shape
-        let pinned = ParallelSettings.pin(threads: 2, minimumCost: 0)
-        defer { pinned.release() }
-        var g = SeededGenerator(seed: UInt64(rows))
-        let x = Self.random(rows * inFeatures, -1...1, &g), w = Self.random(outFeatures * inFeatures, -1...1, &g)
-        let expected = Self.naiveProduct(
-            m: rows, n: outFeatures, k: inFeatures, x, lda: inFeatures, transposeA: false, w, ldb: inFeatures, transposeB: true)
-        let xt = Tensor(shape: [rows, inFeatures], values: x), wt = Tensor(shape: [outFeatures, inFeatures], values: w)
-        let y = Tensor(zeros: [rows, outFeatures])
-        GEMM.trainingLinear(xt.pointer, rows: rows, inFeatures: inFeatures, weight: wt.pointer, outFeatures: outFeatures, into: y.pointer)
-        #expect(relativeL2(y.array.map(Double.init), expected) <= 1e-6)
-        GEMM.trainingLinear(xt.pointer, rows: rows, inFeatures: inFeatures, weight: wt.pointer, outFeatures: outFeatures, into: y.pointer, accumulate: true)
-        #expect(relativeL2(y.array.map(Double.init), expected.map { 2 * $0 }) <= 1e-6)
+        ParallelSettings.scoped(threads: 2, minimumCost: 0) {
+            var g = SeededGenerator(seed: UInt64(rows))
+            let x = Self.random(rows * inFeatures, -1...1, &g), w = Self.random(outFeatures * inFeatures, -1...1, &g)
+            let expected = Self.naiveProduct(
+                m: rows, n: outFeatures, k: inFeatures, x, lda: inFeatures, transposeA: false, w, ldb: inFeatures, transposeB: true)
+            let xt = Tensor(shape: [rows, inFeatures], values: x), wt = Tensor(shape: [outFeatures, inFeatures], values: w)
+            let y = Tensor(zeros: [rows, outFeatures])
+            GEMM.trainingLinear(xt.pointer, rows: rows, inFeatures: inFeatures, weight: wt.pointer, outFeatures: outFeatures, into: y.pointer)
+            #expect(relativeL2(y.array.map(Double.init), expected) <= 1e-6)
+            GEMM.trainingLinear(xt.pointer, rows: rows, inFeatures: inFeatures, weight: wt.pointer, outFeatures: outFeatures, into: y.pointer, accumulate: true)
+            #expect(relativeL2(y.array.map(Double.init), expected.map { 2 * $0 }) <= 1e-6)
+        }
     }
 
     @Test(arguments: [(5, 7, 3), (37, 70, 45), (300, 130, 600)], [(2, false), (2, true), (1, false)])
     func linearBackwardMatchesNaive(shape: (Int, Int, Int), setup: (threads: Int, frozen: Bool)) {
         let (rows, inFeatures, outFeatures) = shape
-        let pinned = ParallelSettings.pin(threads: setup.threads, minimumCost: 0)
-        defer { pinned.release() }
-        var g = SeededGenerator(seed: UInt64(rows + 1))
-        let x = Self.random(rows * inFeatures, -1...1, &g), w = Self.random(outFeatures * inFeatures, -1...1, &g)
-        let dY = Self.random(rows * outFeatures, -1...1, &g)
-        let prefillX = Self.random(rows * inFeatures, -1...1, &g), prefillW = Self.random(outFeatures * inFeatures, -1...1, &g)
-        // dX = dY · W, dW = dYᵀ · X, both added to what the buffers held.
-        let expectedX = zip(Self.naiveProduct(
-            m: rows, n: inFeatures, k: outFeatures, dY, lda: outFeatures, transposeA: false, w, ldb: inFeatures, transposeB: false),
-            prefillX).map { $0 + Double($1) }
-        let expectedW = zip(Self.naiveProduct(
-            m: outFeatures, n: inFeatures, k: rows, dY, lda: outFeatures, transposeA: true, x, ldb: inFeatures, transposeB: false),
-            prefillW).map { $0 + Double($1) }
-        let xt = Tensor(shape: [rows, inFeatures], values: x), wt = Tensor(shape: [outFeatures, inFeatures], values: w)
-        let dYt = Tensor(shape: [rows, outFeatures], values: dY)
-        let dX = Tensor(shape: [rows, inFeatures], values: prefillX), dW = Tensor(shape: [outFeatures, inFeatures], values: prefillW)
-        GEMM.linearBackward(
-            dYt.pointer, rows: rows, outFeatures: outFeatures, x: xt.pointer, inFeatures: inFeatures, weight: wt.pointer,
-            dX: dX.pointer, dWeight: setup.frozen ? nil : dW.pointer)
-        #expect(relativeL2(dX.array.map(Double.init), expectedX) <= 1e-6, "dX")
-        if setup.frozen {
-            #expect(dW.array == prefillW, "a frozen weight's buffer changed")
-        } else {
-            #expect(relativeL2(dW.array.map(Double.init), expectedW) <= 1e-6, "dWeight")
+        ParallelSettings.scoped(threads: setup.threads, minimumCost: 0) {
+            var g = SeededGenerator(seed: UInt64(rows + 1))
+            let x = Self.random(rows * inFeatures, -1...1, &g), w = Self.random(outFeatures * inFeatures, -1...1, &g)
+            let dY = Self.random(rows * outFeatures, -1...1, &g)
+            let prefillX = Self.random(rows * inFeatures, -1...1, &g), prefillW = Self.random(outFeatures * inFeatures, -1...1, &g)
+            // dX = dY · W, dW = dYᵀ · X, both added to what the buffers held.
+            let expectedX = zip(Self.naiveProduct(
+                m: rows, n: inFeatures, k: outFeatures, dY, lda: outFeatures, transposeA: false, w, ldb: inFeatures, transposeB: false),
+                prefillX).map { $0 + Double($1) }
+            let expectedW = zip(Self.naiveProduct(
+                m: outFeatures, n: inFeatures, k: rows, dY, lda: outFeatures, transposeA: true, x, ldb: inFeatures, transposeB: false),
+                prefillW).map { $0 + Double($1) }
+            let xt = Tensor(shape: [rows, inFeatures], values: x), wt = Tensor(shape: [outFeatures, inFeatures], values: w)
+            let dYt = Tensor(shape: [rows, outFeatures], values: dY)
+            let dX = Tensor(shape: [rows, inFeatures], values: prefillX), dW = Tensor(shape: [outFeatures, inFeatures], values: prefillW)
+            GEMM.linearBackward(
+                dYt.pointer, rows: rows, outFeatures: outFeatures, x: xt.pointer, inFeatures: inFeatures, weight: wt.pointer,
+                dX: dX.pointer, dWeight: setup.frozen ? nil : dW.pointer)
+            #expect(relativeL2(dX.array.map(Double.init), expectedX) <= 1e-6, "dX")
+            if setup.frozen {
+                #expect(dW.array == prefillW, "a frozen weight's buffer changed")
+            } else {
+                #expect(relativeL2(dW.array.map(Double.init), expectedW) <= 1e-6, "dWeight")
+            }
         }
     }
 

@@ -29,9 +29,8 @@ enum CrossEntropy {
         var hits = [Bool](repeating: false, count: rows)
         losses.withUnsafeMutableBufferPointer { losses in
             hits.withUnsafeMutableBufferPointer { hits in
-                let parts = Parallel.chunks(rows, cost: 4 * rows * vocab)
-                Parallel.run(parts) { part in
-                    for r in rows * part / parts ..< rows * (part + 1) / parts where targets[r] != ignoreIndex {
+                Parallel.forEachSlice(rows, cost: 4 * rows * vocab) { slice in
+                    for r in slice where targets[r] != ignoreIndex {
                         let y = Int(targets[r])
                         precondition(y >= 0 && y < vocab, "target id \(y) outside the vocabulary of \(vocab)")
                         let x = logits + r * vocab
@@ -70,10 +69,9 @@ enum CrossEntropy {
         logits: UnsafePointer<Float>, rows: Int, vocab: Int, targets: UnsafePointer<Int32>, labelSmoothing: Float,
         scale: Float, logSumExp: UnsafePointer<Float>? = nil, into dLogits: UnsafeMutablePointer<Float>
     ) {
-        let parts = Parallel.chunks(rows, cost: 4 * rows * vocab)
-        Parallel.run(parts) { part in
+        Parallel.forEachSlice(rows, cost: 4 * rows * vocab) { slice in
             backward(
-                logits: logits, rows: rows * part / parts ..< rows * (part + 1) / parts, vocab: vocab, targets: targets,
+                logits: logits, rows: slice, vocab: vocab, targets: targets,
                 labelSmoothing: labelSmoothing, scale: scale, logSumExp: logSumExp, into: dLogits)
         }
     }

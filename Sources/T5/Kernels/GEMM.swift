@@ -24,31 +24,23 @@ enum GEMM {
             return
         }
         // 2-32 rows against a weight stored [out, in] (beam and batched decode steps, short prefills): the
-        // unpacked AVX-512 kernel of CKernels/sgemm_small.c, weight rows split across the threads. Measured
-        // on t5-small: batch-16 greedy 960 → 1,880 tokens/s against the packed kernel, beam 4 246 → 304-318
-        // tokens/s against SkinnyGEMM; past 32 rows the packed sgemm wins (the encoder's 128 rows: 15 vs 17.7 ms).
+        // unpacked AVX-512 kernel of CKernels/sgemm_small.c, weight rows split across the threads. It beats
+        // the packed kernel there (no packing of a few rows) and SkinnyGEMM from 2 rows (4 x 4 register
+        // tiles); past 32 rows the packed sgemm wins. Figures: tools/bench/RESULTS.md, "GEMM dispatch".
         if transposeB && !transposeA && m >= 2 && m <= 32 && alpha == 1 && (beta == 0 || beta == 1) && t5_gemm_small_available() != 0 {
-            let parts = Parallel.chunks(n, granule: 16, cost: m * n * k)
-            let per = ((n + parts - 1) / parts + 15) / 16 * 16
-            Parallel.run(parts) { p in
-                let lo = p * per, hi = min(n, lo + per)
-                if lo < hi {
-                    _ = t5_sgemm_small(Int64(m), Int64(lo), Int64(hi), Int64(k), a, Int64(lda), b, Int64(ldb), c, Int64(ldc), beta == 1 ? 1 : 0)
-                }
+            Parallel.forEachSlice(n, granule: 16, cost: m * n * k) { columns in
+                _ = t5_sgemm_small(
+                    Int64(m), Int64(columns.lowerBound), Int64(columns.upperBound), Int64(k), a, Int64(lda), b, Int64(ldb),
+                    c, Int64(ldc), beta == 1 ? 1 : 0)
             }
             return
         }
         // Skinny products against a weight stored [out, in] (decode steps of 1-4 rows, 1 on AVX-512): a kernel that
-        // streams each weight row once for all rows of A. OpenBLAS 0.3.21's sgemm streams weights at
-        // 4-9 GB/s for m = 4..16.
+        // streams each weight row once for all rows of A, where OpenBLAS 0.3.21's sgemm streams weights far
+        // below the memory bandwidth for small m (tools/bench/RESULTS.md, "GEMM dispatch").
         if transposeB && !transposeA && m <= SkinnyGEMM.maxRows && alpha == 1 && (beta == 0 || beta == 1) {
-            let parts = Parallel.chunks(n, granule: 8, cost: m * n * k)
-            let per = ((n + parts - 1) / parts + 7) / 8 * 8
-            Parallel.run(parts) { p in
-                let lo = p * per, hi = min(n, lo + per)
-                if lo < hi {
-                    SkinnyGEMM.multiply(m: m, rows: lo..<hi, k: k, a, lda: lda, b, ldb: ldb, c, ldc: ldc, accumulate: beta == 1)
-                }
+            Parallel.forEachSlice(n, granule: 8, cost: m * n * k) { rows in
+                SkinnyGEMM.multiply(m: m, rows: rows, k: k, a, lda: lda, b, ldb: ldb, c, ldc: ldc, accumulate: beta == 1)
             }
             return
         }
@@ -74,17 +66,14 @@ enum GEMM {
         }
         // Otherwise: split the columns of C (rows of a transposed B) across our threads, each running
         // single-threaded sgemm on its slice.
-        let parts = Parallel.chunks(n, granule: 64, cost: m * n * k)
-        let per = ((n + parts - 1) / parts + 63) / 64 * 64
-        Parallel.run(parts) { p in
-            let lo = p * per, hi = min(n, lo + per)
-            guard lo < hi else { return }
+        Parallel.forEachSlice(n, granule: 64, cost: m * n * k) { columns in
+            let lo = columns.lowerBound
             let bSlice = transposeB ? b + lo * ldb : b + lo
             cblas_sgemm(
                 CblasRowMajor,
                 transposeA ? CblasTrans : CblasNoTrans,
                 transposeB ? CblasTrans : CblasNoTrans,
-                Int32(m), Int32(hi - lo), Int32(k),
+                Int32(m), Int32(columns.count), Int32(k),
                 alpha, a, Int32(lda), bSlice, Int32(ldb),
                 beta, c + lo, Int32(ldc)
             )
@@ -115,11 +104,6 @@ enum GEMM {
             weight, ldb: inFeatures, transposeB: true,
             y, ldc: outFeatures, beta: accumulate ? 1 : 0)
     }
-
-    /// Sets the number of threads the products (and every other parallel loop) may use.
-    static func setThreads(_ n: Int) {
-        Parallel.threads = max(1, n)
-    }
 }
 
 extension GEMM {
@@ -127,10 +111,10 @@ extension GEMM {
     ///
     /// fp32 goes to `linear(_:weight:)`. bf16 / int8 with up to 16 rows (decode steps, batches, beams) run
     /// the C kernels, which widen the weights in registers so only the narrow bytes cross the memory bus:
-    /// one row through kernels.c, 2-16 rows through the 4 x 4 tiles of sgemm_small.c (t5-small int8,
-    /// batch-16 greedy: 1,430 → 2,720 tokens/s against widening). With more rows (prefill) blocks of 64
-    /// weight rows are widened into a scratch and multiplied by the AVX-512 sgemm (int8 encoder 25 → 16 ms
-    /// against OpenBLAS), which beats the tiles past 16 rows (time to first token 7.4 ms, 8.5 with tiles up to 24).
+    /// one row through kernels.c, 2-16 rows through the 4 x 4 tiles of sgemm_small.c (faster than widening
+    /// the weights first). With more rows (prefill) blocks of 64 weight rows are widened into a scratch and
+    /// multiplied by the AVX-512 sgemm (faster than OpenBLAS), which beats the tiles past 16 rows, where the
+    /// widening is shared by enough rows. Figures: tools/bench/RESULTS.md, "GEMM dispatch".
     static func linear(
         _ x: UnsafePointer<Float>, rows: Int, weight: WeightMatrix,
         into y: UnsafeMutablePointer<Float>, accumulate: Bool = false
@@ -140,12 +124,9 @@ extension GEMM {
             if let packed = weight.packed {
                 // Packed once at load (the encoder's weights): C's columns split across the threads in multiples
                 // of 64 (whole panels). Every row count goes here: at 32 rows (a 32-token prefill) this beats
-                // the unpacked kernel too (time to first token 7.9 → 7.5 ms on t5-small).
-                let parts = Parallel.chunks(n, granule: 64, cost: rows * n * k)
-                let per = ((n + parts - 1) / parts + 63) / 64 * 64
-                Parallel.run(parts) { p in
-                    let lo = p * per, hi = min(n, lo + per)
-                    guard lo < hi else { return }
+                // the unpacked kernel too (tools/bench/RESULTS.md, "GEMM dispatch").
+                Parallel.forEachSlice(n, granule: 64, cost: rows * n * k) { columns in
+                    let lo = columns.lowerBound, hi = columns.upperBound
                     let done = t5_sgemm_prepacked(
                         Int64(rows), Int64(lo), Int64(hi), Int64(n), Int64(k), x, Int64(k), packed.pointer,
                         y, Int64(n), accumulate ? 1 : 0)
@@ -163,11 +144,8 @@ extension GEMM {
         }
         guard rows > 0, n > 0 else { return }
         if rows <= 16 {
-            let parts = Parallel.chunks(n, granule: 8, cost: rows * n * k / 2)
-            let per = ((n + parts - 1) / parts + 7) / 8 * 8
-            Parallel.run(parts) { p in
-                let lo = p * per, hi = min(n, lo + per)
-                guard lo < hi else { return }
+            Parallel.forEachSlice(n, granule: 8, cost: rows * n * k / 2) { columns in
+                let lo = columns.lowerBound, hi = columns.upperBound
                 let acc: Int32 = accumulate ? 1 : 0
                 switch weight.storage {
                 case let .bf16(w):
@@ -185,12 +163,10 @@ extension GEMM {
         configureBLAS()
         let block = 64
         let blocks = (n + block - 1) / block
-        let parts = Parallel.chunks(blocks, cost: rows * n * k)
-        let per = (blocks + parts - 1) / parts
-        Parallel.run(parts) { p in
+        Parallel.forEachSlice(blocks, cost: rows * n * k) { blockRange in
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: block * k)
             defer { scratch.deallocate() }
-            for b in (p * per)..<min(blocks, (p + 1) * per) {
+            for b in blockRange {
                 let lo = b * block, hi = min(n, lo + block)
                 switch weight.storage {
                 case let .bf16(w): t5_bf16_to_f32_rows(w, Int64(k), Int64(lo), Int64(hi), Int64(k), scratch)
@@ -237,14 +213,14 @@ extension GEMM {
         let inputParts = parts / 2, weightParts = parts - inputParts
         Parallel.run(parts) { p in
             if p < inputParts {
-                let columns = columnSlice(p, of: inputParts, columns: inFeatures)
+                let columns = Parallel.slice(p, of: inputParts, count: inFeatures, granule: 64)
                 guard !columns.isEmpty else { return }
                 // dX (rows, in) += dY (rows, out) · W (out, in)
                 productOnThisThread(
                     m: rows, n: columns.count, k: outFeatures, dY, lda: outFeatures, transposeA: false,
                     weight + columns.lowerBound, ldb: inFeatures, dX + columns.lowerBound, ldc: inFeatures, accumulate: true)
             } else {
-                let columns = columnSlice(p - inputParts, of: weightParts, columns: inFeatures)
+                let columns = Parallel.slice(p - inputParts, of: weightParts, count: inFeatures, granule: 64)
                 guard !columns.isEmpty else { return }
                 // dWeight (out, in) += dYᵀ (out, rows) · X (rows, in)
                 productOnThisThread(
@@ -271,13 +247,6 @@ extension GEMM {
             CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
             Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb), accumulate ? 1 : 0, c, Int32(ldc))
     }
-
-    /// Part `part` of `parts` slices of `0..<columns`, in whole blocks of 64 columns but the last.
-    @inline(__always)
-    private static func columnSlice(_ part: Int, of parts: Int, columns: Int) -> Range<Int> {
-        let per = ((columns + parts - 1) / parts + 63) / 64 * 64
-        return min(columns, part * per) ..< min(columns, (part + 1) * per)
-    }
 }
 
 extension GEMM {
@@ -285,9 +254,8 @@ extension GEMM {
     /// split across the threads, each slice through `productOnThisThread`, i.e. the AVX-512 kernel of
     /// CKernels/sgemm.c (`t5_sgemm`) where the CPU has it and single-threaded sgemm otherwise.
     ///
-    /// OpenBLAS may run its AVX2 kernels on an AVX-512 machine (an old CPU table, or OPENBLAS_CORETYPE):
-    /// measured on the 2-core Zen 5 this project benchmarks on, 512·256·512 products ran at 125 GFLOP/s per
-    /// thread in OpenBLAS's Haswell kernel and 220-240 in t5_sgemm.
+    /// OpenBLAS may run its AVX2 kernels on an AVX-512 machine (an old CPU table, or OPENBLAS_CORETYPE),
+    /// about half t5_sgemm's speed there (tools/bench/RESULTS.md, "GEMM dispatch").
     static func trainingMultiply(
         m: Int, n: Int, k: Int, _ a: UnsafePointer<Float>, lda: Int, transposeA: Bool,
         _ b: UnsafePointer<Float>, ldb: Int, transposeB: Bool,
@@ -298,10 +266,7 @@ extension GEMM {
             if !accumulate { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
             return
         }
-        let parts = Parallel.chunks(n, granule: 64, cost: m * n * k)
-        Parallel.run(parts) { p in
-            let columns = columnSlice(p, of: parts, columns: n)
-            guard !columns.isEmpty else { return }
+        Parallel.forEachSlice(n, granule: 64, cost: m * n * k) { columns in
             productOnThisThread(
                 m: m, n: columns.count, k: k, a, lda: lda, transposeA: transposeA,
                 transposeB ? b + columns.lowerBound * ldb : b + columns.lowerBound, ldb: ldb, transposeB: transposeB,

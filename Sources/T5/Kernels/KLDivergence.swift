@@ -36,9 +36,8 @@ enum KLDivergence {
         let inverseT = 1 / temperature
         var losses = [Double](repeating: 0, count: rows)
         losses.withUnsafeMutableBufferPointer { losses in
-            let parts = Parallel.chunks(rows, cost: 6 * rows * vocab)
-            Parallel.run(parts) { part in
-                for r in rows * part / parts ..< rows * (part + 1) / parts {
+            Parallel.forEachSlice(rows, cost: 6 * rows * vocab) { slice in
+                for r in slice {
                     let s = student + r * vocab, logP = teacher + r * vocab
                     let teacherLSE = scaledLogSumExp(logP, vocab, inverseT: inverseT)
                     let studentLSE = scaledLogSumExp(s, vocab, inverseT: inverseT)
@@ -75,9 +74,8 @@ enum KLDivergence {
         scale: Float
     ) {
         let inverseT = 1 / temperature, factor = scale * inverseT
-        let parts = Parallel.chunks(rows, cost: 4 * rows * vocab)
-        Parallel.run(parts) { part in
-            for r in rows * part / parts ..< rows * (part + 1) / parts {
+        Parallel.forEachSlice(rows, cost: 4 * rows * vocab) { slice in
+            for r in slice {
                 let s = student + r * vocab, g = logP + r * vocab
                 let lse = scaledLogSumExp(s, vocab, inverseT: inverseT)
                 let vScale = Vector.V(repeating: inverseT), vLSE = Vector.V(repeating: lse), vFactor = Vector.V(repeating: factor)

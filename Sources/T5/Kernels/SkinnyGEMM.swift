@@ -5,10 +5,10 @@
 /// measured 20-30% faster than interleaving four weight rows), and while that row is in L1 it is
 /// multiplied with the rows of A four at a time, so each weight vector load feeds four fused multiply-adds.
 enum SkinnyGEMM {
-    /// Up to 4 rows (greedy and beam-4 steps) this kernel beats OpenBLAS (t5-small, `t5 bench`: beam 4 at
-    /// 152 tokens/s here vs 78 through sgemm). Where the AVX-512 kernel of CKernels/sgemm_small.c runs, it
-    /// takes 2 rows and more (beam 4: 246 → 304-318 tokens/s) and this one keeps the single row, where it
-    /// is as fast (greedy decode 2.37-2.48 ms/token vs 2.59-2.65).
+    /// Up to 4 rows (greedy and beam-4 steps) this kernel beats OpenBLAS's sgemm, which streams the weights
+    /// far below the memory bandwidth for so few rows. Where the AVX-512 kernel of CKernels/sgemm_small.c
+    /// runs, it takes 2 rows and more and this one keeps the single row, where it is as fast. Figures:
+    /// tools/bench/RESULTS.md, "GEMM dispatch".
     static let maxRows = 4
     typealias V = Vector.V
 

@@ -168,7 +168,7 @@ private struct SubLayerPass {
     /// A dropout mask for `x` (n), applied in place; nil (and `x` untouched) without dropout.
     func dropout(_ x: UnsafeMutablePointer<Float>, _ n: Int, _ generator: inout SeededGenerator) -> Tensor? {
         guard let mask = dropoutMask(n, &generator) else { return nil }
-        forEachSlice(n, cost: n) { s in Vector.multiply(x + s.lowerBound, by: mask.pointer + s.lowerBound, s.count) }
+        Parallel.forEachSlice(n, cost: n) { s in Vector.multiply(x + s.lowerBound, by: mask.pointer + s.lowerBound, s.count) }
         return mask
     }
 
@@ -183,7 +183,7 @@ private struct SubLayerPass {
     /// y (rows, D) = RMSNorm(x), rows split across threads (each row's arithmetic is the same on any split).
     func rmsNorm(_ x: Tensor, weight: Tensor, rows n: Int, into y: Tensor) {
         let d = config.dModel
-        forEachSlice(n, cost: 4 * n * d) { r in
+        Parallel.forEachSlice(n, cost: 4 * n * d) { r in
             RMSNorm.forward(
                 x.pointer + r.lowerBound * d, weight: weight.pointer, epsilon: config.layerNormEpsilon,
                 rows: r.count, dim: d, into: y.pointer + r.lowerBound * d)
@@ -205,7 +205,7 @@ private struct SubLayerPass {
         GEMM.linear(branch.pointer, rows: n, weight: weight, into: projected.pointer)
         let output = workspace.tensor([n, config.dModel], zeroed: false)
         let mask = dropoutMask(count, &generator)
-        forEachSlice(count, cost: 2 * count) { s in
+        Parallel.forEachSlice(count, cost: 2 * count) { s in
             let branch = projected.pointer + s.lowerBound, out = output.pointer + s.lowerBound
             if let mask { Vector.multiply(branch, by: mask.pointer + s.lowerBound, s.count) }
             out.update(from: input.pointer + s.lowerBound, count: s.count)
@@ -294,15 +294,14 @@ private struct SubLayerPass {
             largest = max(largest, queries.lengths[b] * l)
             work += 2 * heads * queries.lengths[b] * l * dk
         }
-        let parts = Parallel.chunks(pairs, cost: work)
         // Each part's scores scratch, rounded up to a power of two: a decode step's keys grow by one a step,
         // and the buffer then serves many steps instead of being regrown at each.
         let slot = largest <= 1 ? 1 : 1 << (Int.bitWidth - (largest - 1).leadingZeroBitCount)
-        let scores = workspace.tensor([parts * slot], zeroed: false)
-        let per = (pairs + parts - 1) / parts
-        Parallel.run(parts) { part in
+        let threads = Parallel.threads
+        let scores = workspace.tensor([threads * slot], zeroed: false)
+        Parallel.forEachSlice(pairs, cost: work, scratchSlots: threads) { part, slice in
             let scratch = scores.pointer + part * slot
-            for pair in (part * per)..<min(pairs, (part + 1) * per) {
+            for pair in slice {
                 let b = pair / heads, h = pair % heads
                 let source = sequences[b], keyLength = source.length
                 let qOffset = queries.first[b] * hk + h * dk
@@ -350,10 +349,10 @@ private struct SubLayerPass {
         }
         // Heads are independent: each thread takes a contiguous range of heads, for every sequence, with its
         // own scratch for the dropped-out probabilities.
-        let parts = Parallel.chunks(heads, cost: work)
-        let dropped = workspace.tensor([dropoutRate > 0 ? parts * largest : 0], zeroed: false)
-        Parallel.run(parts) { part in
-            for h in heads * part / parts ..< heads * (part + 1) / parts {
+        let threads = Parallel.threads
+        let dropped = workspace.tensor([dropoutRate > 0 ? threads * largest : 0], zeroed: false)
+        Parallel.forEachSlice(heads, cost: work, scratchSlots: threads) { part, slice in
+            for h in slice {
                 for b in 0..<queries.count {
                     let tq = queries.lengths[b], source = sequences[b], l = source.length
                     let qOffset = queries.first[b] * hk + h * dk
@@ -393,7 +392,7 @@ private struct SubLayerPass {
         // keeps `gate` for the backward; inference computes in place.
         let hiddenMask = dropoutMask(n * f, &generator)
         let hidden = record ? workspace.tensor([n, f], zeroed: false) : gate  // (N, F)
-        forEachSlice(n, cost: 4 * n * f) { r in
+        Parallel.forEachSlice(n, cost: 4 * n * f) { r in
             let offset = r.lowerBound * f, count = r.count * f
             if record { (hidden.pointer + offset).update(from: gate.pointer + offset, count: count) }
             if let linear {

@@ -23,7 +23,7 @@ final class Workspace {
             buffers[next] = FloatStorage(count: count)
         } else if zeroed {
             let p = buffers[next].pointer
-            forEachSlice(count, cost: count) { s in (p + s.lowerBound).update(repeating: 0, count: s.count) }
+            Parallel.forEachSlice(count, cost: count) { s in (p + s.lowerBound).update(repeating: 0, count: s.count) }
         }
         let t = Tensor(shape: shape, storage: buffers[next])
         next += 1

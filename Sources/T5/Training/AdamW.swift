@@ -101,8 +101,8 @@ public final class AdamW: Optimizer {
     /// One tensor's update, element by element as `step` documents. Sixteen lanes at a time: the vector
     /// loop does the same fp32 operations in the same order as the scalar tail (no fused multiply-add,
     /// correctly rounded sqrt and division), so its results are bit-identical to the scalar loop's.
-    /// A scalar loop over 60M parameters cost ~300 ms per step (sqrt and division latency); this one is
-    /// bound by memory bandwidth.
+    /// A scalar loop is bound by the latency of sqrt and division (tools/bench/RESULTS.md, "Kernel choices");
+    /// this one is bound by memory bandwidth.
     static func update(
         _ pp: UnsafeMutablePointer<Float>, gradient gp: UnsafePointer<Float>, expAvg mp: UnsafeMutablePointer<Float>,
         expAvgSq vp: UnsafeMutablePointer<Float>, count n: Int, constants c: StepConstants

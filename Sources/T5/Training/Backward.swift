@@ -118,10 +118,10 @@ extension T5Stack {
         // Heads are independent (each writes its own columns of dQ, dK, dV and its own row of dBias, in the
         // same sequence order as on one thread): each thread takes a contiguous range of heads, with its own
         // scratch.
-        let parts = Parallel.chunks(heads, cost: work)
-        let scratch = workspace.tensor([parts * 2 * largest], zeroed: false)
-        Parallel.run(parts) { part in
-            for h in heads * part / parts ..< heads * (part + 1) / parts {
+        let threads = Parallel.threads
+        let scratch = workspace.tensor([threads * 2 * largest], zeroed: false)
+        Parallel.forEachSlice(heads, cost: work, scratchSlots: threads) { part, slice in
+            for h in slice {
                 for b in 0..<queries.count {
                     let tq = queries.lengths[b], l = keyRows.lengths[b]
                     let qOffset = queries.first[b] * hk + h * dk, kOffset = keyRows.first[b] * hk + h * dk
@@ -179,7 +179,7 @@ extension T5Stack {
         let dNormed = workspace.tensor([n, d])  // (N, D)
         if let linear = a.linear, let wi1 = w.linear {
             let dLinear = workspace.tensor([n, f])
-            forEachSlice(n * f, cost: 4 * n * f) { s in
+            Parallel.forEachSlice(n * f, cost: 4 * n * f) { s in
                 let o = s.lowerBound
                 Activations.gatedBackward(
                     c.activation, gate: a.gate.pointer + o, linear: linear.pointer + o, dY: dHidden.pointer + o,
@@ -189,7 +189,7 @@ extension T5Stack {
                 dLinear.pointer, rows: n, outFeatures: f, x: a.normed.pointer, inFeatures: d, weight: wi1.pointer,
                 dX: dNormed.pointer, dWeight: dW.linear.flatMap(gradientPointer))
         } else {
-            forEachSlice(n * f, cost: 2 * n * f) { s in
+            Parallel.forEachSlice(n * f, cost: 2 * n * f) { s in
                 Activations.backward(
                     c.activation, x: a.gate.pointer + s.lowerBound, dY: dHidden.pointer + s.lowerBound,
                     dX: dGate.pointer + s.lowerBound, s.count)
@@ -207,18 +207,18 @@ extension T5Stack {
 
     /// x (n) ← x ⊙ mask.
     private func multiply(_ x: Tensor, by mask: Tensor, _ n: Int) {
-        forEachSlice(n, cost: n) { s in Vector.multiply(x.pointer + s.lowerBound, by: mask.pointer + s.lowerBound, s.count) }
+        Parallel.forEachSlice(n, cost: n) { s in Vector.multiply(x.pointer + s.lowerBound, by: mask.pointer + s.lowerBound, s.count) }
     }
 
     /// y (n) += x.
     private func add(_ x: Tensor, into y: Tensor, _ n: Int) {
-        forEachSlice(n, cost: n) { s in Vector.add(x.pointer + s.lowerBound, into: y.pointer + s.lowerBound, s.count) }
+        Parallel.forEachSlice(n, cost: n) { s in Vector.add(x.pointer + s.lowerBound, into: y.pointer + s.lowerBound, s.count) }
     }
 
     /// Backward of a dropout on a sub-layer's branch: a new (n) buffer dY ⊙ mask.
     private func dropoutBackward(_ dY: Tensor, mask: Tensor, _ n: Int, _ workspace: Workspace) -> Tensor {
         let dX = workspace.tensor([n])
-        forEachSlice(n, cost: n) { s in
+        Parallel.forEachSlice(n, cost: n) { s in
             Dropout.backward(dY.pointer + s.lowerBound, mask: mask.pointer + s.lowerBound, into: dX.pointer + s.lowerBound, s.count)
         }
         return dX
@@ -232,17 +232,17 @@ extension T5Stack {
     ) {
         let d = config.dModel
         let dW = gradientPointer(dWeight)
-        let parts = Parallel.chunks(n, cost: 4 * n * d)
-        let partial = workspace.tensor([dW == nil ? 0 : (parts - 1) * d])  // (parts − 1, D)
-        Parallel.run(parts) { part in
-            let r = n * part / parts ..< n * (part + 1) / parts
+        let threads = Parallel.threads
+        let partial = workspace.tensor([dW == nil ? 0 : (threads - 1) * d])  // (threads − 1, D), zeroed
+        Parallel.forEachSlice(n, cost: 4 * n * d, scratchSlots: threads) { part, r in
             RMSNorm.backward(
                 dY.pointer + r.lowerBound * d, x: x.pointer + r.lowerBound * d, weight: weight.pointer,
                 epsilon: config.layerNormEpsilon, rows: r.count, dim: d, dX: dX.pointer + r.lowerBound * d,
                 dWeight: dW.map { part == 0 ? $0 : partial.pointer + (part - 1) * d })
         }
         if let dW {
-            for p in 1..<parts { Vector.add(partial.pointer + (p - 1) * d, into: dW, d) }
+            // Parts that did not run left their rows zero.
+            for p in 1..<max(threads, 1) { Vector.add(partial.pointer + (p - 1) * d, into: dW, d) }
         }
     }
 }

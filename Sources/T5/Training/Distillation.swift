@@ -194,7 +194,7 @@ public struct WordLevelDistillation: Objective {
                 logits: logits, rows: rows, vocab: vocab, targets: labels, labelSmoothing: labelSmoothing,
                 scale: gradientScale * alpha / Float(count), logSumExp: scratch, into: logits)
             let n = rows * vocab, soft = teacherLogits.pointer
-            forEachSlice(n, cost: n) { s in Vector.add(soft + s.lowerBound, into: logits + s.lowerBound, s.count) }
+            Parallel.forEachSlice(n, cost: n) { s in Vector.add(soft + s.lowerBound, into: logits + s.lowerBound, s.count) }
         }
         return LossResult(loss: Float(loss), tokens: tokens, correct: correct)
     }

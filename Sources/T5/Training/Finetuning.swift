@@ -45,10 +45,14 @@ public enum Finetuning {
 
     /// `run(...)` with its settings gathered (`Distiller.run` adds a teacher).
     static func run(_ settings: Settings, onEvent: @escaping @Sendable (Event) -> Void) async throws(T5Error) -> T5Model {
+        // The training thread keeps the caller's scoped thread count (`T5Runtime.withThreads`).
+        let scope = Parallel.currentScope
         let result = await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Result<T5Model, T5Error>, Never>) in
                 Thread.detachNewThread {
-                    continuation.resume(returning: Result { () throws(T5Error) in try settings.train(onEvent: onEvent) })
+                    continuation.resume(returning: Parallel.withScope(scope) {
+                        Result { () throws(T5Error) in try settings.train(onEvent: onEvent) }
+                    })
                 }
             }
         } onCancel: {
@@ -67,12 +71,15 @@ public enum Finetuning {
                                 maxInputTokens: maxInputTokens, maxTargetTokens: maxTargetTokens, output: output)
         let (stream, continuation) = AsyncThrowingStream<Event, Error>.makeStream()
         continuation.onTermination = { _ in settings.cancel() }
+        let scope = Parallel.currentScope
         Thread.detachNewThread {
-            do {
-                _ = try settings.train { continuation.yield($0) }
-                continuation.finish()
-            } catch {
-                continuation.finish(throwing: error)
+            Parallel.withScope(scope) {
+                do {
+                    _ = try settings.train { continuation.yield($0) }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
             }
         }
         return stream

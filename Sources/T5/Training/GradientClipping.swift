@@ -5,13 +5,13 @@ public enum GradientClipping {
     /// The L2 norm of all gradients together: √(Σ‖g‖²), each tensor's norm taken first (fp64 here).
     ///
     /// Tensors are spread over the threads and each tensor's Σg² runs in eight fp64 accumulators (one
-    /// accumulator was a 4-cycle add chain per element: ~70 ms per step for t5-small, serial); the tensors'
-    /// sums are then added in the given order, so the result does not depend on the thread count.
+    /// accumulator was a 4-cycle add chain per element, serial: tools/bench/RESULTS.md, "Kernel choices");
+    /// the tensors' sums are then added in the given order, so the result does not depend on the thread count.
     public static func globalNorm(_ gradients: [Tensor]) -> Double {
         var sums = [Double](repeating: 0, count: gradients.count)
         sums.withUnsafeMutableBufferPointer { sums in
             let out = UncheckedSendable(value: sums.baseAddress.unsafelyUnwrapped)
-            forEachIndexConcurrently(gradients.count) { t in
+            Parallel.run(gradients.count) { t in
                 out.value[t] = sumOfSquares(gradients[t].pointer, gradients[t].count)
             }
         }
@@ -44,18 +44,10 @@ public enum GradientClipping {
         let coefficient = Float(maxNorm) / (Float(norm) + 1e-6)
         // torch multiplies by the clamped coefficient unconditionally; a factor of exactly 1 is a no-op.
         guard coefficient < 1 else { return norm }
-        forEachIndexConcurrently(gradients.count) { t in
+        // One work item per tensor, on the worker threads (each touches only its tensor).
+        Parallel.run(gradients.count) { t in
             Vector.scale(gradients[t].pointer, by: coefficient, gradients[t].count)
         }
         return norm
-    }
-
-    /// Runs `body(t)` for t in 0..<count on the worker threads (each call touches only tensor t).
-    private static func forEachIndexConcurrently(_ count: Int, _ body: (Int) -> Void) {
-        guard count > 1, Parallel.threads > 1 else {
-            for t in 0..<count { body(t) }
-            return
-        }
-        Parallel.run(count, body)
     }
 }

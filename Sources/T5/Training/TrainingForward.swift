@@ -66,12 +66,3 @@ final class TrainingPass {
         head.forward(headInput.pointer, rows: nt, into: logits.pointer)
     }
 }
-
-/// Runs `body` on contiguous slices of `0..<count`, on several threads when the pass (`cost` elementwise
-/// operations) is worth a hand-off. For the elementwise passes between the products, which would otherwise
-/// leave every core but one idle.
-@inline(__always)
-func forEachSlice(_ count: Int, cost: Int, _ body: (Range<Int>) -> Void) {
-    let parts = Parallel.chunks(count, cost: cost)
-    Parallel.run(parts) { part in body(count * part / parts ..< count * (part + 1) / parts) }
-}
