@@ -193,7 +193,7 @@ import Testing
     }
 
     @Test(arguments: [(17, 33, 7), (64, 1100, 515)])
-    func trainingLinearOnTwoThreadsMatchesNaive(shape: (Int, Int, Int)) {
+    func threadedProductOnTwoThreadsMatchesNaive(shape: (Int, Int, Int)) {
         let (rows, outFeatures, inFeatures) = shape
         ParallelSettings.scoped(threads: 2, minimumCost: 0) {
             var g = SeededGenerator(seed: UInt64(rows))
@@ -202,9 +202,13 @@ import Testing
                 m: rows, n: outFeatures, k: inFeatures, x, lda: inFeatures, transposeA: false, w, ldb: inFeatures, transposeB: true)
             let xt = Tensor(shape: [rows, inFeatures], values: x), wt = Tensor(shape: [outFeatures, inFeatures], values: w)
             let y = Tensor(zeros: [rows, outFeatures])
-            GEMM.trainingLinear(xt.pointer, rows: rows, inFeatures: inFeatures, weight: wt.pointer, outFeatures: outFeatures, into: y.pointer)
+            GEMM.threadedProduct(
+                m: rows, n: outFeatures, k: inFeatures, xt.pointer, lda: inFeatures, transposeA: false,
+                wt.pointer, ldb: inFeatures, transposeB: true, y.pointer, ldc: outFeatures, accumulate: false)
             #expect(relativeL2(y.array.map(Double.init), expected) <= 1e-6)
-            GEMM.trainingLinear(xt.pointer, rows: rows, inFeatures: inFeatures, weight: wt.pointer, outFeatures: outFeatures, into: y.pointer, accumulate: true)
+            GEMM.threadedProduct(
+                m: rows, n: outFeatures, k: inFeatures, xt.pointer, lda: inFeatures, transposeA: false,
+                wt.pointer, ldb: inFeatures, transposeB: true, y.pointer, ldc: outFeatures, accumulate: true)
             #expect(relativeL2(y.array.map(Double.init), expected.map { 2 * $0 }) <= 1e-6)
         }
     }

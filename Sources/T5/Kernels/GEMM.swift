@@ -57,9 +57,9 @@ enum GEMM {
             return
         }
         // Large products (the encoder, batches, teacher-forced scoring): the same column split and AVX-512
-        // kernel as training (`trainingMultiply`: CKernels/sgemm.c where the CPU has it, else OpenBLAS).
+        // kernel as training (`threadedProduct`: CKernels/sgemm.c where the CPU has it, else OpenBLAS).
         if alpha == 1 && (beta == 0 || beta == 1) {
-            trainingMultiply(
+            threadedProduct(
                 m: m, n: n, k: k, a, lda: lda, transposeA: transposeA, b, ldb: ldb, transposeB: transposeB,
                 c, ldc: ldc, accumulate: beta == 1)
             return
@@ -199,11 +199,11 @@ extension GEMM {
         let parts = Parallel.chunks(2 * ((inFeatures + 63) / 64), cost: 2 * rows * inFeatures * outFeatures)
         guard let dWeight, parts >= 2, rows > 0, inFeatures > 0, outFeatures > 0 else {
             // One after the other, each split across the threads (one thread, a frozen weight, or tiny).
-            trainingMultiply(
+            threadedProduct(
                 m: rows, n: inFeatures, k: outFeatures, dY, lda: outFeatures, transposeA: false,
                 weight, ldb: inFeatures, transposeB: false, dX, ldc: inFeatures, accumulate: true)
             if let dWeight {
-                trainingMultiply(
+                threadedProduct(
                     m: outFeatures, n: inFeatures, k: rows, dY, lda: outFeatures, transposeA: true,
                     x, ldb: inFeatures, transposeB: false, dWeight, ldc: inFeatures, accumulate: true)
             }
@@ -250,13 +250,13 @@ extension GEMM {
 }
 
 extension GEMM {
-    /// `C (m, n) (+)= op(A) · op(B)` for the training step and inference's large products: columns of C
+    /// `C (m, n) (+)= op(A) · op(B)` for every large product (training, the encoder, prefills): columns of C
     /// split across the threads, each slice through `productOnThisThread`, i.e. the AVX-512 kernel of
     /// CKernels/sgemm.c (`t5_sgemm`) where the CPU has it and single-threaded sgemm otherwise.
     ///
     /// OpenBLAS may run its AVX2 kernels on an AVX-512 machine (an old CPU table, or OPENBLAS_CORETYPE),
     /// about half t5_sgemm's speed there (tools/bench/RESULTS.md, "GEMM dispatch").
-    static func trainingMultiply(
+    static func threadedProduct(
         m: Int, n: Int, k: Int, _ a: UnsafePointer<Float>, lda: Int, transposeA: Bool,
         _ b: UnsafePointer<Float>, ldb: Int, transposeB: Bool,
         _ c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool
@@ -272,16 +272,5 @@ extension GEMM {
                 transposeB ? b + columns.lowerBound * ldb : b + columns.lowerBound, ldb: ldb, transposeB: transposeB,
                 c + columns.lowerBound, ldc: ldc, accumulate: accumulate)
         }
-    }
-
-    /// `Y (rows, out) (+)= X (rows, in) · Wᵀ` for the training step: `linear` through `trainingMultiply`.
-    static func trainingLinear(
-        _ x: UnsafePointer<Float>, rows: Int, inFeatures: Int,
-        weight: UnsafePointer<Float>, outFeatures: Int,
-        into y: UnsafeMutablePointer<Float>, accumulate: Bool = false
-    ) {
-        trainingMultiply(
-            m: rows, n: outFeatures, k: inFeatures, x, lda: inFeatures, transposeA: false,
-            weight, ldb: inFeatures, transposeB: true, y, ldc: outFeatures, accumulate: accumulate)
     }
 }
