@@ -1,151 +1,127 @@
-/// Per-request decoder state: the self-attention KV cache, the cross-attention keys and values (computed
-/// once per input), and every scratch buffer a step needs. The cache grows by doubling as tokens are
-/// generated, so memory follows the work done rather than `max_new_tokens`; a step that fits allocates
-/// nothing, and a growth that would not fit in memory throws before allocating.
-///
-/// Rows are the sequences being decoded (N = inputs × beams); row r reads input `rowInput[r]` of the
-/// encoder output. `forward` appends T tokens to every row: T = 1 while generating, T = the whole target
-/// when scoring with teacher forcing.
+/// The decoder's forward over a changing set of sequences: each live slot of a `KVCache` appends its own
+/// number of tokens at its own position (the slot's length), and the logits of every appended token come
+/// out in `logits`. One token per live slot while generating; a whole target per slot (rows may differ in
+/// length) when scoring with teacher forcing. The scratch buffers grow (rarely) with the tokens of a call,
+/// so a step that fits allocates nothing, and a growth that would not fit in memory throws before
+/// allocating.
 final class DecoderState {
     let model: T5Model
-    let rows: Int
-    /// Decoder positions the cache holds before it next grows.
-    private(set) var capacity: Int
-    /// Decoder positions already in the cache.
-    private(set) var length = 0
-    /// The encoder input each row attends to.
-    let rowInput: [Int]
-    let sourceLengths: [Int]
-    let sourceLength: Int
+    let cache: KVCache
+    /// The slots admitted by `init(model:encoded:rowInput:capacity:)`, one per row, for callers that decode
+    /// a fixed set of rows (`forward(tokens:)`, `reorder(_:)`).
+    let rowSlots: [KVCache.Slot]
+    var rows: Int { rowSlots.count }
+    /// Decoder positions the largest slot holds before it next grows.
+    var capacity: Int { cache.capacity }
 
-    private var selfKeys: [Tensor]    // per block (N, capacity, H·K)
-    private var selfValues: [Tensor]
-    private var spareKeys: [Tensor]   // the same, for reordering beams without allocating
-    private var spareValues: [Tensor]
-    private let crossKeys: [Tensor]   // per block (B, S, H·K)
-    private let crossValues: [Tensor]
-
-    // Scratch sized for `tokenCapacity` = N·T tokens per call; grown (rarely) by `reserve`.
+    // Scratch sized for `tokenCapacity` tokens per call; grown (rarely) by `reserve`.
     private var tokenCapacity = 0
     private var x = Tensor(zeros: [0]), h = Tensor(zeros: [0])
     private var q = Tensor(zeros: [0]), k = Tensor(zeros: [0]), v = Tensor(zeros: [0]), attn = Tensor(zeros: [0])
     private var ff = Tensor(zeros: [0]), ffLinear = Tensor(zeros: [0])
     private var scores = Tensor(zeros: [0])
     private var tokenIDs = [Int32]()
-    /// (N·T, V) logits of the last `forward`.
+    /// Per row of the current call: its first token in the packed scratch, its position, its token count.
+    private var rowFirst = [Int](), rowPosition = [Int](), rowCount = [Int]()
+    /// (tokens, V) logits of the last `forward`, the rows' tokens back to back in the order they were given.
     private(set) var logits = Tensor(zeros: [0])
+    /// Rows (one per slot and call) the decoder has run, and tokens: what dropping finished rows saves.
+    private(set) var rowsRun = 0, tokensRun = 0
 
+    /// A decoder with an empty cache over `encoded`; slots are admitted through `cache`.
+    /// `initialPositions`: the positions each slot allocates at first (it grows past them when needed).
+    init(model: T5Model, encoded: EncoderOutput, initialPositions: Int) throws(T5Error) {
+        try model.requireDecoder()
+        self.model = model
+        cache = try KVCache(model: model, encoded: encoded, initialPositions: initialPositions)
+        rowSlots = []
+    }
+
+    /// A decoder with one slot per row: row r reads input `rowInput[r]` of the encoder output.
     /// `capacity`: the positions to allocate at first (the cache grows past it when needed).
     init(model: T5Model, encoded: EncoderOutput, rowInput: [Int], capacity: Int) throws(T5Error) {
         try model.requireDecoder()
         self.model = model
-        self.rows = rowInput.count
-        self.capacity = max(1, capacity)
-        self.rowInput = rowInput
-        sourceLengths = encoded.lengths
-        sourceLength = encoded.sourceLength
-        let hk = model.innerDim, layers = model.weights.decoderBlocks.count
-        try MemoryBudget.require(
-            MemoryBudget.sum([
-                MemoryBudget.floats(layers, 2, encoded.batch, encoded.sourceLength, hk),
-                MemoryBudget.floats(layers, 2, rows, self.capacity, hk),
-                Self.scratchBytes(model: model, rows: rows, tokensPerRow: 1, capacity: self.capacity, sourceLength: sourceLength),
-            ]),
-            for: "decoding \(rows) row\(rows == 1 ? "" : "s") over \(encoded.sourceLength) source tokens")
-        let cacheShape = [rows, self.capacity, hk]
-        selfKeys = model.weights.decoderBlocks.map { _ in Tensor(zeros: cacheShape) }
-        selfValues = model.weights.decoderBlocks.map { _ in Tensor(zeros: cacheShape) }
-        spareKeys = []
-        spareValues = []
-
-        // Cross-attention keys and values depend only on the encoder output: project them once per input.
-        let sourceRows = encoded.batch * encoded.sourceLength
-        var keys = [Tensor](), values = [Tensor]()
-        for block in model.weights.decoderBlocks {
-            guard let cross = block.crossAttention else { continue }
-            let ck = Tensor(zeros: [encoded.batch, encoded.sourceLength, hk])
-            let cv = Tensor(zeros: [encoded.batch, encoded.sourceLength, hk])
-            GEMM.linear(encoded.hidden.pointer, rows: sourceRows, weight: cross.k, into: ck.pointer)
-            GEMM.linear(encoded.hidden.pointer, rows: sourceRows, weight: cross.v, into: cv.pointer)
-            keys.append(ck)
-            values.append(cv)
-        }
-        crossKeys = keys
-        crossValues = values
-        try reserve(tokensPerRow: 1)
+        cache = try KVCache(model: model, encoded: encoded, initialPositions: capacity)
+        rowSlots = try cache.admit(inputs: rowInput)
+        try reserve(tokens: rowInput.count, queries: 1, keys: max(cache.initialPositions, cache.sourceLength))
     }
 
-    /// The bytes of the scratch buffers for `rows · tokensPerRow` tokens, nil on overflow.
-    private static func scratchBytes(model: T5Model, rows: Int, tokensPerRow t: Int, capacity: Int, sourceLength: Int) -> Int? {
-        let c = model.config, hk = model.innerDim
-        guard let n = MemoryBudget.product([rows, t]) else { return nil }
-        return MemoryBudget.sum([
-            MemoryBudget.floats(n, c.dModel, 2), MemoryBudget.floats(n, hk, 4),
-            MemoryBudget.floats(n, c.dFF, c.isGatedActivation ? 2 : 1), MemoryBudget.floats(n, c.vocabSize),
-            MemoryBudget.floats(Parallel.threads, t, max(capacity, sourceLength)),
-        ])
-    }
-
-    /// Makes the scratch buffers hold `rows · tokensPerRow` tokens (and attention scores over the current
-    /// capacity).
-    private func reserve(tokensPerRow t: Int) throws(T5Error) {
-        guard let n = MemoryBudget.product([rows, t]) else {
-            throw .tooLarge(what: "decoding \(rows) rows of \(t) tokens", bytes: nil, available: MemoryBudget.available())
-        }
-        // Attention scratch per worker: (T, L) floats for the most tokens per row any call has asked for.
-        let perRow = max(t, tokenCapacity / rows)
-        let bytes = Self.scratchBytes(model: model, rows: rows, tokensPerRow: perRow, capacity: capacity, sourceLength: sourceLength)
-        guard let bytes, let scoreCount = MemoryBudget.product([Parallel.threads, perRow, max(capacity, sourceLength)]) else {
-            throw .tooLarge(what: "decoding \(rows) rows of \(t) tokens", bytes: nil, available: MemoryBudget.available())
-        }
-        guard n > tokenCapacity || scoreCount > scores.count else { return }
-        try MemoryBudget.require(bytes, for: "decoding \(rows) row\(rows == 1 ? "" : "s") of \(perRow) token\(perRow == 1 ? "" : "s")")
-        let c = model.config, hk = model.innerDim
-        tokenCapacity = max(n, tokenCapacity)
-        let m = tokenCapacity
-        x = Tensor(zeros: [m, c.dModel]); h = Tensor(zeros: [m, c.dModel])
-        q = Tensor(zeros: [m, hk]); k = Tensor(zeros: [m, hk]); v = Tensor(zeros: [m, hk]); attn = Tensor(zeros: [m, hk])
-        ff = Tensor(zeros: [m, c.dFF]); ffLinear = Tensor(zeros: c.isGatedActivation ? [m, c.dFF] : [0])
-        scores = Tensor(zeros: [scoreCount])
-        tokenIDs = [Int32](repeating: 0, count: m)
-        logits = Tensor(zeros: [m, c.vocabSize])
-    }
-
-    /// Doubles the cache (at least to `positions`), copying each row's keys and values to the new stride.
-    private func grow(to positions: Int) throws(T5Error) {
-        if positions > model.decoderSupportedLength {
-            throw .invalidOption(name: "GenerationOptions.maxNewTokens", reason: "\(positions) decoder positions exceed the \(model.decoderSupportedLength) this model's relative_attention_max_distance can be expanded to")
-        }
-        let newCapacity = max(positions, capacity <= Int.max / 2 ? 2 * capacity : Int.max)
-        let hk = model.innerDim, layers = selfKeys.count
-        try MemoryBudget.require(
-            MemoryBudget.floats(layers, spareKeys.isEmpty ? 2 : 4, rows, newCapacity, hk),
-            for: "a decoder cache of \(newCapacity) positions for \(rows) row\(rows == 1 ? "" : "s")")
-        func regrown(_ old: Tensor) -> Tensor {
-            let new = Tensor(zeros: [rows, newCapacity, hk])
-            for r in 0..<rows {
-                (new.pointer + r * newCapacity * hk).update(from: old.pointer + r * capacity * hk, count: length * hk)
-            }
-            return new
-        }
-        selfKeys = selfKeys.map(regrown)
-        selfValues = selfValues.map(regrown)
-        spareKeys = []
-        spareValues = []
-        capacity = newCapacity
-    }
-
-    /// Appends `tokens` (N, T) row-major to every row, at positions `length ..< length + T`, and computes
-    /// the logits of each (N·T, V) into `logits`. Returns T.
-    @discardableResult
+    /// Appends `tokens` (T, row-major) to every row of `rowSlots`, T each, and computes the logits of each
+    /// (N·T, V) into `logits`. Returns T.
     /// `blockInput(b, x)`, when given, receives the residual stream entering block b, (N·T, D), before it runs.
+    @discardableResult
     func forward(tokens: [Int], blockInput: ((Int, UnsafePointer<Float>) -> Void)? = nil) throws(T5Error) -> Int {
         precondition(tokens.count % rows == 0, "tokens must be (rows, T)")
         let t = tokens.count / rows
-        if length + t > capacity { try grow(to: length + t) }
-        try reserve(tokensPerRow: t)
+        try forward(slots: rowSlots, tokens: tokens, counts: [Int](repeating: t, count: rows), blockInput: blockInput)
+        return t
+    }
+
+    /// Beam search bookkeeping over `rowSlots`: row r continues the sequence that was in row `sources[r]`.
+    func reorder(_ sources: [Int]) throws(T5Error) {
+        precondition(sources.count == rows)
+        try cache.reorder(rowSlots, from: sources.map { rowSlots[$0] })
+    }
+
+    /// The scratch bytes for `n` tokens whose attention scores per worker take `slice` floats, nil on overflow.
+    private func scratchBytes(tokens n: Int, slice: Int) -> Int? {
+        let c = model.config, hk = model.innerDim
+        return MemoryBudget.sum([
+            MemoryBudget.floats(n, c.dModel, 2), MemoryBudget.floats(n, hk, 4),
+            MemoryBudget.floats(n, c.dFF, c.isGatedActivation ? 2 : 1), MemoryBudget.floats(n, c.vocabSize),
+            MemoryBudget.floats(Parallel.threads, slice),
+        ])
+    }
+
+    /// Makes the scratch buffers hold `n` tokens, and attention scores of up to `queries` rows over `keys`
+    /// positions per worker.
+    private func reserve(tokens n: Int, queries: Int, keys: Int) throws(T5Error) {
+        guard let slice = MemoryBudget.product([queries, keys]), let scoreCount = MemoryBudget.product([Parallel.threads, slice]),
+              let bytes = scratchBytes(tokens: max(n, tokenCapacity), slice: slice) else {
+            throw .tooLarge(what: "decoding \(n) tokens", bytes: nil, available: MemoryBudget.available())
+        }
+        guard n > tokenCapacity || scoreCount > scores.count else { return }
+        try MemoryBudget.require(bytes, for: "decoding \(n) token\(n == 1 ? "" : "s")")
+        if scoreCount > scores.count { scores = Tensor(zeros: [scoreCount]) }
+        guard n > tokenCapacity else { return }
+        let c = model.config, hk = model.innerDim
+        tokenCapacity = n
+        x = Tensor(zeros: [n, c.dModel]); h = Tensor(zeros: [n, c.dModel])
+        q = Tensor(zeros: [n, hk]); k = Tensor(zeros: [n, hk]); v = Tensor(zeros: [n, hk]); attn = Tensor(zeros: [n, hk])
+        ff = Tensor(zeros: [n, c.dFF]); ffLinear = Tensor(zeros: c.isGatedActivation ? [n, c.dFF] : [0])
+        tokenIDs = [Int32](repeating: 0, count: n)
+        logits = Tensor(zeros: [n, c.vocabSize])
+    }
+
+    /// Appends `counts[i]` tokens to slot `slots[i]` (the rows' tokens back to back in `tokens`), at
+    /// positions `length(of: slot) ..<` its length plus the count, and computes the logits of every token
+    /// into `logits`, in the same order.
+    /// `blockInput(b, x)`, when given, receives the residual stream entering block b, (tokens, D).
+    func forward(slots: [KVCache.Slot], tokens: [Int], counts rowCounts: [Int], blockInput: ((Int, UnsafePointer<Float>) -> Void)? = nil) throws(T5Error) {
+        precondition(slots.count == rowCounts.count && tokens.count == rowCounts.reduce(0, +), "one count per slot, one token per count")
+        rowFirst.removeAll(keepingCapacity: true)
+        rowPosition.removeAll(keepingCapacity: true)
+        rowCount.removeAll(keepingCapacity: true)
+        var n = 0, longest = 1, keyBound = cache.sourceLength
+        for (slot, t) in zip(slots, rowCounts) {
+            try cache.reserve(slot, adding: t)
+            rowFirst.append(n)
+            rowPosition.append(cache.length(of: slot))
+            rowCount.append(t)
+            n += t
+            longest = max(longest, t)
+            keyBound = max(keyBound, cache.length(of: slot) + t)
+        }
+        guard n > 0 else { return }
+        try reserve(tokens: n, queries: longest, keys: keyBound)
+        rowsRun += slots.count
+        tokensRun += n
+        let slice = longest * keyBound
+        // Locals, not properties, for the worker threads to read.
+        let first = rowFirst, positions = rowPosition, counts = rowCount
         let c = model.config, w = model.weights
-        let d = c.dModel, hk = model.innerDim, dk = c.dKV, n = rows * t
+        let d = c.dModel, hk = model.innerDim, dk = c.dKV
         for i in 0..<n { tokenIDs[i] = Int32(tokens[i]) }
         tokenIDs.withUnsafeBufferPointer { ids in
             Embedding.forward(ids: ids.baseAddress.unsafelyUnwrapped, count: n, table: w.shared.pointer, dim: d, into: x.pointer)
@@ -153,44 +129,44 @@ final class DecoderState {
         for (layer, block) in w.decoderBlocks.enumerated() {
             blockInput?(layer, x.pointer)
             let bias = model.decoderBiases[layer]
-            // Causal self-attention over the cache plus the new tokens (T5LayerSelfAttention).
+            // Causal self-attention over the slot's cache plus its new tokens (T5LayerSelfAttention).
             RMSNorm.forward(x.pointer, weight: block.selfAttentionNorm.pointer, epsilon: c.layerNormEpsilon, rows: n, dim: d, into: h.pointer)
             GEMM.linear(h.pointer, rows: n, weight: block.selfAttention.q, into: q.pointer)
             GEMM.linear(h.pointer, rows: n, weight: block.selfAttention.k, into: k.pointer)
             GEMM.linear(h.pointer, rows: n, weight: block.selfAttention.v, into: v.pointer)
-            let cacheK = selfKeys[layer].pointer, cacheV = selfValues[layer].pointer
-            for r in 0..<rows {
-                let dst = (r * capacity + length) * hk
-                (cacheK + dst).update(from: k.pointer + r * t * hk, count: t * hk)
-                (cacheV + dst).update(from: v.pointer + r * t * hk, count: t * hk)
+            for (r, slot) in slots.enumerated() {
+                let dst = positions[r] * hk
+                (cache.keys(of: slot, layer: layer) + dst).update(from: k.pointer + first[r] * hk, count: counts[r] * hk)
+                (cache.values(of: slot, layer: layer) + dst).update(from: v.pointer + first[r] * hk, count: counts[r] * hk)
             }
-            let keyLength = length + t, firstPosition = length
-            forEachRowAndHead(keyLength: keyLength) { r, head, scratch in
+            forEachRowAndHead(counts, keyLength: { positions[$0] + counts[$0] }, slice: slice) { r, head, scratch in
+                let slot = slots[r], t = counts[r], offset = first[r] * hk + head * dk
                 Attention.forward(
-                    q: q.pointer + r * t * hk + head * dk, ldq: hk,
-                    keys: cacheK + r * capacity * hk + head * dk, ldk: hk,
-                    values: cacheV + r * capacity * hk + head * dk, ldv: hk,
-                    queries: t, keyLength: keyLength, headDim: dk,
-                    firstPosition: firstPosition, causal: true,
+                    q: q.pointer + offset, ldq: hk,
+                    keys: cache.keys(of: slot, layer: layer) + head * dk, ldk: hk,
+                    values: cache.values(of: slot, layer: layer) + head * dk, ldv: hk,
+                    queries: t, keyLength: positions[r] + t, headDim: dk,
+                    firstPosition: positions[r], causal: true,
                     bias: .relative(bias.center(head), maxDistance: bias.maxDistance),
-                    scores: scratch, out: attn.pointer + r * t * hk + head * dk, ldo: hk)
+                    scores: scratch, out: attn.pointer + offset, ldo: hk)
             }
             GEMM.linear(attn.pointer, rows: n, weight: block.selfAttention.o, into: x.pointer, accumulate: true)
 
-            // Cross-attention over the encoder output of the row's input (T5LayerCrossAttention, no bias).
+            // Cross-attention over the encoder output of the slot's input (T5LayerCrossAttention, no bias).
             if let cross = block.crossAttention, let norm = block.crossAttentionNorm {
                 RMSNorm.forward(x.pointer, weight: norm.pointer, epsilon: c.layerNormEpsilon, rows: n, dim: d, into: h.pointer)
                 GEMM.linear(h.pointer, rows: n, weight: cross.q, into: q.pointer)
-                let ck = crossKeys[layer].pointer, cv = crossValues[layer].pointer
-                forEachRowAndHead(keyLength: sourceLength) { r, head, scratch in
-                    let input = rowInput[r]
+                let ck = cache.crossKeys[layer].pointer, cv = cache.crossValues[layer].pointer
+                let sourceLength = cache.sourceLength
+                forEachRowAndHead(counts, keyLength: { _ in sourceLength }, slice: slice) { r, head, scratch in
+                    let input = cache.input(of: slots[r]), offset = first[r] * hk + head * dk
                     let src = input * sourceLength * hk + head * dk
                     Attention.forward(
-                        q: q.pointer + r * t * hk + head * dk, ldq: hk,
+                        q: q.pointer + offset, ldq: hk,
                         keys: ck + src, ldk: hk, values: cv + src, ldv: hk,
-                        queries: t, keyLength: sourceLengths[input], headDim: dk,
+                        queries: counts[r], keyLength: cache.sourceLengths[input], headDim: dk,
                         firstPosition: 0, causal: false, bias: .none,
-                        scores: scratch, out: attn.pointer + r * t * hk + head * dk, ldo: hk)
+                        scores: scratch, out: attn.pointer + offset, ldo: hk)
                 }
                 GEMM.linear(attn.pointer, rows: n, weight: cross.o, into: x.pointer, accumulate: true)
             }
@@ -205,18 +181,17 @@ final class DecoderState {
             Vector.scale(h.pointer, by: Float(1 / Double(d).squareRoot()), n * d)
         }
         GEMM.linear(h.pointer, rows: n, weight: w.lmHead, into: logits.pointer)
-        length += t
-        return t
+        for (slot, t) in zip(slots, rowCounts) { cache.advance(slot, by: t) }
     }
 
-    /// Runs `body(row, head, scores)` for every (row, head) pair, split across the worker threads; each
-    /// worker gets its own `scores` scratch of (T, L) floats.
-    private func forEachRowAndHead(keyLength: Int, _ body: (Int, Int, UnsafeMutablePointer<Float>) -> Void) {
-        let heads = model.config.numHeads, pairs = rows * heads
-        let t = tokenCapacity / rows
-        let slice = t * max(capacity, sourceLength)
+    /// Runs `body(row, head, scores)` for every (row, head) pair of the rows whose query counts are
+    /// `counts`, split across the worker threads; each worker gets its own `scores` scratch of `slice` floats.
+    private func forEachRowAndHead(_ counts: [Int], keyLength: (Int) -> Int, slice: Int, _ body: (Int, Int, UnsafeMutablePointer<Float>) -> Void) {
+        let rows = counts.count, heads = model.config.numHeads, pairs = rows * heads
+        var cost = 0
+        for r in 0..<rows { cost += counts[r] * keyLength(r) }
         // The scratch was sized for the thread count at `reserve`; never use more slices than it holds.
-        let parts = min(Parallel.chunks(pairs, cost: pairs * t * keyLength * model.config.dKV * 2), scores.count / slice)
+        let parts = min(Parallel.chunks(pairs, cost: cost * heads * model.config.dKV * 2), scores.count / max(slice, 1))
         let per = (pairs + parts - 1) / parts
         let scratch = scores.pointer
         Parallel.run(parts) { p in
@@ -224,28 +199,5 @@ final class DecoderState {
                 body(pair / heads, pair % heads, scratch + p * slice)
             }
         }
-    }
-
-    /// Beam search bookkeeping: row r continues the sequence that was in row `sources[r]`, so its cache
-    /// becomes a copy of that row's (beam_idx reordering of the cache in transformers).
-    func reorder(_ sources: [Int]) throws(T5Error) {
-        precondition(sources.count == rows)
-        if sources.enumerated().allSatisfy({ $0.offset == $0.element }) { return }
-        let hk = model.innerDim
-        if spareKeys.isEmpty {
-            try MemoryBudget.require(
-                MemoryBudget.floats(selfKeys.count, 2, rows, capacity, hk),
-                for: "reordering a decoder cache of \(capacity) positions for \(rows) rows")
-            spareKeys = selfKeys.map { Tensor(zeros: $0.shape) }
-            spareValues = selfValues.map { Tensor(zeros: $0.shape) }
-        }
-        for layer in selfKeys.indices {
-            for (r, s) in sources.enumerated() {
-                (spareKeys[layer].pointer + r * capacity * hk).update(from: selfKeys[layer].pointer + s * capacity * hk, count: length * hk)
-                (spareValues[layer].pointer + r * capacity * hk).update(from: selfValues[layer].pointer + s * capacity * hk, count: length * hk)
-            }
-        }
-        swap(&selfKeys, &spareKeys)
-        swap(&selfValues, &spareValues)
     }
 }

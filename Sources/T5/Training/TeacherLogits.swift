@@ -20,8 +20,7 @@ extension T5Model {
     /// The forward of `teacherLogits`, also keeping every block's input when `recordingHiddenStates`.
     ///
     /// The encoder runs once over the batch's inputs; the decoder reads `[decoder_start] + target[..<last]` for
-    /// every row at once, padded to the longest target. Padding comes after each row's real positions and the
-    /// decoder is causal, so it changes no real row's values; only the real rows are kept.
+    /// every row at once, each row its own length.
     func teacherForward(_ batch: TrainingBatch, recordingHiddenStates: Bool) throws(T5Error) -> TeacherOutputs {
         try requireDecoder()
         let targets = batch.targetIDs, v = config.vocabSize, d = config.dModel
@@ -34,27 +33,23 @@ extension T5Model {
             state.pointer.update(from: x, count: sourceRows * d)
             encoderStates.append(state)
         } : nil)
-        let state = try DecoderState(model: self, encoded: encoded, rowInput: Array(targets.indices), capacity: longest)
+        // One slot per target, each reading its own tokens: rows of different lengths, no padding, so the
+        // logits and block inputs come out in label order.
+        let state = try DecoderState(model: self, encoded: encoded, initialPositions: longest)
+        let slots = try state.cache.admit(inputs: Array(targets.indices))
         var tokens = [Int]()
-        tokens.reserveCapacity(targets.count * longest)
+        tokens.reserveCapacity(targetRows)
         for target in targets {
             tokens.append(config.decoderStartTokenID)
             tokens += target.dropLast()
-            tokens += repeatElement(config.padTokenID, count: longest - target.count)
         }
-        /// Copies the real rows of a (B·longest, width) padded buffer into (Nt, width) label order.
-        func packed(_ padded: UnsafePointer<Float>, width: Int) -> Tensor {
-            let out = Tensor(zeros: [targetRows, width])
-            var row = 0
-            for (b, target) in targets.enumerated() {
-                (out.pointer + row * width).update(from: padded + b * longest * width, count: target.count * width)
-                row += target.count
-            }
-            return out
-        }
-        try state.forward(tokens: tokens, blockInput: recordingHiddenStates ? { _, x in
-            decoderStates.append(packed(x, width: d))
+        try state.forward(slots: slots, tokens: tokens, counts: targets.map(\.count), blockInput: recordingHiddenStates ? { _, x in
+            let state = Tensor(zeros: [targetRows, d])  // (Nt, D)
+            state.pointer.update(from: x, count: targetRows * d)
+            decoderStates.append(state)
         } : nil)
-        return TeacherOutputs(logits: packed(state.logits.pointer, width: v), encoderStates: encoderStates, decoderStates: decoderStates)
+        let logits = Tensor(zeros: [targetRows, v])
+        logits.pointer.update(from: state.logits.pointer, count: targetRows * v)
+        return TeacherOutputs(logits: logits, encoderStates: encoderStates, decoderStates: decoderStates)
     }
 }
