@@ -173,9 +173,13 @@ final class KVCache {
         precondition(slots.count == sources.count)
         guard zip(slots, sources).contains(where: { $0 != $1 }) else { return }
         let old = buffers, oldLengths = lengths, oldInputs = inputs
-        // The first claim on a source's buffers takes them; a slot that continues itself claims first.
+        // The first claim on a source's buffers takes them. A source that keeps its own contents (it continues
+        // itself, or is not reordered at all) claims first.
+        let targets = Set(slots.map(\.index))
         var claimed = Set<Int>()
-        for (slot, source) in zip(slots, sources) where slot == source { claimed.insert(source.index) }
+        for (slot, source) in zip(slots, sources) where slot == source || !targets.contains(source.index) {
+            claimed.insert(source.index)
+        }
         var byReference = [Bool](repeating: false, count: slots.count)
         for (i, (slot, source)) in zip(slots, sources).enumerated() where slot != source {
             if claimed.insert(source.index).inserted { byReference[i] = true }
