@@ -154,7 +154,9 @@ extension T5Model {
         try checkIDs([inputIDs, targetIDs])
         guard !targetIDs.isEmpty else { return ScoredTarget(ids: [], logprobs: [], total: 0) }
         let v = config.vocabSize
-        let state = try DecoderState(model: self, encoded: encode([inputIDs]), initialPositions: targetIDs.count)
+        let encoded = try encode([inputIDs])
+        if Task.isCancelled { throw .cancelled }
+        let state = try DecoderState(model: self, encoded: encoded, initialPositions: targetIDs.count)
         let slot = try state.cache.admit(input: 0)
         try state.forward(slots: [slot], tokens: [config.decoderStartTokenID] + targetIDs.dropLast(), counts: [targetIDs.count])
         var logprobs = [Float]()
