@@ -64,26 +64,30 @@ final class DecoderState {
         try cache.reorder(rowSlots, from: sources.map { rowSlots[$0] })
     }
 
-    /// The scratch bytes for `n` tokens whose attention scores per worker take `slice` floats, nil on overflow.
-    private func scratchBytes(tokens n: Int, slice: Int) -> Int? {
+    /// The scratch bytes for `n` tokens and `scores` floats of attention scores, nil on overflow.
+    private func scratchBytes(tokens n: Int, scores: Int) -> Int? {
         let c = model.config, hk = model.innerDim
         return MemoryBudget.sum([
             MemoryBudget.floats(n, c.dModel, 2), MemoryBudget.floats(n, hk, 4),
             MemoryBudget.floats(n, c.dFF, c.isGatedActivation ? 2 : 1), MemoryBudget.floats(n, c.vocabSize),
-            MemoryBudget.floats(Parallel.threads, slice),
+            MemoryBudget.floats(scores),
         ])
     }
 
     /// Makes the scratch buffers hold `n` tokens, and attention scores of up to `queries` rows over `keys`
-    /// positions per worker.
+    /// positions per worker. The score scratch at least doubles when it grows: the keys grow by one every
+    /// step, and a step that fits must neither allocate nor ask the system for the memory available.
     private func reserve(tokens n: Int, queries: Int, keys: Int) throws(T5Error) {
-        guard let slice = MemoryBudget.product([queries, keys]), let scoreCount = MemoryBudget.product([Parallel.threads, slice]),
-              let bytes = scratchBytes(tokens: max(n, tokenCapacity), slice: slice) else {
+        guard let slice = MemoryBudget.product([queries, keys]), let scoreCount = MemoryBudget.product([Parallel.threads, slice]) else {
             throw .tooLarge(what: "decoding \(n) tokens", bytes: nil, available: MemoryBudget.available())
         }
         guard n > tokenCapacity || scoreCount > scores.count else { return }
+        let scoreFloats = scoreCount > scores.count ? max(scoreCount, scores.count <= Int.max / 2 ? 2 * scores.count : 0) : scores.count
+        guard let bytes = scratchBytes(tokens: max(n, tokenCapacity), scores: scoreFloats) else {
+            throw .tooLarge(what: "decoding \(n) tokens", bytes: nil, available: MemoryBudget.available())
+        }
         try MemoryBudget.require(bytes, for: "decoding \(n) token\(n == 1 ? "" : "s")")
-        if scoreCount > scores.count { scores = Tensor(zeros: [scoreCount]) }
+        if scoreFloats > scores.count { scores = Tensor(zeros: [scoreFloats]) }
         guard n > tokenCapacity else { return }
         let c = model.config, hk = model.innerDim
         tokenCapacity = n

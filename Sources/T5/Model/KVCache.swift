@@ -46,6 +46,16 @@ final class KVCache {
     private var freeIndices: [Int] = []
     /// Buffers of released slots (and those a reorder left unused), reused before allocating.
     private var spare: [Buffers] = []
+    /// `reorder`'s scratch: what each slot will hold, and per slot index whether it is reordered and whether
+    /// its old buffers are taken (all false between calls).
+    private struct Move {
+        var buffers: Buffers
+        var length: Int
+        var input: Int
+        var byReference: Bool
+    }
+    private var moves: [Move] = []
+    private var isTarget: [Bool] = [], isClaimed: [Bool] = []
 
     /// Projects the cross-attention keys and values of every encoder row once; no slot is admitted yet.
     init(model: T5Model, encoded: EncoderOutput, initialPositions: Int) throws(T5Error) {
@@ -172,40 +182,54 @@ final class KVCache {
     func reorder(_ slots: [Slot], from sources: [Slot]) throws(T5Error) {
         precondition(slots.count == sources.count)
         guard zip(slots, sources).contains(where: { $0 != $1 }) else { return }
-        let old = buffers, oldLengths = lengths, oldInputs = inputs
-        // The first claim on a source's buffers takes them. A source that keeps its own contents (it continues
-        // itself, or is not reordered at all) claims first.
-        let targets = Set(slots.map(\.index))
-        var claimed = Set<Int>()
-        for (slot, source) in zip(slots, sources) where slot == source || !targets.contains(source.index) {
-            claimed.insert(source.index)
+        if isTarget.count < buffers.count {
+            isTarget = [Bool](repeating: false, count: buffers.count)
+            isClaimed = isTarget
         }
-        var byReference = [Bool](repeating: false, count: slots.count)
-        for (i, (slot, source)) in zip(slots, sources).enumerated() where slot != source {
-            if claimed.insert(source.index).inserted { byReference[i] = true }
+        defer {
+            for (slot, source) in zip(slots, sources) {
+                isTarget[slot.index] = false
+                isClaimed[slot.index] = false
+                isClaimed[source.index] = false
+            }
+        }
+        for slot in slots { isTarget[slot.index] = true }
+        // The first claim on a source's buffers takes them. A source that keeps its own contents (it continues
+        // itself, or is not reordered at all) claims first; every later claim copies.
+        for (slot, source) in zip(slots, sources) where slot == source || !isTarget[source.index] {
+            isClaimed[source.index] = true
+        }
+        moves.removeAll(keepingCapacity: true)
+        var copies = 0, longest = 0
+        for (slot, source) in zip(slots, sources) {
+            let byReference = slot != source && !isClaimed[source.index]
+            if byReference { isClaimed[source.index] = true }
+            if slot != source && !byReference {
+                copies += 1
+                longest = max(longest, lengths[source.index])
+            }
+            moves.append(Move(buffers: buffers[source.index].unsafelyUnwrapped, length: lengths[source.index], input: inputs[source.index], byReference: byReference))
         }
         // Buffers of reordered slots that nobody claimed are free for the copies.
-        for slot in slots where !claimed.contains(slot.index) {
-            if let b = old[slot.index] { spare.append(b) }
+        let freed = slots.reduce(0) { $0 + (isClaimed[$1.index] ? 0 : 1) }
+        let fresh = max(0, copies - spare.count - freed)
+        if fresh > 0 {
+            try MemoryBudget.require(
+                MemoryBudget.floats(fresh, layers, 2, max(longest, initialPositions), width),
+                for: "reordering a decoder cache of \(longest) positions for \(slots.count) sequences")
         }
-        let copies = byReference.indices.filter { !byReference[$0] && slots[$0] != sources[$0] }
-        let fresh = max(0, copies.count - spare.count)
-        let need = copies.map { oldLengths[sources[$0].index] }.max() ?? 0
-        try MemoryBudget.require(
-            MemoryBudget.floats(fresh, layers, 2, max(need, initialPositions), width),
-            for: "reordering a decoder cache of \(need) positions for \(slots.count) sequences")
-        for (i, (slot, source)) in zip(slots, sources).enumerated() where slot != source {
-            let from = old[source.index].unsafelyUnwrapped
-            if byReference[i] {
-                buffers[slot.index] = from
+        for slot in slots where !isClaimed[slot.index] { spare.append(buffers[slot.index].unsafelyUnwrapped) }
+        for (i, (slot, move)) in zip(slots, moves).enumerated() where slot != sources[i] {
+            if move.byReference {
+                buffers[slot.index] = move.buffers
             } else {
-                var into = spare.popLast() ?? allocate(max(from.capacity, initialPositions))
-                if into.capacity < oldLengths[source.index] { into = allocate(from.capacity) }
-                copy(from: from, into: &into, positions: oldLengths[source.index])
+                var into = spare.popLast() ?? allocate(max(move.buffers.capacity, initialPositions))
+                if into.capacity < move.length { into = allocate(move.buffers.capacity) }
+                copy(from: move.buffers, into: &into, positions: move.length)
                 buffers[slot.index] = into
             }
-            lengths[slot.index] = oldLengths[source.index]
-            inputs[slot.index] = oldInputs[source.index]
+            lengths[slot.index] = move.length
+            inputs[slot.index] = move.input
         }
     }
 
