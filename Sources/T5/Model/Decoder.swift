@@ -25,8 +25,6 @@ final class DecoderState {
     private var rowFirst = [Int](), rowPosition = [Int](), rowCount = [Int]()
     /// (tokens, V) logits of the last `forward`, the rows' tokens back to back in the order they were given.
     private(set) var logits = Tensor(zeros: [0])
-    /// Rows (one per slot and call) the decoder has run, and tokens: what dropping finished rows saves.
-    private(set) var rowsRun = 0, tokensRun = 0
 
     /// A decoder with an empty cache over `encoded`; slots are admitted through `cache`.
     /// `initialPositions`: the positions each slot allocates at first (it grows past them when needed).
@@ -119,8 +117,6 @@ final class DecoderState {
         }
         guard n > 0 else { return }
         try reserve(tokens: n, queries: longest, keys: keyBound)
-        rowsRun += slots.count
-        tokensRun += n
         let slice = longest * keyBound
         // Locals, not properties, for the worker threads to read.
         let first = rowFirst, positions = rowPosition, counts = rowCount
