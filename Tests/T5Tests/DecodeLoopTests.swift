@@ -84,6 +84,51 @@ import Testing
         #expect(generated < 20_000, "the decoder ran to max_new_tokens after its consumer was cancelled")
     }
 
+    @Test func slotsOfTheirOwnLengthsAndPositionsComputeWhatEachDoesAlone() throws {
+        // Two inputs through one decoder: first a teacher-forced call in which the rows have 3 and 1 tokens, then
+        // one token per live slot per call, each slot at its own position, the shorter one leaving when done.
+        // Every logit must be what each sequence gets in a decoder of its own, fed all at once.
+        let name = "t5v11-gated-gelu"
+        let model = try Fixtures.model(name)
+        let ref = try Fixtures.reference(ModelReference.self, "reference/\(name).json")
+        let byLength = ref.greedy.sorted { $0.ids.count < $1.ids.count }
+        let cases = [try #require(byLength.first { $0.ids.count >= 4 }), try #require(byLength.last)]
+        try #require(cases[1].ids.count > cases[0].ids.count + 2 && cases[0].input_ids != cases[1].input_ids)
+        let v = model.config.vocabSize, start = model.config.decoderStartTokenID
+        let sequences = cases.map { [start] + $0.ids.dropLast() }
+        func logits(_ state: DecoderState, row: Int, count: Int = 1) -> [Float] {
+            Array(UnsafeBufferPointer(start: state.logits.pointer + row * v, count: count * v))
+        }
+        var alone = [[Float]]()
+        for (c, sequence) in zip(cases, sequences) {
+            let state = try DecoderState(model: model, encoded: model.encode([c.input_ids]), rowInput: [0], capacity: sequence.count)
+            try state.forward(tokens: sequence)
+            alone.append(logits(state, row: 0, count: sequence.count))
+        }
+
+        let state = try DecoderState(model: model, encoded: model.encode(cases.map(\.input_ids)), initialPositions: 2)
+        let slots = try state.cache.admit(inputs: [0, 1])
+        var fed = [3, 1], together: [[Float]] = [[], []]
+        try state.forward(slots: slots, tokens: Array(sequences[0][0..<3]) + [sequences[1][0]], counts: [3, 1])
+        together[0] += logits(state, row: 0, count: 3)
+        together[1] += logits(state, row: 3)
+        while true {
+            let live = [0, 1].filter { fed[$0] < sequences[$0].count }
+            if live.isEmpty { break }
+            try state.forward(slots: live.map { slots[$0] }, tokens: live.map { sequences[$0][fed[$0]] }, counts: live.map { _ in 1 })
+            for (row, i) in live.enumerated() {
+                together[i] += logits(state, row: row)
+                fed[i] += 1
+            }
+        }
+        for i in 0..<2 {
+            #expect(state.cache.length(of: slots[i]) == sequences[i].count)
+            #expect(together[i].count == alone[i].count)
+            let diff = zip(together[i], alone[i]).map { abs($0 - $1) }.max() ?? .infinity
+            #expect(diff < 1e-4, "sequence \(i): max |diff| \(diff)")
+        }
+    }
+
     // MARK: KVCache
 
     func cache(initialPositions: Int = 2) throws -> (KVCache, T5Model) {
