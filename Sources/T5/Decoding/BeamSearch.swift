@@ -11,8 +11,9 @@ import Foundation
 /// As a `SearchStrategy`, rows are beams (row i·k + j is beam j of input i). An input leaves the decode loop,
 /// all its beams at once, as soon as its finished hypotheses can no longer change: when transformers' early
 /// stop heuristic says no running beam can beat them, or (`early_stopping=True`) when all k are finished;
-/// transformers runs such an input on with the others but masks every later update of its hypotheses
-/// (`beam_indices` of a done batch item add −1e9), so its result is what it held when it left.
+/// transformers runs such an input on with the others, but `_update_finished_beams` adds −1e9 to every new
+/// candidate of it (the `heuristicUnsatisfied` and `beamsFull` terms below), so its hypotheses never change
+/// again and its result is what it held when it left.
 ///
 /// All bookkeeping lives in flat buffers (sequences are rows of `stride` ids) that double, like the decoder
 /// cache, when the sequences outgrow them; any other step allocates nothing.
