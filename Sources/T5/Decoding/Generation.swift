@@ -40,24 +40,49 @@ extension T5Model {
     }
 
     /// Generates from token ids (each input should end with eos, as the tokenizer produces).
-    /// All inputs run as one padded batch; each input's result equals what it would get alone.
+    /// All inputs are decoded together, and each input leaves the batch as soon as its output is final, so
+    /// its result equals what it would get alone and a short output costs nothing while a long one runs on.
+    ///
+    /// Cancelling the calling `Task` stops the decoding within a step with `T5Error.cancelled`.
     public func generate(ids inputs: [[Int]], options: GenerationOptions = .init()) throws(T5Error) -> [[GeneratedSequence]] {
+        try generate(ids: inputs, options: options, progress: nil)
+    }
+
+    /// `generate`, counting the decoder's steps and rows into `progress`.
+    func generate(ids inputs: [[Int]], options: GenerationOptions, progress: DecodeProgress?) throws(T5Error) -> [[GeneratedSequence]] {
         try requireDecoder()
         try options.validate()
         try checkIDs(inputs)
         guard !inputs.isEmpty else { return [] }
         if options.numBeams > 1 {
-            let results = try BeamSearch(model: self, options: options).run(encoded: encode(inputs))
+            let encoded = try encode(inputs)
+            var search = try BeamSearch(model: self, options: options, inputs: inputs.count)
+            let results = try DecodeLoop.run(&search, model: self, encoded: encoded, initialPositions: BeamSearch.initialPositions(options), progress: progress)
             return results.map { $0.map { GeneratedSequence(ids: $0.ids, text: tokenizer.decode($0.ids), score: $0.score) } }
-        }
-        let decode = { (result: (ids: [Int], score: Float, tokenScores: [Float])) in
-            GeneratedSequence(ids: result.ids, text: tokenizer.decode(result.ids), score: result.score, tokenScores: result.tokenScores)
         }
         // Sampling several sequences per input: repeat each input, as transformers expands input_ids.
         let copies = options.sample ? options.numReturnSequences : 1
         let expanded = inputs.flatMap { Array(repeating: $0, count: copies) }
-        let results = try TokenSearch(model: self, options: options).run(encoded: encode(expanded)).map(decode)
-        return stride(from: 0, to: results.count, by: copies).map { Array(results[$0..<($0 + copies)]) }
+        let results = try tokenSearch(encoded: encode(expanded), options: options, progress: progress).map { result in
+            GeneratedSequence(ids: result.ids, text: tokenizer.decode(result.ids), score: result.score, tokenScores: result.tokenScores)
+        }
+        return Swift.stride(from: 0, to: results.count, by: copies).map { Array(results[$0..<($0 + copies)]) }
+    }
+
+    /// Greedy search or sampling (transformers' `_sample`), one row per encoder row: per row, the generated
+    /// ids (ending with eos when generated), the sum of their log-probs under the processed distribution and
+    /// each of them.
+    func tokenSearch(
+        encoded: EncoderOutput, options: GenerationOptions, progress: DecodeProgress? = nil,
+        onEvent: ((RowEvent) throws(T5Error) -> Void)? = nil
+    ) throws(T5Error) -> [(ids: [Int], score: Float, tokenScores: [Float])] {
+        let rows = Array(0..<encoded.batch), initial = min(options.maxNewTokens, DecodeLoop.initialPositions)
+        if options.sample {
+            var search = SamplingSearch(model: self, options: options, rowInputs: rows, initialPositions: initial)
+            return try DecodeLoop.run(&search, model: self, encoded: encoded, initialPositions: initial, progress: progress, onEvent: onEvent)
+        }
+        var search = GreedySearch(model: self, options: options, rowInputs: rows, initialPositions: initial)
+        return try DecodeLoop.run(&search, model: self, encoded: encoded, initialPositions: initial, progress: progress, onEvent: onEvent)
     }
 
     /// Streams the greedy or sampled output of one input token by token. The stream is pulled: the decoder
@@ -86,7 +111,8 @@ extension T5Model {
                 try opts.validate()
                 let ids = try inputIDs(text, maxInputTokens: opts.maxInputTokens)
                 var emitted = ""
-                _ = try TokenSearch(model: self, options: opts).run(encoded: encode([ids])) { (_, token) throws(T5Error) in
+                _ = try tokenSearch(encoded: encode([ids]), options: opts) { (event) throws(T5Error) in
+                    guard case let .token(_, token) = event else { return }
                     try demand.wait()
                     generated.append(token)
                     let decoded = tokenizer.decode(generated)
@@ -128,8 +154,11 @@ extension T5Model {
         try checkIDs([inputIDs, targetIDs])
         guard !targetIDs.isEmpty else { return ScoredTarget(ids: [], logprobs: [], total: 0) }
         let v = config.vocabSize
-        let state = try DecoderState(model: self, encoded: encode([inputIDs]), rowInput: [0], capacity: targetIDs.count)
-        try state.forward(tokens: [config.decoderStartTokenID] + targetIDs.dropLast())
+        let encoded = try encode([inputIDs])
+        if Task.isCancelled { throw .cancelled }
+        let state = try DecoderState(model: self, encoded: encoded, initialPositions: targetIDs.count)
+        let slot = try state.cache.admit(input: 0)
+        try state.forward(slots: [slot], tokens: [config.decoderStartTokenID] + targetIDs.dropLast(), counts: [targetIDs.count])
         var logprobs = [Float]()
         for (t, id) in targetIDs.enumerated() {
             let row = state.logits.pointer + t * v

@@ -1,175 +1,135 @@
-/// Per-request decoder state: the self-attention KV cache, the cross-attention keys and values (computed
-/// once per input), and the buffers a step reuses. The cache grows by doubling as tokens are generated, so
-/// memory follows the work done rather than `max_new_tokens`, and a growth that would not fit in memory throws
-/// before allocating. A step is the decoder `T5Stack`'s forward with this state as its `DecoderCache`.
-///
-/// Rows are the sequences being decoded (N = inputs × beams); row r reads input `rowInput[r]` of the
-/// encoder output. `forward` appends T tokens to every row: T = 1 while generating, T = the whole target
-/// when scoring with teacher forcing.
+/// The decoder's forward over a changing set of sequences: each live slot of a `KVCache` appends its own
+/// number of tokens at its own position (the slot's length), and the logits of every appended token come
+/// out in `logits`. One token per live slot while generating; a whole target per slot (rows may differ in
+/// length) when scoring with teacher forcing. A step is the decoder `T5Stack`'s forward over the slots' rows
+/// (`RowBatch` positions = the slots' lengths) with the cache as its `DecoderCache`, then the LM head. Its
+/// buffers are reused (grown rarely), and a growth that would not fit in memory throws before allocating.
 final class DecoderState {
     let model: T5Model
-    let rows: Int
-    /// Decoder positions the cache holds before it next grows.
-    private(set) var capacity: Int
-    /// Decoder positions already in the cache.
-    private(set) var length = 0
-    /// The encoder input each row attends to.
-    let rowInput: [Int]
-    let sourceLengths: [Int]
-    let sourceLength: Int
-
-    private var selfKeys: [Tensor]    // per block (N, capacity, H·K)
-    private var selfValues: [Tensor]
-    private var spareKeys: [Tensor]   // the same, for reordering beams without allocating
-    private var spareValues: [Tensor]
-    private let crossKeys: [Tensor]   // per block (B, S, H·K)
-    private let crossValues: [Tensor]
+    let cache: KVCache
+    /// The slots admitted by `init(model:encoded:rowInput:capacity:)`, one per row, for callers that decode
+    /// a fixed set of rows (`forward(tokens:)`, `reorder(_:)`).
+    let rowSlots: [KVCache.Slot]
+    var rows: Int { rowSlots.count }
+    /// Decoder positions the largest slot holds before it next grows.
+    var capacity: Int { cache.capacity }
 
     /// The buffers of a step (`T5Stack.forward` in place); reused by the next, grown when a step needs more.
     private let workspace = Workspace()
-    /// (N·T, V) logits of the last `forward`.
+    /// The tokens, and the keys per row, a step may have without asking for memory again: the memory check
+    /// reads the system's figures, so it runs only when a step passes what was checked (the keys bound then
+    /// doubles, since the keys grow by one every step).
+    private var checkedTokens = 0, checkedKeys = 0
+    /// (tokens, V) logits of the last `forward`, the rows' tokens back to back in the order they were given.
     private(set) var logits = Tensor(zeros: [0])
 
+    /// A decoder with an empty cache over `encoded`; slots are admitted through `cache`.
+    /// `initialPositions`: the positions each slot allocates at first (it grows past them when needed).
+    init(model: T5Model, encoded: EncoderOutput, initialPositions: Int) throws(T5Error) {
+        try model.requireDecoder()
+        self.model = model
+        cache = try KVCache(model: model, encoded: encoded, initialPositions: initialPositions)
+        rowSlots = []
+    }
+
+    /// A decoder with one slot per row: row r reads input `rowInput[r]` of the encoder output.
     /// `capacity`: the positions to allocate at first (the cache grows past it when needed).
     init(model: T5Model, encoded: EncoderOutput, rowInput: [Int], capacity: Int) throws(T5Error) {
         try model.requireDecoder()
         self.model = model
-        self.rows = rowInput.count
-        self.capacity = max(1, capacity)
-        self.rowInput = rowInput
-        sourceLengths = encoded.lengths
-        sourceLength = encoded.sourceLength
-        let hk = model.innerDim, layers = model.weights.decoderBlocks.count
-        try MemoryBudget.require(
-            MemoryBudget.sum([
-                MemoryBudget.floats(layers, 2, encoded.batch, encoded.sourceLength, hk),
-                MemoryBudget.floats(layers, 2, rows, self.capacity, hk),
-                Self.stepBytes(model: model, tokens: rows, keys: max(self.capacity, sourceLength)),
-            ]),
-            for: "decoding \(rows) row\(rows == 1 ? "" : "s") over \(encoded.sourceLength) source tokens")
-        let cacheShape = [rows, self.capacity, hk]
-        selfKeys = model.weights.decoderBlocks.map { _ in Tensor(zeros: cacheShape) }
-        selfValues = model.weights.decoderBlocks.map { _ in Tensor(zeros: cacheShape) }
-        spareKeys = []
-        spareValues = []
-
-        // Cross-attention keys and values depend only on the encoder output: project them once per input.
-        let sourceRows = encoded.batch * encoded.sourceLength
-        var keys = [Tensor](), values = [Tensor]()
-        for block in model.weights.decoderBlocks {
-            guard let cross = block.crossAttention else { continue }
-            let ck = Tensor(zeros: [encoded.batch, encoded.sourceLength, hk])
-            let cv = Tensor(zeros: [encoded.batch, encoded.sourceLength, hk])
-            GEMM.linear(encoded.hidden.pointer, rows: sourceRows, weight: cross.k, into: ck.pointer)
-            GEMM.linear(encoded.hidden.pointer, rows: sourceRows, weight: cross.v, into: cv.pointer)
-            keys.append(ck)
-            values.append(cv)
-        }
-        crossKeys = keys
-        crossValues = values
+        cache = try KVCache(model: model, encoded: encoded, initialPositions: capacity)
+        rowSlots = try cache.admit(inputs: rowInput)
+        try reserve(tokens: rowInput.count, queries: 1, keys: max(cache.initialPositions, cache.sourceLength))
     }
 
-    /// The bytes a step over `tokens` tokens needs besides the cache: the residual stream and one sub-layer's
-    /// temporaries (T5Stack.forward in place), the attention scores, the logits; nil on overflow.
-    private static func stepBytes(model: T5Model, tokens n: Int, keys: Int) -> Int? {
-        let c = model.config, hk = model.innerDim
-        return MemoryBudget.sum([
-            MemoryBudget.floats(n, c.dModel, 2), MemoryBudget.floats(n, hk, 4),
-            MemoryBudget.floats(n, c.dFF, c.isGatedActivation ? 2 : 1), MemoryBudget.floats(n, c.vocabSize),
-            MemoryBudget.floats(Parallel.threads, n, keys),
-        ])
-    }
-
-    /// Doubles the cache (at least to `positions`), copying each row's keys and values to the new stride.
-    private func grow(to positions: Int) throws(T5Error) {
-        if positions > model.decoderSupportedLength {
-            throw .invalidOption(name: "GenerationOptions.maxNewTokens", reason: "\(positions) decoder positions exceed the \(model.decoderSupportedLength) this model's relative_attention_max_distance can be expanded to")
-        }
-        let newCapacity = max(positions, capacity <= Int.max / 2 ? 2 * capacity : Int.max)
-        let hk = model.innerDim, layers = selfKeys.count
-        try MemoryBudget.require(
-            MemoryBudget.floats(layers, spareKeys.isEmpty ? 2 : 4, rows, newCapacity, hk),
-            for: "a decoder cache of \(newCapacity) positions for \(rows) row\(rows == 1 ? "" : "s")")
-        func regrown(_ old: Tensor) -> Tensor {
-            let new = Tensor(zeros: [rows, newCapacity, hk])
-            for r in 0..<rows {
-                (new.pointer + r * newCapacity * hk).update(from: old.pointer + r * capacity * hk, count: length * hk)
-            }
-            return new
-        }
-        selfKeys = selfKeys.map(regrown)
-        selfValues = selfValues.map(regrown)
-        spareKeys = []
-        spareValues = []
-        capacity = newCapacity
-    }
-
-    /// Appends `tokens` (N, T) row-major to every row, at positions `length ..< length + T`, and computes
-    /// the logits of each (N·T, V) into `logits`: the decoder `T5Stack` over the rows with this state as its
-    /// cache, then the LM head. Returns T.
-    ///
+    /// Appends `tokens` (T, row-major) to every row of `rowSlots`, T each, and computes the logits of each
+    /// (N·T, V) into `logits`. Returns T.
     /// `blockInput(b, x)`, when given, receives the residual stream entering block b, (N·T, D), before it runs.
     @discardableResult
     func forward(tokens: [Int], blockInput: ((Int, UnsafePointer<Float>) -> Void)? = nil) throws(T5Error) -> Int {
         precondition(tokens.count % rows == 0, "tokens must be (rows, T)")
-        guard let decoder = model.decoder, let head = model.head else { throw .noDecoder(architecture: model.architecture) }
-        let t = tokens.count / rows, n = tokens.count
-        if length + t > capacity { try grow(to: length + t) }
-        if logits.count < n * model.config.vocabSize {
-            guard let bytes = Self.stepBytes(model: model, tokens: n, keys: max(capacity, sourceLength)) else {
-                throw .tooLarge(what: "decoding \(rows) rows of \(t) tokens", bytes: nil, available: MemoryBudget.available())
-            }
-            try MemoryBudget.require(bytes, for: "decoding \(rows) row\(rows == 1 ? "" : "s") of \(t) token\(t == 1 ? "" : "s")")
-            logits = Tensor(zeros: [n, model.config.vocabSize])
-        }
-        workspace.reset()
-        var unused = SeededGenerator(seed: 0)  // no dropout in inference: never drawn from
-        let rowBatch = RowBatch(lengths: [Int](repeating: t, count: rows), positions: [Int](repeating: length, count: rows))
-        let decoded = decoder.forward(
-            ids: tokens.map { Int32($0) }, rows: rowBatch, memory: nil, cache: self, workspace: workspace, record: false,
-            generator: &unused, blockInput: blockInput)
-        head.forward(decoded.output.pointer, rows: n, into: logits.pointer)
-        length += t
+        let t = tokens.count / rows
+        try forward(slots: rowSlots, tokens: tokens, counts: [Int](repeating: t, count: rows), blockInput: blockInput)
         return t
     }
 
-    /// Beam search bookkeeping: row r continues the sequence that was in row `sources[r]`, so its cache
-    /// becomes a copy of that row's (beam_idx reordering of the cache in transformers).
+    /// Beam search bookkeeping over `rowSlots`: row r continues the sequence that was in row `sources[r]`.
     func reorder(_ sources: [Int]) throws(T5Error) {
         precondition(sources.count == rows)
-        if sources.enumerated().allSatisfy({ $0.offset == $0.element }) { return }
-        let hk = model.innerDim
-        if spareKeys.isEmpty {
-            try MemoryBudget.require(
-                MemoryBudget.floats(selfKeys.count, 2, rows, capacity, hk),
-                for: "reordering a decoder cache of \(capacity) positions for \(rows) rows")
-            spareKeys = selfKeys.map { Tensor(zeros: $0.shape) }
-            spareValues = selfValues.map { Tensor(zeros: $0.shape) }
+        try cache.reorder(rowSlots, from: sources.map { rowSlots[$0] })
+    }
+
+    /// Checks that a step over `n` tokens, each row with up to `queries` of them attending over up to `keys`
+    /// positions, fits in memory (the residual stream, one sub-layer's temporaries, the attention scores, the
+    /// logits), and makes `logits` hold n rows.
+    private func reserve(tokens n: Int, queries: Int, keys: Int) throws(T5Error) {
+        guard n > checkedTokens || keys > checkedKeys || n * model.config.vocabSize > logits.count else { return }
+        let c = model.config, hk = model.innerDim
+        let keyBound = max(keys, checkedKeys <= Int.max / 2 ? 2 * checkedKeys : keys)
+        guard let bytes = MemoryBudget.sum([
+            MemoryBudget.floats(n, c.dModel, 2), MemoryBudget.floats(n, hk, 4),
+            MemoryBudget.floats(n, c.dFF, c.isGatedActivation ? 2 : 1), MemoryBudget.floats(n, c.vocabSize),
+            MemoryBudget.floats(Parallel.threads, queries, keyBound),
+        ]) else {
+            throw .tooLarge(what: "decoding \(n) tokens", bytes: nil, available: MemoryBudget.available())
         }
-        for layer in selfKeys.indices {
-            for (r, s) in sources.enumerated() {
-                (spareKeys[layer].pointer + r * capacity * hk).update(from: selfKeys[layer].pointer + s * capacity * hk, count: length * hk)
-                (spareValues[layer].pointer + r * capacity * hk).update(from: selfValues[layer].pointer + s * capacity * hk, count: length * hk)
-            }
+        try MemoryBudget.require(bytes, for: "decoding \(n) token\(n == 1 ? "" : "s")")
+        checkedTokens = max(n, checkedTokens)
+        checkedKeys = keyBound
+        if n * c.vocabSize > logits.count { logits = Tensor(zeros: [n, c.vocabSize]) }
+    }
+
+    /// Appends `counts[i]` tokens to slot `slots[i]` (the rows' tokens back to back in `tokens`), at
+    /// positions `length(of: slot) ..<` its length plus the count, and computes the logits of every token
+    /// into `logits`, in the same order.
+    /// `blockInput(b, x)`, when given, receives the residual stream entering block b, (tokens, D).
+    func forward(slots: [KVCache.Slot], tokens: [Int], counts rowCounts: [Int], blockInput: ((Int, UnsafePointer<Float>) -> Void)? = nil) throws(T5Error) {
+        precondition(slots.count == rowCounts.count && tokens.count == rowCounts.reduce(0, +), "one count per slot, one token per count")
+        guard let decoder = model.decoder, let head = model.head else { throw .noDecoder(architecture: model.architecture) }
+        var positions = [Int](), n = 0, longest = 1, keyBound = cache.sourceLength
+        positions.reserveCapacity(slots.count)
+        for (slot, t) in zip(slots, rowCounts) {
+            try cache.reserve(slot, adding: t)
+            positions.append(cache.length(of: slot))
+            n += t
+            longest = max(longest, t)
+            keyBound = max(keyBound, cache.length(of: slot) + t)
         }
-        swap(&selfKeys, &spareKeys)
-        swap(&selfValues, &spareValues)
+        guard n > 0 else { return }
+        try reserve(tokens: n, queries: longest, keys: keyBound)
+        rowsRun += slots.count
+        tokensRun += n
+        workspace.reset()
+        var unused = SeededGenerator(seed: 0)  // no dropout in inference: never drawn from
+        let decoded = decoder.forward(
+            ids: tokens.map { Int32($0) }, rows: RowBatch(lengths: rowCounts, positions: positions), memory: nil,
+            cache: SlotStep(cache: cache, slots: slots, positions: positions), workspace: workspace, record: false,
+            generator: &unused, blockInput: blockInput)
+        head.forward(decoded.output.pointer, rows: n, into: logits.pointer)
+        for (slot, t) in zip(slots, rowCounts) { cache.advance(slot, by: t) }
     }
 }
 
-extension DecoderState: DecoderCache {
-    func append(block: Int, sequence r: Int, keys: UnsafePointer<Float>, values: UnsafePointer<Float>, count: Int) -> KeyValueRows {
-        let hk = model.innerDim, row = r * capacity * hk
-        let cacheK = selfKeys[block].pointer + row, cacheV = selfValues[block].pointer + row
-        (cacheK + length * hk).update(from: keys, count: count * hk)
-        (cacheV + length * hk).update(from: values, count: count * hk)
-        return KeyValueRows(keys: cacheK, values: cacheV, stride: hk, length: length + count)
+/// One decoder step's view of a `KVCache`: sequence b of the step is slot `slots[b]`, whose new rows go at
+/// `positions[b]`, its length before the step.
+private struct SlotStep: DecoderCache {
+    let cache: KVCache
+    let slots: [KVCache.Slot]
+    let positions: [Int]
+
+    func append(block: Int, sequence b: Int, keys: UnsafePointer<Float>, values: UnsafePointer<Float>, count: Int) -> KeyValueRows {
+        let slot = slots[b], width = cache.width, at = positions[b] * width
+        let cacheKeys = cache.keys(of: slot, layer: block), cacheValues = cache.values(of: slot, layer: block)
+        (cacheKeys + at).update(from: keys, count: count * width)
+        (cacheValues + at).update(from: values, count: count * width)
+        return KeyValueRows(keys: cacheKeys, values: cacheValues, stride: width, length: positions[b] + count)
     }
 
-    func memory(block: Int, sequence r: Int) -> KeyValueRows {
-        let hk = model.innerDim, input = rowInput[r], offset = input * sourceLength * hk
+    func memory(block: Int, sequence b: Int) -> KeyValueRows {
+        let input = cache.input(of: slots[b]), width = cache.width
+        let offset = input * cache.sourceLength * width
         return KeyValueRows(
-            keys: crossKeys[block].pointer + offset, values: crossValues[block].pointer + offset, stride: hk,
-            length: sourceLengths[input])
+            keys: cache.crossKeys[block].pointer + offset, values: cache.crossValues[block].pointer + offset,
+            stride: width, length: cache.sourceLengths[input])
     }
 }

@@ -70,7 +70,7 @@ struct KeyValueRows {
 /// What a decoder's attention reads beyond the rows of a call, kept between decode steps (`KVCache`): each
 /// sequence's earlier self-attention keys and values, and its memory's cross-attention keys and values,
 /// projected once.
-protocol DecoderCache: AnyObject {
+protocol DecoderCache {
     /// Stores sequence b's `count` new self-attention keys and values of block `block` (rows of `keys` and
     /// `values`, H·K apart) after its cached positions, and returns its whole history, the new rows included.
     /// Room for them was made before the call.
