@@ -46,6 +46,17 @@ import Testing
         #expect(try T5Model(directory: out.appendingPathComponent("values")).hasDecoder == false)
     }
 
+    /// A model is written into a new or empty directory only: beside a user's file, nothing is written.
+    @Test func aModelIsNeverWrittenBesideFilesWeDidNotWrite() throws {
+        let model = try Fixtures.model("t5-relu-tied")
+        let out = try scratchDirectory("model-directory-foreign")
+        defer { try? FileManager.default.removeItem(at: out) }
+        try Data("mine".utf8).write(to: out.appendingPathComponent("notes.txt"))
+        #expect(throws: T5Error.self) { try ModelDirectory(config: model.config, tokenizer: model.tokenizer).write(model, to: out) }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: out.path) == ["notes.txt"])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: out.deletingLastPathComponent().path).allSatisfy { !$0.hasPrefix(".\(out.lastPathComponent)") })
+    }
+
     /// A value missing from the table's tensors is refused before anything is written.
     @Test func aMissingValueIsRefusedByName() throws {
         let source = Fixtures.modelDirectory("t5-relu-tied")
