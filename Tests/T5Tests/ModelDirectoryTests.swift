@@ -57,6 +57,24 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: out.deletingLastPathComponent().path).allSatisfy { !$0.hasPrefix(".\(out.lastPathComponent)") })
     }
 
+    /// An encoder-only model converted to int8 is an int8 directory every time. (d1c099f took the mark from
+    /// whichever matrix its dictionary listed first, the fp32 embedding standing in for the missing head or an
+    /// int8 projection, so about one run in three wrote I8 tensors into model.safetensors marked fp32, which
+    /// transformers would load as float weights.) Each run is a new process, with its own hash seed.
+    @Test func anEncoderOnlyInt8ConversionIsMarkedInt8EveryTime() throws {
+        let cli = CLITests()
+        let dir = try scratchDirectory("model-directory-encoder-int8")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for run in 0..<6 {
+            let out = dir.appendingPathComponent("int8-\(run)")
+            let r = try cli.run(["convert", "--model", Fixtures.modelDirectory("t5-encoder-tiny").path, "--weights", "int8", "--out", out.path])
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: out.path).sorted() == ["config.json", "model.int8.safetensors", "spiece.model"])
+            let info = try cli.run(["info", "--model", out.path])
+            #expect(info.stdout.contains("saved:        int8 projections by t5 convert"), "\(info.stdout)")
+        }
+    }
+
     /// A value missing from the table's tensors is refused before anything is written.
     @Test func aMissingValueIsRefusedByName() throws {
         let source = Fixtures.modelDirectory("t5-relu-tied")
