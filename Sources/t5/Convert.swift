@@ -31,9 +31,8 @@ struct Convert: AsyncParsableCommand {
         let files = ModelDirectory(
             config: model.config, tokenizer: model.tokenizer,
             generationConfig: FileManager.default.fileExists(atPath: generation.path) ? Data(try TextFile.bytes(path: generation.path)) : nil)
-        try OutputDirectory.writeAtomically(destination, option: "--out") { (directory: URL) throws(T5Error) in
-            try files.write(model, to: directory)
-        }
+        // Written whole into a hidden sibling, then renamed into place (checked new or empty above).
+        try files.write(model, to: destination)
         print("wrote \(destination.path) (\(model.weightPrecision.rawValue) projections)")
     }
 }

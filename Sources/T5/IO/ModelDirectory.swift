@@ -57,9 +57,13 @@ public struct ModelDirectory: Sendable {
     }
 
     /// Writes `model`'s weights in the precision it holds its projections in (fp32, bf16 or int8; see
-    /// `T5Model.write(to:)` for the layout), marked so that the directory loads back at that precision.
+    /// `writeWeightsAndConfig` for the layout), marked so that the directory loads back at that precision.
+    /// `directory` must be new or empty (`OutputDirectory`: never beside files we did not write); the files
+    /// are written into a hidden sibling renamed into place when complete, so a failure leaves nothing.
     public func write(_ model: T5Model, to directory: URL) throws(T5Error) {
-        try write(weights: model.storedWeights(), precision: model.weightPrecision, to: directory, metadata: [:], generates: model.hasDecoder)
+        try OutputDirectory.writeAtomically(directory, option: "ModelDirectory.write(_:to:)") { (temporary: URL) throws(T5Error) in
+            try write(weights: model.storedWeights(), precision: model.weightPrecision, to: temporary, metadata: [:], generates: model.hasDecoder)
+        }
     }
 
     /// The writer: the weights file, then config.json, the tokenizer's files and generation_config.json.

@@ -22,6 +22,8 @@ final class DecoderState {
     private var checkedTokens = 0, checkedKeys = 0
     /// (tokens, V) logits of the last `forward`, the rows' tokens back to back in the order they were given.
     private(set) var logits = Tensor(zeros: [0])
+    /// Rows (one per slot and call) the decoder has run, and tokens: what dropping finished rows saves.
+    private(set) var rowsRun = 0, tokensRun = 0
 
     /// A decoder with an empty cache over `encoded`; slots are admitted through `cache`.
     /// `initialPositions`: the positions each slot allocates at first (it grows past them when needed).

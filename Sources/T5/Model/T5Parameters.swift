@@ -126,9 +126,6 @@ public enum ParameterRole: Sendable, Hashable {
 }
 
 public enum T5Parameters {
-    static let shared = ParameterRole.embedding.key
-    static let lmHead = ParameterRole.lmHead.key
-
     /// Keys a checkpoint may hold beyond the table: the per-stack embedding aliases older files save next to
     /// `shared.weight`, and the cross-attention bias original T5 checkpoints carry and transformers drops
     /// (`_keys_to_ignore_on_load_unexpected` in modeling_t5.py). Those of the decoder only with a decoder.
