@@ -126,9 +126,11 @@ extension T5Model {
             }
             return generated.count
         }
+        // The decode thread does not inherit task-locals: it takes the caller's thread settings along.
+        let scope = Parallel.currentScope
         let task = Task<Int, Never> {
             await withCheckedContinuation { (done: CheckedContinuation<Int, Never>) in
-                let thread = Thread { done.resume(returning: produce()) }
+                let thread = Thread { done.resume(returning: Parallel.withScope(scope) { produce() }) }
                 thread.name = "t5.stream"
                 thread.start()
             }

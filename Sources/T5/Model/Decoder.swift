@@ -129,7 +129,7 @@ private struct SlotStep: DecoderCache {
 
     func memory(block: Int, sequence b: Int) -> KeyValueRows {
         let input = cache.input(of: slots[b]), width = cache.width
-        let offset = input * cache.sourceLength * width
+        let offset = cache.sourceFirst[input] * width
         return KeyValueRows(
             keys: cache.crossKeys[block].pointer + offset, values: cache.crossValues[block].pointer + offset,
             stride: width, length: cache.sourceLengths[input])

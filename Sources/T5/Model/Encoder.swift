@@ -3,6 +3,9 @@ public struct EncoderOutput: Sendable {
     /// (B, S, D), rows past an input's length are padding.
     public let hidden: Tensor
     public let lengths: [Int]
+    /// (N, D) the same states packed: input i at rows `rows.first[i] ..< rows.first[i] + lengths[i]`.
+    let packed: Tensor
+    let rows: RowBatch
     public var batch: Int { lengths.count }
     public var sourceLength: Int { hidden.shape[1] }
 }
@@ -39,7 +42,7 @@ extension T5Model {
             ]),
             for: "encoding \(b) input\(b == 1 ? "" : "s") of up to \(s) tokens")
         let hidden = Tensor(zeros: [b, s, d])
-        guard n > 0 else { return EncoderOutput(hidden: hidden, lengths: rows.lengths) }
+        guard n > 0 else { return EncoderOutput(hidden: hidden, lengths: rows.lengths, packed: Tensor(zeros: [0, d]), rows: rows) }
 
         var unused = SeededGenerator(seed: 0)  // no dropout in inference: never drawn from
         let encoded = encoder.forward(
@@ -49,6 +52,6 @@ extension T5Model {
         for i in 0..<b where rows.lengths[i] > 0 {
             (hidden.pointer + i * s * d).update(from: encoded.output.pointer + rows.first[i] * d, count: rows.lengths[i] * d)
         }
-        return EncoderOutput(hidden: hidden, lengths: rows.lengths)
+        return EncoderOutput(hidden: hidden, lengths: rows.lengths, packed: encoded.output, rows: rows)
     }
 }

@@ -33,12 +33,15 @@ final class KVCache {
     /// Positions a new slot's buffers hold before they first grow.
     let initialPositions: Int
 
-    /// Per block with cross-attention, (B, S, H·K): the projected encoder output of every input.
+    /// Per block with cross-attention, (Ns, H·K): the projected encoder output of every input, packed (input i
+    /// at rows `sourceFirst[i] ..< sourceFirst[i] + sourceLengths[i]`).
     let crossKeys: [Tensor]
     let crossValues: [Tensor]
     /// Each encoder row's real length, and the padded length S the cross buffers are laid out with.
     let sourceLengths: [Int]
     let sourceLength: Int
+    /// Each encoder row's first row in the packed cross buffers.
+    let sourceFirst: [Int]
 
     private var buffers: [Buffers?] = []
     private var lengths: [Int] = []
@@ -66,19 +69,20 @@ final class KVCache {
         self.initialPositions = max(1, initialPositions)
         sourceLengths = encoded.lengths
         sourceLength = encoded.sourceLength
-        let crossBlocks = blocks.filter { $0.crossAttention != nil }.count
+        sourceFirst = encoded.rows.first
+        let crossBlocks = blocks.filter { $0.crossAttention != nil }.count, sourceRows = encoded.rows.rows
         try MemoryBudget.require(
-            MemoryBudget.floats(crossBlocks, 2, encoded.batch, encoded.sourceLength, hk),
+            MemoryBudget.floats(crossBlocks, 2, sourceRows, hk),
             for: "the cross-attention keys and values of \(encoded.batch) input\(encoded.batch == 1 ? "" : "s") of \(encoded.sourceLength) tokens")
-        // Cross-attention keys and values depend only on the encoder output: project them once per input.
-        let sourceRows = encoded.batch * encoded.sourceLength
+        // Cross-attention keys and values depend only on the encoder output: project them once per input,
+        // over its real rows only (the packed output: a batch of mixed lengths costs its tokens).
         var keys = [Tensor](), values = [Tensor]()
         for block in blocks {
             guard let cross = block.crossAttention else { continue }
-            let ck = Tensor(zeros: [encoded.batch, encoded.sourceLength, hk])
-            let cv = Tensor(zeros: [encoded.batch, encoded.sourceLength, hk])
-            GEMM.linear(encoded.hidden.pointer, rows: sourceRows, weight: cross.k, into: ck.pointer)
-            GEMM.linear(encoded.hidden.pointer, rows: sourceRows, weight: cross.v, into: cv.pointer)
+            let ck = Tensor(zeros: [sourceRows, hk])
+            let cv = Tensor(zeros: [sourceRows, hk])
+            GEMM.linear(encoded.packed.pointer, rows: sourceRows, weight: cross.k, into: ck.pointer)
+            GEMM.linear(encoded.packed.pointer, rows: sourceRows, weight: cross.v, into: cv.pointer)
             keys.append(ck)
             values.append(cv)
         }
