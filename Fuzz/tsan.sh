@@ -2,7 +2,7 @@
 # ThreadSanitizer over the test suites that run code on several threads at once: the worker pool
 # (ParallelTests), inference and training forced onto two threads (ParallelParityTests, TrainingSpeedTests,
 # KernelTests' threaded products), concurrent requests, streams that stop when their consumer leaves, cancelled
-# generations, and concurrent tokenizer use. Debug build (TSan's usual setting; a release build takes twice as
+# generations (the decode loop's cancellation from another thread), and concurrent tokenizer use. Debug build (TSan's usual setting; a release build takes twice as
 # long to compile here) in its own scratch folder, .build-tsan, so the main build is left alone. Exits non-zero
 # if a test fails or TSan reports anything that Fuzz/tsan.supp does not suppress.
 #
@@ -16,8 +16,9 @@ filters=(
     'ParallelParityTests/'
     'DecodingTests/(streaming|concurrent)'
     'InferenceHardeningTests/(aStreamStops|aCancelledGeneration)'
+    'DecodeLoopTests/(aCancelledGenerate|cancellingAStream)'
     'TokenizerTests/concurrentEncoding'
-    'TrainingSpeedTests/(twoThreadPaths|reusedBuffers|trainingLinearOnTwoThreads|linearBackward)'
+    'TrainingSpeedTests/(twoThreadPaths|reusedBuffers|threadedProductOnTwoThreads|linearBackward)'
     'KernelTests/(gemmMatchesNaive|packedWeightsMatchNaive)'
 )
 args=()
