@@ -122,15 +122,8 @@ import Testing
                     #expect(abs(report.loss - want) <= 1e-4 * want, "\(variant) \(name) step \(k + 1): loss \(report.loss) vs \(want)")
                 }
                 let expected = try Self.tensors(Self.directory(variant).appendingPathComponent(run.file))
-                var worst = (key: "", distance: 0.0)
-                for spec in trainer.store.specs {
-                    let start = try #require(initial[spec.key])
-                    let ours = zip(try #require(trainer.store.values[spec.key]).array, start).map { $0 - $1 }
-                    let theirs = zip(try #require(expected[spec.key]), start).map { $0 - $1 }
-                    let d = relativeL2(ours, theirs)
-                    #expect(d <= 1e-3, "\(variant) \(name) \(spec.key): 3-step update differs from PyTorch's by relative L2 \(d)")
-                    if d > worst.distance { worst = (spec.key, d) }
-                }
+                let worst = try worstUpdateDistance(
+                    trainer.store, initial: initial, expected: expected, tolerance: 1e-3, label: "\(variant) \(name) 3-step")
                 print("distill 3-step parity \(variant) \(name): max relative L2 of an update \(String(format: "%.2e", worst.distance)) (\(worst.key))")
             }
         }

@@ -44,15 +44,8 @@ import Testing
                     let report = try trainer.step()
                     #expect(abs(report.loss - Double(losses[k])) <= 1e-4 * Double(losses[k]), "\(variant) \(name) step \(k + 1): loss \(report.loss) vs \(losses[k])")
                 }
-                var worst = (key: "", distance: 0.0)
-                for spec in trainer.store.specs {
-                    let start = try #require(initial[spec.key])
-                    let ours = zip(try #require(trainer.store.values[spec.key]).array, start).map { $0 - $1 }
-                    let theirs = zip(try #require(expected[spec.key]), start).map { $0 - $1 }
-                    let d = relativeL2(ours, theirs)
-                    #expect(d <= 1e-3, "\(variant) \(name) \(spec.key): 3-step update differs from PyTorch's by relative L2 \(d)")
-                    if d > worst.distance { worst = (spec.key, d) }
-                }
+                let worst = try worstUpdateDistance(
+                    trainer.store, initial: initial, expected: expected, tolerance: 1e-3, label: "\(variant) \(name) 3-step")
                 print("3-step parity \(variant) \(name): max relative L2 of a tensor's update \(String(format: "%.2e", worst.distance)) (\(worst.key))")
             }
         }

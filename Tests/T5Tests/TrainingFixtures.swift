@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 @testable import T5
 
 /// The PyTorch training references written by tools/make_training_fixtures.py (Tests/Fixtures/training/README.md).
@@ -62,6 +63,23 @@ enum TrainingFixtures {
         for key in archive.keys { out[key] = try archive.tensor(key).array }
         return out
     }
+}
+
+/// Each parameter's update since `initial` (ours: the store's values now) against PyTorch's (`expected` minus
+/// `initial`), expected within `tolerance` relative L2; returns the worst, for the suite's log line.
+func worstUpdateDistance(
+    _ store: ParameterStore, initial: [String: [Float]], expected: [String: [Float]], tolerance: Double, label: String
+) throws -> (key: String, distance: Double) {
+    var worst = (key: "", distance: 0.0)
+    for spec in store.specs {
+        let start = try #require(initial[spec.key])
+        let ours = zip(try #require(store.values[spec.key]).array, start).map { $0 - $1 }
+        let theirs = zip(try #require(expected[spec.key]), start).map { $0 - $1 }
+        let d = relativeL2(ours, theirs)
+        #expect(d <= tolerance, "\(label) \(spec.key): the update differs from PyTorch's by relative L2 \(d)")
+        if d > worst.distance { worst = (spec.key, d) }
+    }
+    return worst
 }
 
 /// ‖a − b‖ / ‖b‖ (in Double); ‖a‖ when b is 0.

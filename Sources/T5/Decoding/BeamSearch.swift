@@ -131,10 +131,8 @@ struct BeamSearch: SearchStrategy {
         let beamScores = runningScores, length = curLen, width = stride, processors = processors
         running.withUnsafeBufferPointer { ids in
             normalizers.withUnsafeMutableBufferPointer { normalizers in
-                let parts = Parallel.chunks(n, cost: n * v * 8)
-                let per = (n + parts - 1) / parts
-                Parallel.run(parts) { p in
-                    for i in (p * per)..<min(n, (p + 1) * per) {
+                Parallel.forEachSlice(n, cost: n * v * 8) { slice in
+                    for i in slice {
                         let r = logits.rows[i], row = logits.row(i)
                         // log_softmax as x − logsumexp(x), keeping the normalizer to check it below.
                         let lse = Softmax.logSumExp(row, v)

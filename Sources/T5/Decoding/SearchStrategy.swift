@@ -113,10 +113,8 @@ struct GreedySearch: SearchStrategy {
         rows.histories.withUnsafeBufferPointer { history in
             picked.withUnsafeMutableBufferPointer { picked in
                 normalizers.withUnsafeMutableBufferPointer { normalizers in
-                    let parts = Parallel.chunks(n, cost: n * v * 4)
-                    let per = (n + parts - 1) / parts
-                    Parallel.run(parts) { p in
-                        for i in (p * per)..<min(n, (p + 1) * per) {
+                    Parallel.forEachSlice(n, cost: n * v * 4) { slice in
+                        for i in slice {
                             let r = logits.rows[i], row = logits.row(i)
                             processors.apply(row, vocabulary: v, history: history[r], generated: history[r].count - 1)
                             picked[i] = argmax(row, v)
